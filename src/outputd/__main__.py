@@ -1,0 +1,3 @@
+from outputd.cli import main
+
+raise SystemExit(main())

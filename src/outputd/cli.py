@@ -1,0 +1,305 @@
+"""The `outputd` command line (DESIGN §5). Exit 0 done, 1 refused, 2 usage or config."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from outputd import commands, states
+from outputd.config import Config, load_config
+from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused, TicketError
+from outputd.intake import Intake
+from outputd.jobview import job_object, render, render_row
+from outputd.layout import Layout
+from outputd.model import JobFilter, iso
+from outputd.nodes import node_id
+from outputd.store import SqlStore, open_store
+from outputd.tickets import EVENTS
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+DEFAULT_LIMIT = 500
+
+
+def _who() -> str:
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+class Context:
+    """The config, store and folders a command works on, opened on first use."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config: Config = load_config(config_path)
+        self.layout = Layout(self.config)
+        self._store: SqlStore | None = None
+
+    @property
+    def store(self) -> SqlStore:
+        if self._store is None:
+            self._store = open_store(self.config.store.url)
+        return self._store
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    from outputd import daemon
+
+    return daemon.run(ctx.config)
+
+
+def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
+    data = Path(args.ticket).read_bytes()
+    ctx.layout.create()
+    outcome = Intake(ctx.store, ctx.layout, node_id()).submit(data)
+    if outcome.result == "duplicate":
+        print(f"job {outcome.job_id}: {outcome.reason}")
+    elif outcome.result == "event":
+        print(f"event recorded for {outcome.job_id}")
+    else:
+        print(f"accepted job {outcome.job_id}")
+    return EXIT_OK
+
+
+def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
+    query = JobFilter(
+        status=args.status, order_id=args.order, storefront=args.storefront,
+        product_type=args.type, search=args.search, history_status=args.history_status,
+        cancelled=True if args.cancelled else None, limit=args.limit,
+    )
+    jobs = ctx.store.list_jobs(query)
+    bodies = [job_object(ctx.store, job, full=args.json) for job in jobs]
+    if args.json:
+        _print_json(bodies)
+        return EXIT_OK
+    for body in bodies:
+        print(render_row(body))
+    total = ctx.store.count_jobs(JobFilter(**{**query.__dict__, "limit": None}))
+    if total > len(bodies):
+        print(f"(showing {len(bodies)} of {total}; use --limit)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
+    body = job_object(ctx.store, ctx.store.get_job(args.job_id))
+    if args.json:
+        _print_json(body)
+    else:
+        print(render(body))
+    return EXIT_OK
+
+
+def _request(ctx: Context, job_id: str | None, order_id: str | None, event: str,
+             message: str = "") -> int:
+    ids = commands.target_jobs(ctx.store, job_id, order_id)
+    recorded = commands.record_event(ctx.store, ctx.layout, ids, event, _who(), message)
+    skipped = sorted(set(ids) - set(recorded))
+    print(f"{event} recorded for {', '.join(recorded)}"
+          + (f"; not allowed for {', '.join(skipped)}" if skipped else ""))
+    return EXIT_OK
+
+
+def cmd_event(ctx: Context, args: argparse.Namespace) -> int:
+    if (args.job_id is None) == (args.order is None):
+        raise _Usage("name a job (outputd event JOB_ID EVENT) or an order (--order ID)")
+    return _request(ctx, args.job_id, args.order, args.event, args.message or "")
+
+
+def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
+    return _request(ctx, args.job_id, None, "retry")
+
+
+def cmd_recreate(ctx: Context, args: argparse.Namespace) -> int:
+    return _request(ctx, args.job_id, None, "recreate")
+
+
+def cmd_reopen(ctx: Context, args: argparse.Namespace) -> int:
+    return _request(ctx, args.job_id, None, "reopen")
+
+
+def _hotfolder(ctx: Context, name: str) -> str:
+    if name not in ctx.config.hotfolders:
+        raise RequestRefused(f"there is no hot folder {name} in the config")
+    return name
+
+
+def cmd_pause(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.store.set_paused(_hotfolder(ctx, args.hotfolder), True)
+    print(f"deliveries to {args.hotfolder} are paused")
+    return EXIT_OK
+
+
+def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.store.set_paused(_hotfolder(ctx, args.hotfolder), False)
+    ctx.store.wake_paused(args.hotfolder)
+    print(f"deliveries to {args.hotfolder} resume")
+    return EXIT_OK
+
+
+def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    depth, oldest = store.queue()
+    folders = store.hotfolder_states()
+    body = {
+        "counts": store.status_counts(),
+        "queue_depth": depth,
+        "oldest_waiting": None if oldest is None else {
+            "job_id": oldest.job_id, "status": oldest.status,
+            "waiting_s": round(time.time() - oldest.updated_at, 1),
+        },
+        "hotfolders": {
+            name: {
+                "kind": cfg.kind,
+                "paused": folders.get(name, {}).get("paused", False),
+                "last_success_at": iso(folders.get(name, {}).get("last_success_at")),
+                "last_error": folders.get(name, {}).get("last_error"),
+                "last_error_at": iso(folders.get(name, {}).get("last_error_at")),
+            }
+            for name, cfg in ctx.config.hotfolders.items()
+        },
+    }
+    if args.json:
+        _print_json(body)
+        return EXIT_OK
+    print("jobs by status")
+    for status, count in sorted(body["counts"].items()):
+        print(f"  {status:<24} {count}")
+    print(f"queue depth  {depth}")
+    if body["oldest_waiting"]:
+        o = body["oldest_waiting"]
+        print(f"oldest       {o['job_id']} ({o['status']}, {o['waiting_s']} s)")
+    print("hot folders")
+    for name, h in body["hotfolders"].items():
+        state = "paused" if h["paused"] else "active"
+        line = f"  {name:<12} {h['kind']:<6} {state:<7} last success {h['last_success_at'] or '-'}"
+        if h["last_error"]:
+            line += f"  last error {h['last_error_at']}: {h['last_error']}"
+        print(line)
+    return EXIT_OK
+
+
+def cmd_check_config(ctx: Context, args: argparse.Namespace) -> int:
+    from outputd.transports import make_transport
+
+    print(f"config {ctx.config.source} is valid")
+    failed = 0
+    for name, cfg in ctx.config.hotfolders.items():
+        try:
+            with make_transport(name, cfg) as transport:
+                transport.probe()
+            print(f"  {name}: ok ({cfg.kind} {cfg.path})")
+        except (DeliveryError, ConfigError) as exc:
+            failed += 1
+            print(f"  {name}: FAILED: {exc}")
+    return EXIT_REFUSED if failed else EXIT_OK
+
+
+class _Usage(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS,
+                        help="config file (default: $OUTPUTD_CONFIG, else config/outputd.toml)")
+    parser = argparse.ArgumentParser(prog="outputd", parents=[common],
+                                     description="Print-output daemon and its operator tools.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[Context, argparse.Namespace], int], help: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help)
+        p.set_defaults(func=func)
+        return p
+
+    add("run", cmd_run, "run the daemon in the foreground")
+    add("submit", cmd_submit, "accept a ticket as the intake folder would").add_argument("ticket")
+    p = add("jobs", cmd_jobs, "list and search jobs")
+    p.add_argument("--status")
+    p.add_argument("--order")
+    p.add_argument("--storefront")
+    p.add_argument("--type", choices=["static", "multipart", "megaedit"])
+    p.add_argument("--search", help="matches job id, order id, username and email")
+    p.add_argument("--history-status", help="jobs that ever had this status")
+    p.add_argument("--cancelled", action="store_true", help="only cancelled jobs")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
+    p.add_argument("--json", action="store_true")
+    p = add("show", cmd_show, "one job in full")
+    p.add_argument("job_id")
+    p.add_argument("--json", action="store_true")
+    p = add("event", cmd_event, "record an event for a job or an order")
+    p.add_argument("args", nargs="+", metavar="[JOB_ID] EVENT")
+    p.add_argument("--order")
+    p.add_argument("--message", default="")
+    for name, func, text in (
+        ("retry", cmd_retry, "re-run a failed validation, output or delivery"),
+        ("recreate", cmd_recreate, "make and deliver new output"),
+        ("reopen", cmd_reopen, "bring back a cleaned-up job"),
+    ):
+        add(name, func, text).add_argument("job_id")
+    add("pause", cmd_pause, "hold deliveries to a hot folder").add_argument("hotfolder")
+    add("resume", cmd_resume, "resume deliveries to a hot folder").add_argument("hotfolder")
+    add("status", cmd_status, "counts, queue and hot folder health").add_argument(
+        "--json", action="store_true")
+    add("check-config", cmd_check_config, "validate the config and probe every hot folder")
+    return parser
+
+
+def _event_args(args: argparse.Namespace) -> None:
+    if args.command != "event":
+        return
+    values = args.args
+    if len(values) == 1:
+        args.job_id, args.event = None, values[0]
+    elif len(values) == 2:
+        args.job_id, args.event = values
+    else:
+        raise _Usage("usage: outputd event JOB_ID EVENT, or outputd event --order ID EVENT")
+    if args.event not in EVENTS:
+        raise _Usage(f"unknown event {args.event!r}; events: {', '.join(EVENTS)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        _event_args(args)
+        if getattr(args, "status", None) and args.command == "jobs":
+            _known_status(args.status)
+        if getattr(args, "history_status", None):
+            _known_status(args.history_status)
+        ctx = Context(getattr(args, "config", None))
+        return int(args.func(ctx, args))
+    except _Usage as exc:
+        print(f"outputd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"outputd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (RequestRefused, TicketError) as exc:
+        print(f"outputd: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except OutputdError as exc:
+        print(f"outputd: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except FileNotFoundError as exc:
+        print(f"outputd: {exc.filename}: no such file", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def _known_status(status: str) -> None:
+    extra = {"MisNotified", "MisFailed", "MisNotificationRetrigger", "SentEmail",
+             "SentEmailFailed", "JobDataDeleted"}
+    if status not in states.ALL | extra:
+        raise _Usage(f"unknown status {status!r}")

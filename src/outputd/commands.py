@@ -1,0 +1,55 @@
+"""Requests shared by the CLI and the intake folder: record an event for jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from outputd import events, logs
+from outputd.errors import RequestRefused
+from outputd.layout import Layout
+from outputd.store import SqlStore
+
+log = logging.getLogger(__name__)
+
+
+def target_jobs(store: SqlStore, job_id: str | None, order_id: str | None) -> list[str]:
+    """The jobs an event names: one job, or every job of an order."""
+    if job_id is not None:
+        store.get_job(job_id)  # raises UnknownJob
+        return [job_id]
+    ids = store.order_job_ids(order_id or "")
+    if not ids:
+        raise RequestRefused(f"there are no jobs for order {order_id}")
+    return ids
+
+
+def record_event(store: SqlStore, layout: Layout, job_ids: Sequence[str], event: str,
+                 by: str, message: str = "") -> list[str]:
+    """Check `event` against each job's current status and record it where allowed.
+
+    Returns the jobs it was recorded for; raises RequestRefused when none allows it.
+    """
+    allowed: list[str] = []
+    refusals: list[str] = []
+    for job_id in job_ids:
+        job = store.get_job(job_id)
+        try:
+            history = store.history(job_id) if event == "release" else None
+            events.plan(job, event, history)
+            if event == "reopen" and not layout.sources_kept(job_id):
+                raise RequestRefused(
+                    f"job {job_id}: its sources are no longer kept, so it cannot be reopened"
+                )
+        except RequestRefused as exc:
+            refusals.append(str(exc))
+            continue
+        allowed.append(job_id)
+    if not allowed:
+        raise RequestRefused(refusals[0] if len(refusals) == 1 else "; ".join(refusals))
+    store.add_events(allowed, event, by, message)
+    for job_id in allowed:
+        logs.event(log, logging.INFO, "event.recorded", job=job_id, event=event, by=by)
+    for reason in refusals:
+        logs.event(log, logging.WARNING, "event.refused", event=event, by=by, reason=reason)
+    return allowed

@@ -1,0 +1,297 @@
+"""The configuration: one TOML file, every key overridable by OUTPUTD_<SECTION>__<KEY>.
+
+Relative paths resolve against the config file's folder. A bad config raises ConfigError
+with one sentence naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from outputd.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/outputd.toml")
+TEMPLATE_FIELDS = frozenset(
+    {"job_id", "order_id", "storefront", "sku", "quantity", "type", "part", "role"}
+)
+ROUTE_MATCH_KEYS = frozenset({"type", "sku", "storefront", "test_mode"})
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DaemonConfig(_Section):
+    state_dir: Path = Path("../var/state")
+    intake_dir: Path = Path("../var/intake")
+    sources_dir: Path | None = None  # default: state_dir/sources
+    node_id: str = ""
+    workers: int = Field(2, ge=1, le=64)
+    stop_grace_s: float = Field(30, ge=0)
+    log_format: Literal["text", "json"] = "text"
+
+
+class StoreConfig(_Section):
+    url: str = ""  # default: sqlite:///<state_dir>/outputd.db
+    lease_s: float = Field(30, gt=0)
+
+
+class LimitsConfig(_Section):
+    max_file_bytes: int = Field(104_857_600, gt=0)
+    awaiting_data_timeout_s: float = Field(3600, gt=0)
+    job_timeout_s: float = Field(300, gt=0)
+    job_memory_mb: int = Field(2048, gt=0)
+    min_free_mb: int = Field(1024, ge=0)
+
+
+class RetryConfig(_Section):
+    max_attempts: int = Field(8, ge=1)
+    initial_s: float = Field(5, gt=0)
+    max_s: float = Field(900, gt=0)
+
+
+class CleanupConfig(_Section):
+    keep_sources_days: float = Field(30, ge=0)
+
+
+class PreflightConfig(_Section):
+    min_ppi_warn: float = Field(200, ge=0)
+    min_ppi_fail: float = Field(120, ge=0)
+    cmyk_only: bool = False
+
+
+class MetricsConfig(_Section):
+    listen: str = "127.0.0.1:9464"
+
+
+class WebhookConfig(_Section):
+    url: str
+    secret_file: Path | None = None
+    statuses: list[str] = []
+    timeout_s: float = Field(10, gt=0)
+
+
+class EmailConfig(_Section):
+    smtp_host: str = ""
+    smtp_port: int = 25
+    sender: str = "outputd@localhost"
+    to: list[str] = []
+    statuses: list[str] = ["ValidationFailed", "OutputCreationFailed", "CopyToHotFolderFailed"]
+
+
+class NotifyConfig(_Section):
+    webhooks: list[WebhookConfig] = []
+    email: EmailConfig = EmailConfig()
+
+
+class _HotFolderBase(_Section):
+    path: str
+    filename: str
+    ticket: Literal["none", "json", "xml"] = "none"
+
+    @field_validator("filename")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        except ValueError as exc:
+            raise ValueError(f"is not a valid template ({exc})") from None
+        unknown = sorted(fields - TEMPLATE_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"uses unknown field {{{unknown[0]}}}; known fields: "
+                + ", ".join(sorted(TEMPLATE_FIELDS))
+            )
+        return value
+
+
+class LocalHotFolder(_HotFolderBase):
+    kind: Literal["local"]
+    watch_pickup: bool = False
+    stale_after_s: float = Field(3600, gt=0)
+
+
+class SftpHotFolder(_HotFolderBase):
+    kind: Literal["sftp"]
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    username: str
+    key_file: Path | None = None
+    key_passphrase_file: Path | None = None
+    password_file: Path | None = None
+    known_hosts: Path
+    timeout_s: float = Field(30, gt=0)
+    max_request_bytes: int = Field(32768, ge=1024)
+    stale_after_s: float = Field(3600, gt=0)
+
+
+HotFolderConfig = Annotated[LocalHotFolder | SftpHotFolder, Field(discriminator="kind")]
+
+
+class RouteConfig(_Section):
+    match: dict[str, str | bool | int] = {}
+    to: list[str] = []
+    skip: bool = False
+
+    @field_validator("match")
+    @classmethod
+    def _known_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key not in ROUTE_MATCH_KEYS and not key.startswith("attributes."):
+                raise ValueError(
+                    f"unknown match key {key!r}; use type, sku, storefront, test_mode "
+                    "or attributes.<name>"
+                )
+        return value
+
+
+class Config(BaseSettings):
+    """The whole validated configuration, paths resolved against the config file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OUTPUTD_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    daemon: DaemonConfig = DaemonConfig()
+    store: StoreConfig = StoreConfig()
+    limits: LimitsConfig = LimitsConfig()
+    retry: RetryConfig = RetryConfig()
+    cleanup: CleanupConfig = CleanupConfig()
+    preflight: PreflightConfig = PreflightConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    notify: NotifyConfig = NotifyConfig()
+    hotfolders: dict[Annotated[str, Field(pattern=NAME_PATTERN)], HotFolderConfig]
+    routes: list[RouteConfig]
+    source: Path = Field(Path("."), exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init values.
+        return (env_settings, init_settings)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file the store URL names, or None for another engine."""
+        prefix = "sqlite:///"
+        return Path(self.store.url[len(prefix):]) if self.store.url.startswith(prefix) else None
+
+
+def resolve_config_path(given: str | os.PathLike[str] | None) -> Path:
+    """The config file to use: the flag, else $OUTPUTD_CONFIG, else config/outputd.toml."""
+    if given:
+        return Path(given)
+    env = os.environ.get("OUTPUTD_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read, validate and resolve the config file; raise ConfigError naming the key."""
+    config_path = resolve_config_path(path)
+    try:
+        with open(config_path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {config_path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
+    saved = os.environ.pop("OUTPUTD_CONFIG", None)  # the file's path, not a setting
+    try:
+        config = Config(**raw)
+    except ValidationError as exc:
+        raise ConfigError(f"config file {config_path}: {_first_error(exc)}") from None
+    finally:
+        if saved is not None:
+            os.environ["OUTPUTD_CONFIG"] = saved
+    return _resolve(config, config_path.resolve().parent)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = ".".join(str(part) for part in error["loc"] if part not in ("local", "sftp"))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "is not a known key"
+    elif error["type"] == "missing":
+        message = "is required"
+    return f"{loc or 'the file'} {message}" if loc else message
+
+
+def _resolve(config: Config, base: Path) -> Config:
+    def at(path: Path) -> Path:
+        return Path(os.path.normpath(base / path.expanduser()))
+
+    daemon = config.daemon
+    state_dir = at(daemon.state_dir)
+    daemon = daemon.model_copy(update={
+        "state_dir": state_dir,
+        "intake_dir": at(daemon.intake_dir),
+        "sources_dir": at(daemon.sources_dir) if daemon.sources_dir else state_dir / "sources",
+    })
+    url = config.store.url or f"sqlite:///{state_dir / 'outputd.db'}"
+    if url.startswith("sqlite:///"):
+        url = f"sqlite:///{at(Path(url[len('sqlite:///'):]))}"
+    elif not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("store.url must start with sqlite:/// or postgresql://")
+    hotfolders: dict[str, LocalHotFolder | SftpHotFolder] = {}
+    for name, folder in config.hotfolders.items():
+        if isinstance(folder, LocalHotFolder):
+            hotfolders[name] = folder.model_copy(update={"path": str(at(Path(folder.path)))})
+        else:
+            update = {
+                key: at(getattr(folder, key))
+                for key in ("key_file", "key_passphrase_file", "password_file", "known_hosts")
+                if getattr(folder, key) is not None
+            }
+            hotfolders[name] = folder.model_copy(update=update)
+    resolved = config.model_copy(update={
+        "daemon": daemon,
+        "store": config.store.model_copy(update={"url": url}),
+        "hotfolders": hotfolders,
+        "source": base,
+    })
+    _check_routes(resolved)
+    _check_folders(resolved)
+    return resolved
+
+
+def _check_routes(config: Config) -> None:
+    for index, route in enumerate(config.routes):
+        for name in route.to:
+            if name not in config.hotfolders:
+                raise ConfigError(f"routes[{index}].to names unknown hot folder {name!r}")
+        if not route.skip and not route.to:
+            raise ConfigError(f"routes[{index}] needs `to` (hot folders) or `skip = true`")
+
+
+def _inside(a: Path, b: Path) -> bool:
+    return a == b or b in a.parents
+
+
+def _check_folders(config: Config) -> None:
+    intake = config.daemon.intake_dir.resolve()
+    for name, folder in config.hotfolders.items():
+        if not isinstance(folder, LocalHotFolder):
+            continue
+        hot = Path(folder.path).resolve()
+        if _inside(intake, hot) or _inside(hot, intake):
+            raise ConfigError(
+                f"hotfolders.{name}.path {hot} and daemon.intake_dir {intake} overlap; "
+                "outputd would pick up its own output"
+            )

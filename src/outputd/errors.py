@@ -1,0 +1,62 @@
+"""Errors raised by outputd. Each message is the sentence an operator reads.
+
+OutputdError
+ ├── ConfigError             the config file or an override is invalid
+ ├── TicketError             a ticket is refused at intake (moved to rejected/)
+ ├── RequestRefused          a CLI request or event the job does not allow (exit 1)
+ │    ├── UnknownJob
+ │    └── TransitionRefused  the state machine forbids the change
+ ├── StageError              a pipeline stage failed for this job
+ │    ├── PreflightFailed    the files are not print-ready
+ │    └── OutputFailed       the print-ready output could not be made
+ └── DeliveryError           a hot folder did not take a file
+      └── PermanentDeliveryError   retrying blindly will not help (permission, auth)
+"""
+
+from __future__ import annotations
+
+
+class OutputdError(Exception):
+    """Base of every error outputd raises on purpose."""
+
+
+class ConfigError(OutputdError):
+    """The configuration is invalid; start-up stops."""
+
+
+class TicketError(OutputdError):
+    """A ticket cannot be accepted."""
+
+
+class RequestRefused(OutputdError):
+    """A request the store or the state machine refuses."""
+
+
+class UnknownJob(RequestRefused):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"there is no job {job_id}")
+        self.job_id = job_id
+
+
+class TransitionRefused(RequestRefused):
+    """A status change the transition table does not allow."""
+
+
+class StageError(OutputdError):
+    """A pipeline stage failed; the message is the reason kept with the job."""
+
+
+class PreflightFailed(StageError):
+    pass
+
+
+class OutputFailed(StageError):
+    pass
+
+
+class DeliveryError(OutputdError):
+    """A delivery failed and may succeed when retried."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery failed in a way a retry will not fix without an operator."""

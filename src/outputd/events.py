@@ -1,0 +1,81 @@
+"""What each event or operator request does to a job, checked against the state machine.
+
+The CLI and the intake use `plan()` to refuse a request before recording it; the worker
+uses it again when it applies the request, since the job may have moved on meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from outputd import states
+from outputd.errors import RequestRefused
+from outputd.model import HistoryEntry, Job
+
+# Event name → the status it records.
+_RECORDS: dict[str, str] = {
+    "paid": states.PAID,
+    "approved": states.APPROVED,
+    "rejected": states.REJECTED,
+    "shipped": states.SHIPPED,
+    "ready_for_collection": states.READY_FOR_COLLECTION,
+    "completed": states.COMPLETED,
+    "cancelled": states.CANCELLED,
+    "recreate": states.RECREATION_REQUESTED,
+    "reopen": states.REOPENED,
+    "hold": states.BLOCKED,
+}
+# Columns an event sets along with its status.
+_FIELDS: dict[str, dict[str, Any]] = {
+    "paid": {"payment_status": "Paid"},
+    "approved": {"approval": "Approved"},
+    "rejected": {"approval": "Rejected"},
+    "cancelled": {"cancelled": True},
+}
+OPERATOR_REQUESTS = ("retry", "release")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The status change a request makes, with the columns it sets."""
+
+    status: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Plan:
+    """The change `event` makes to `job` now; raise RequestRefused if it is not allowed.
+
+    `release` needs the job's history to find the status it was held in.
+    """
+    if event == "renotify":
+        raise RequestRefused(
+            f"job {job.job_id}: renotify needs notifications, which this version does not send"
+        )
+    if event == "retry":
+        target = states.RETRY_FROM.get(job.status)
+        if target is None:
+            raise RequestRefused(
+                f"job {job.job_id} is {job.status}; only a failed validation, output or "
+                "delivery can be retried"
+            )
+        return Plan(target)
+    if event == "release":
+        if job.status != states.BLOCKED:
+            raise RequestRefused(f"job {job.job_id} is {job.status}, not Blocked")
+        return Plan(held_status(history or []))
+    target = _RECORDS.get(event)
+    if target is None:
+        raise RequestRefused(f"unknown event {event!r}")
+    if not states.allowed(job.status, target):
+        raise RequestRefused(f"job {job.job_id} is {job.status}; {event} is not allowed now")
+    return Plan(target, dict(_FIELDS.get(event, {})))
+
+
+def held_status(history: list[HistoryEntry]) -> str:
+    """The status a Blocked job was in before its latest hold."""
+    for index in range(len(history) - 1, 0, -1):
+        if history[index].status == states.BLOCKED:
+            return history[index - 1].status
+    return states.ORDERED

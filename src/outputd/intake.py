@@ -1,0 +1,298 @@
+"""Intake: accept a ticket and the files it names, or set it aside with its reason.
+
+A ticket is claimed by renaming it to a dot-name in the intake folder, so that when
+several nodes watch one shared intake exactly one of them handles it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from outputd import commands, logs, states
+from outputd.errors import OutputdError, TicketError
+from outputd.layout import Layout
+from outputd.model import iso
+from outputd.store import DuplicateJob, SqlStore
+from outputd.tickets import EventTicket, JobTicket, parse_ticket
+
+log = logging.getLogger(__name__)
+IGNORED_SUFFIXES = (".tmp", ".part")
+CLAIM_SUFFIX = ".claim"
+LATE_FILE_SETTLE_S = 1.0
+
+
+def is_ticket_name(name: str) -> bool:
+    """Top-level `*.json` files that are not hidden or temporary are tickets."""
+    return (
+        name.endswith(".json") and not name.startswith(".")
+        and not name.endswith(IGNORED_SUFFIXES)
+    )
+
+
+def claim_name(ticket_name: str, owner: str) -> str:
+    return f".{ticket_name}~{owner.replace('~', '-').replace('/', '-')}{CLAIM_SUFFIX}"
+
+
+def parse_claim_name(name: str) -> tuple[str, str] | None:
+    """(ticket name, owner) of a claim file, or None."""
+    if not (name.startswith(".") and name.endswith(CLAIM_SUFFIX) and "~" in name):
+        return None
+    ticket, _, owner = name[1:-len(CLAIM_SUFFIX)].rpartition("~")
+    return (ticket, owner) if is_ticket_name(ticket) else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a ticket: accepted, duplicate (no-op), event, rejected or gone."""
+
+    result: str
+    job_id: str | None = None
+    reason: str = ""
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def check_named_file(intake: Path, relative: str) -> Path | None:
+    """The intake path of a named file if it is there; raise TicketError if it is a
+    symlink, not a regular file, or lies outside the intake folder."""
+    path = intake
+    parts = PurePosixPath(relative).parts
+    for index, part in enumerate(parts):
+        path = path / part
+        st = _lstat(path)
+        if st is None:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            raise TicketError(f"file {relative} goes through a symlink ({path.name})")
+        last = index == len(parts) - 1
+        if last and not stat.S_ISREG(st.st_mode):
+            raise TicketError(f"file {relative} is not a regular file")
+        if not last and not stat.S_ISDIR(st.st_mode):
+            raise TicketError(f"file {relative}: {path.name} is not a folder")
+    resolved = path.resolve()
+    if intake.resolve() not in resolved.parents:
+        raise TicketError(f"file {relative} leaves the intake folder")
+    return path
+
+
+def move_file(source: Path, target: Path) -> None:
+    """Rename `source` to `target`; across file systems, copy, fsync, then unlink."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    temp = target.with_name(f".{target.name}.part")
+    shutil.copyfile(source, temp)
+    with open(temp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(temp, target)
+    source.unlink()
+
+
+def remove_empty_parents(path: Path, stop: Path) -> None:
+    """Remove folders above `path` up to (not including) `stop` while they are empty."""
+    folder = path.parent
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def take_late_file(layout: Layout, relative: str, target: Path) -> bool:
+    """Move a file an AwaitingData job waits for into its sources once it has settled."""
+    try:
+        path = check_named_file(layout.intake, relative)
+    except TicketError:
+        return False
+    if path is None:
+        return False
+    st = _lstat(path)
+    if st is None or time.time() - st.st_mtime < LATE_FILE_SETTLE_S:
+        return False
+    try:
+        move_file(path, target)
+    except FileNotFoundError:
+        return False  # another node took it
+    remove_empty_parents(path, layout.intake)
+    return True
+
+
+class Intake:
+    """Accepts tickets from the intake folder (or `outputd submit`) into the store."""
+
+    def __init__(self, store: SqlStore, layout: Layout, owner: str) -> None:
+        self.store = store
+        self.layout = layout
+        self.owner = owner
+
+    # -- the intake folder ---------------------------------------------------
+
+    def handle(self, path: Path) -> Outcome:
+        """Claim and process a ticket lying in the intake folder."""
+        claimed = path.with_name(claim_name(path.name, self.owner))
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return Outcome("gone")  # another node took it, or it was withdrawn
+        return self._process_claimed(claimed, path.name)
+
+    def recover_claims(self, is_gone: Any) -> None:
+        """Put tickets claimed by a node that stopped back in the intake folder."""
+        for entry in os.scandir(self.layout.intake):
+            parsed = parse_claim_name(entry.name)
+            if parsed and is_gone(parsed[1]):
+                with contextlib.suppress(OSError):
+                    os.rename(entry.path, self.layout.intake / parsed[0])
+                    logs.event(log, logging.INFO, "intake.recovered", ticket=parsed[0])
+
+    def _process_claimed(self, claimed: Path, name: str) -> Outcome:
+        data = claimed.read_bytes()
+        try:
+            ticket = parse_ticket(data)
+            if isinstance(ticket, EventTicket):
+                outcome = self._event(ticket)
+                claimed.unlink()
+                return outcome
+            return self._job(ticket, data, claimed)
+        except (TicketError, OutputdError) as exc:
+            return self._reject(claimed, name, data, str(exc))
+
+    # -- shared by intake and `outputd submit` -------------------------------
+
+    def submit(self, data: bytes) -> Outcome:
+        """Accept ticket bytes from the CLI; raise TicketError/OutputdError if refused."""
+        ticket = parse_ticket(data)
+        if isinstance(ticket, EventTicket):
+            return self._event(ticket)
+        return self._job(ticket, data, None)
+
+    def _event(self, ticket: EventTicket) -> Outcome:
+        ids = commands.target_jobs(self.store, ticket.job_id, ticket.order_id)
+        recorded = commands.record_event(self.store, self.layout, ids, ticket.event,
+                                         ticket.by or "intake", ticket.message)
+        return Outcome("event", ",".join(recorded))
+
+    def _job(self, ticket: JobTicket, data: bytes, claimed: Path | None) -> Outcome:
+        intake = self.layout.intake
+        sha = hashlib.sha256(data).hexdigest()
+        present = {f.path: check_named_file(intake, f.path) for f in ticket.files}
+        existing = self.store.find_job(ticket.job_id)
+        if existing is not None:
+            return self._duplicate(ticket, sha, present, claimed)
+        for relative, path in present.items():
+            if path is not None:
+                move_file(path, self.layout.source_file(ticket.job_id, relative))
+                remove_empty_parents(path, intake)
+        ticket_file = self.layout.ticket_file(ticket.job_id)
+        temp = ticket_file.with_name(".ticket.json.part")
+        temp.write_bytes(data)
+        os.replace(temp, ticket_file)
+        missing = [f.path for f in ticket.files
+                   if not self.layout.source_file(ticket.job_id, f.path).exists()]
+        message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
+        try:
+            self.store.add_job(ticket, sha, states.ORDERED, message, "intake", time.time())
+        except DuplicateJob as exc:  # another node accepted the same id just now
+            if claimed is not None:
+                claimed.unlink()
+            return Outcome("duplicate", ticket.job_id, str(exc))
+        if claimed is not None:
+            claimed.unlink()
+        logs.event(log, logging.INFO, "job.accepted", job=ticket.job_id, order=ticket.order_id,
+                   status=states.ORDERED, type=ticket.product.type, files=len(ticket.files))
+        return Outcome("accepted", ticket.job_id)
+
+    def _duplicate(self, ticket: JobTicket, sha: str, present: dict[str, Path | None],
+                   claimed: Path | None) -> Outcome:
+        job = self.store.get_job(ticket.job_id)
+        if job.ticket_sha256 != sha:
+            raise TicketError(f"job {ticket.job_id} already exists with a different ticket")
+        for relative, path in present.items():
+            kept = self.layout.source_file(ticket.job_id, relative)
+            if path is not None and kept.exists() and _same_bytes(path, kept):
+                path.unlink()
+                remove_empty_parents(path, self.layout.intake)
+        if claimed is not None:
+            claimed.unlink()
+        logs.event(log, logging.INFO, "ticket.duplicate", job=ticket.job_id,
+                   order=ticket.order_id, status=job.status)
+        return Outcome("duplicate", ticket.job_id, "identical ticket; nothing to do")
+
+    def _reject(self, claimed: Path, name: str, data: bytes, reason: str) -> Outcome:
+        """Move the ticket and the intake files it names to rejected/, with an error file."""
+        rejected = self.layout.rejected
+        target = _free_name(rejected / name)
+        move_file(claimed, target)
+        for relative in _named_paths(data):
+            with contextlib.suppress(TicketError, OSError):
+                path = check_named_file(self.layout.intake, relative)
+                if path is not None:
+                    move_file(path, rejected / relative)
+                    remove_empty_parents(path, self.layout.intake)
+        error = {"ticket": name, "error": reason, "at": iso(time.time())}
+        error_file = target.with_name(target.name + ".error.json")
+        error_file.write_text(json.dumps(error, indent=2, ensure_ascii=False) + "\n")
+        logs.event(log, logging.ERROR, "ticket.rejected", ticket=name, reason=reason,
+                   moved_to=str(target))
+        return Outcome("rejected", None, reason)
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path.1`, `path.2`, … if an earlier rejection holds the name."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
+def _named_paths(data: bytes) -> list[str]:
+    """The file paths a (possibly invalid) ticket names, as far as they can be read."""
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        return []
+    files = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(files, list):
+        return []
+    paths = []
+    for item in files:
+        path = item.get("path") if isinstance(item, dict) else None
+        if isinstance(path, str) and path and "\x00" not in path:
+            pure = PurePosixPath(path)
+            if not pure.is_absolute() and ".." not in pure.parts:
+                paths.append(str(pure))
+    return paths
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            ca, cb = fa.read(1 << 20), fb.read(1 << 20)
+            if ca != cb:
+                return False
+            if not ca:
+                return True

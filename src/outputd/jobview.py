@@ -1,0 +1,96 @@
+"""The job object of `jobs --json` and `show --json`, and its human rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outputd.model import Job, iso
+from outputd.store import SqlStore
+
+
+def job_object(store: SqlStore, job: Job, *, full: bool = True) -> dict[str, Any]:
+    """The stable JSON shape of DESIGN §5."""
+    t = job.ticket
+    body: dict[str, Any] = {
+        "job_id": job.job_id,
+        "order_id": t.order_id,
+        "storefront": t.storefront,
+        "test_mode": t.test_mode,
+        "product_type": t.product.type,
+        "sku": t.product.sku,
+        "quantity": t.quantity,
+        "status": job.status,
+        "payment_status": job.payment_status,
+        "approval": job.approval,
+        "cancelled": job.cancelled,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
+        "customer": {"username": t.customer.username, "email": t.customer.email},
+        "priority": t.priority,
+        "process_after": t.process_after.isoformat() if t.process_after else None,
+        "due_at": iso(job.due_at),
+        "outputs": [],
+        "deliveries": [],
+        "preflight": job.preflight,
+        "history": [],
+    }
+    if full:
+        body["files"] = [{"path": f.path, "role": f.role} for f in t.files]
+        body["outputs"] = [
+            {"name": o.name, "bytes": o.bytes, "sha256": o.sha256, "pages": o.pages}
+            for o in store.outputs(job.job_id)
+        ]
+        body["deliveries"] = [
+            {"hotfolder": d.hotfolder, "path": d.path, "state": d.state,
+             "attempts": d.attempts, "error": d.error,
+             "next_attempt_at": iso(d.next_attempt_at)}
+            for d in store.deliveries(job.job_id)
+        ]
+        body["history"] = [
+            {"at": iso(h.at), "status": h.status, "message": h.message, "by": h.by}
+            for h in store.history(job.job_id)
+        ]
+    return body
+
+
+def render(body: dict[str, Any]) -> str:
+    """`outputd show` for a person."""
+    lines = [
+        f"job {body['job_id']}  order {body['order_id']}  storefront {body['storefront']}"
+        + ("  (test mode)" if body["test_mode"] else ""),
+        f"  status      {body['status']}" + ("  (cancelled)" if body["cancelled"] else ""),
+        f"  product     {body['product_type']} {body['sku']}  quantity {body['quantity']}",
+        f"  payment     {body['payment_status']}   approval {body['approval']}",
+        f"  customer    {body['customer']['username']} <{body['customer']['email']}>",
+        f"  created     {body['created_at']}   updated {body['updated_at']}",
+    ]
+    if body["status"] == "Ordered" and body["payment_status"] != "Paid":
+        lines.append("  waiting     for payment (outputd event JOB paid releases it)")
+    lines.append("  files")
+    lines += [f"    {f['path']}  ({f['role'] or 'no role'})" for f in body.get("files", [])]
+    if body["outputs"]:
+        lines.append("  outputs")
+        lines += [f"    {o['name']}  {o['bytes']} bytes  {o['pages']} pages  sha256 {o['sha256']}"
+                  for o in body["outputs"]]
+    if body["deliveries"]:
+        lines.append("  deliveries")
+        for d in body["deliveries"]:
+            extra = f"  attempts {d['attempts']}" + (f"  error: {d['error']}" if d["error"] else "")
+            lines.append(f"    {d['hotfolder']}  {d['state']}  {d['path']}{extra}")
+    if body["preflight"]:
+        verdict = "passed" if body["preflight"]["ok"] else "FAILED"
+        lines.append(f"  preflight   {verdict}")
+        for c in body["preflight"]["checks"]:
+            mark = "ok  " if c["ok"] else ("WARN" if c.get("severity") == "warning" else "FAIL")
+            lines.append(f"    {mark} {c['check']}: {c['message']}")
+    lines.append("  history")
+    lines += [f"    {h['at']}  {h['status']:<22} {h['by']:<10} {h['message']}"
+              for h in body["history"]]
+    return "\n".join(lines)
+
+
+def render_row(body: dict[str, Any]) -> str:
+    """One line of `outputd jobs`."""
+    return (f"{body['job_id']:<16} {body['order_id']:<10} {body['storefront']:<12} "
+            f"{body['product_type']:<9} {body['sku']:<14} {body['status']:<22} "
+            f"{body['updated_at']}")

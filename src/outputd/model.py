@@ -1,0 +1,110 @@
+"""Records the store hands out: a job, its outputs, deliveries, history and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from outputd.tickets import JobTicket
+
+BY_DAEMON = "outputd"
+
+
+def iso(at: float | None) -> str | None:
+    """An epoch time as ISO 8601 UTC with millisecond precision, or None."""
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the store holds it; evolve() gives a changed copy."""
+
+    job_id: str
+    ticket: JobTicket
+    status: str
+    payment_status: str
+    approval: str
+    cancelled: bool
+    created_at: float
+    updated_at: float
+    due_at: float | None = None
+    claimed_by: str | None = None
+    preflight: dict[str, Any] | None = None
+    ticket_sha256: str = ""
+
+    @property
+    def order_id(self) -> str:
+        return self.ticket.order_id
+
+    def evolve(self, **changes: Any) -> Job:
+        return replace(self, **changes)
+
+    def log_context(self) -> dict[str, Any]:
+        return {"job": self.job_id, "order": self.ticket.order_id, "status": self.status}
+
+
+@dataclass(frozen=True)
+class Output:
+    """One print-ready file made for a job, in its working folder."""
+
+    name: str
+    path: str
+    bytes: int
+    sha256: str
+    pages: int
+    part: int | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One output's copy to one hot folder."""
+
+    hotfolder: str
+    output: str
+    path: str
+    state: str  # pending | delivered | failed | skipped
+    attempts: int = 0
+    error: str | None = None
+    next_attempt_at: float | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: float
+    status: str
+    message: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event or operator request waiting for the daemon to apply it."""
+
+    id: int
+    job_id: str
+    event: str
+    by: str
+    message: str
+    at: float
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What `outputd jobs` asks for; None means any."""
+
+    status: str | None = None
+    order_id: str | None = None
+    storefront: str | None = None
+    product_type: str | None = None
+    search: str | None = None
+    history_status: str | None = None
+    cancelled: bool | None = None
+    test_mode: bool | None = None
+    limit: int | None = None

@@ -1,0 +1,1 @@
+"""Pipeline stages: plain functions over a job and its files, no bookkeeping of their own."""

@@ -1,0 +1,101 @@
+"""Assembly: the print-ready output files of a job, made in its working folder."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pikepdf
+
+from outputd.errors import OutputFailed
+from outputd.model import Output
+from outputd.pipeline.geometry import MM_PER_PT
+from outputd.tickets import JobTicket
+
+SOURCE = tuple[Path, str]  # (path, role)
+
+
+def hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _record(path: Path, part: int | None = None, role: str | None = None) -> Output:
+    with pikepdf.open(path) as pdf:
+        pages = len(pdf.pages)
+    return Output(path.name, str(path), path.stat().st_size, hash_file(path), pages, part, role)
+
+
+def _place_untouched(source: Path, target: Path) -> None:
+    """The source's bytes under `target`: a hard link where possible, else a copy."""
+    temp = target.with_name(f".{target.name}.part")
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+    try:
+        os.link(source, temp)
+    except OSError:
+        shutil.copyfile(source, temp)
+    os.replace(temp, target)
+
+
+def _save(pdf: pikepdf.Pdf, target: Path) -> None:
+    temp = target.with_name(f".{target.name}.part")
+    # No object streams and no linearization: older RIPs choke on object streams.
+    pdf.save(temp, object_stream_mode=pikepdf.ObjectStreamMode.disable, linearize=False)
+    os.replace(temp, target)
+
+
+def _merge(sources: Sequence[SOURCE]) -> pikepdf.Pdf:
+    merged = pikepdf.new()
+    for path, _role in sources:
+        with pikepdf.open(path) as part:
+            merged.pages.extend(part.pages)
+    return merged
+
+
+def _set_missing_boxes(pdf: pikepdf.Pdf, ticket: JobTicket) -> None:
+    """MegaEdit exports are at bleed size without boxes: set TrimBox and BleedBox."""
+    bleed_pt = ticket.product.bleed_mm / MM_PER_PT
+    for page in pdf.pages:
+        x0, y0, x1, y1 = (float(v) for v in page.mediabox)
+        if "/BleedBox" not in page.obj:
+            page.obj.BleedBox = pikepdf.Array([x0, y0, x1, y1])
+        if "/TrimBox" not in page.obj:
+            page.obj.TrimBox = pikepdf.Array(
+                [x0 + bleed_pt, y0 + bleed_pt, x1 - bleed_pt, y1 - bleed_pt]
+            )
+
+
+def assemble(ticket: JobTicket, sources: Sequence[SOURCE], out_dir: Path) -> list[Output]:
+    """Make the job's outputs in `out_dir`; raise OutputFailed with the reason."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    product = ticket.product
+    base = ticket.job_id
+    try:
+        if product.type == "static":
+            target = out_dir / f"{base}.pdf"
+            _place_untouched(sources[0][0], target)
+            return [_record(target)]
+        if product.type == "multipart" and product.assembly == "separate":
+            outputs = []
+            for index, (path, role) in enumerate(sources, start=1):
+                target = out_dir / f"{base}_part{index}.pdf"
+                with pikepdf.open(path) as pdf:
+                    _save(pdf, target)
+                outputs.append(_record(target, index, role))
+            return outputs
+        target = out_dir / f"{base}.pdf"
+        with _merge(sources) as merged:
+            if product.type == "megaedit":
+                _set_missing_boxes(merged, ticket)
+            _save(merged, target)
+        return [_record(target)]
+    except (pikepdf.PdfError, OSError) as exc:
+        raise OutputFailed(f"job {ticket.job_id}: cannot make the output: {exc}") from exc

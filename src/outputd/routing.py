@@ -1,0 +1,75 @@
+"""Which hot folders a job goes to, and under which file names."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from outputd.config import Config, RouteConfig
+from outputd.tickets import JobTicket
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a job goes: hot folder names, or skip with the reason."""
+
+    to: tuple[str, ...]
+    skip_reason: str | None = None
+
+
+def _matches(route: RouteConfig, ticket: JobTicket) -> bool:
+    for key, expected in route.match.items():
+        actual: Any
+        if key.startswith("attributes."):
+            actual = ticket.attributes.get(key.removeprefix("attributes."))
+            if actual is None:
+                return False
+        else:
+            actual = {
+                "type": ticket.product.type, "sku": ticket.product.sku,
+                "storefront": ticket.storefront, "test_mode": ticket.test_mode,
+            }[key]
+        if isinstance(expected, bool) or isinstance(actual, bool):
+            if actual != expected:
+                return False
+        elif isinstance(expected, str):
+            if not fnmatch.fnmatchcase(str(actual), expected):
+                return False
+        elif str(actual) != str(expected):
+            return False
+    return True
+
+
+def route(config: Config, ticket: JobTicket) -> Route:
+    """The first route whose `match` fits the job."""
+    for index, candidate in enumerate(config.routes):
+        if _matches(candidate, ticket):
+            if candidate.skip:
+                return Route((), f"route {index + 1} says to skip hot folders")
+            return Route(tuple(candidate.to))
+    return Route((), "no route matches this job")
+
+
+def filename(template: str, ticket: JobTicket, part: int | None = None,
+             role: str | None = None) -> str:
+    """The file name a template gives for a job's output, made safe for any folder."""
+    fields: dict[str, Any] = {
+        "job_id": ticket.job_id, "order_id": ticket.order_id, "storefront": ticket.storefront,
+        "sku": ticket.product.sku, "quantity": ticket.quantity, "type": ticket.product.type,
+        "part": part if part is not None else 1, "role": role or "",
+    }
+    return sanitise(template.format_map(fields), fallback=f"{ticket.job_id}.pdf")
+
+
+def sanitise(name: str, fallback: str) -> str:
+    """No separator, no `..`, no leading dot, no control character; never empty."""
+    name = _UNSAFE.sub("_", name)
+    while ".." in name:
+        name = name.replace("..", "_")
+    name = name.lstrip(". ")
+    name = name[:200]
+    return name or sanitise(fallback, "job.pdf")

@@ -1,0 +1,261 @@
+"""Drives one claimed job through its stages, applying pending events first.
+
+Stages are plain functions (gate, preflight, assemble, deliver); this module turns their
+results into status changes, each committed with its history entry before the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from outputd import events, logs, states
+from outputd.config import Config
+from outputd.errors import OutputdError, RequestRefused, StageError
+from outputd.layout import Layout
+from outputd.model import BY_DAEMON, Delivery, Event, Job
+from outputd.pipeline import assemble, deliver, gate, preflight
+from outputd.retry import RetryPolicy
+from outputd.routing import route
+from outputd.store import SqlStore
+from outputd.transports import TransportPool
+
+log = logging.getLogger(__name__)
+ERROR_BACKOFF_S = 30.0
+
+
+@dataclass
+class Services:
+    """What a worker needs: config, store, folders, transports, and the stop signals."""
+
+    config: Config
+    store: SqlStore
+    layout: Layout
+    transports: TransportPool
+    stopping: threading.Event
+    abort: threading.Event  # set when the stop grace time is over: cut copies short
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.config.retry)
+
+
+class Runner:
+    """Runs one job as far as it can go now."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    def process(self, job: Job) -> None:
+        for event in self.s.store.pending_events(job.job_id):
+            job = self._apply(job, event)
+        while not self.s.stopping.is_set():
+            stage = self._stage_for(job)
+            if stage is None or job.due_at is None or job.due_at > time.time():
+                return  # resting, or waiting for its time
+            try:
+                job = stage(job)
+            except OutputdError as exc:
+                logs.event(log, logging.ERROR, "job.error", **job.log_context(), error=str(exc))
+                self.s.store.update_job(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
+                return
+
+    def _stage_for(self, job: Job) -> Callable[[Job], Job] | None:
+        if job.status in states.GATE:
+            return self._gate
+        if job.status in (states.VALIDATION_FINISHED, states.OUTPUT_CREATION_STARTED):
+            return self._assemble
+        if job.status in (states.OUTPUT_CREATED, states.COPY_FAILED):
+            return self._deliver
+        if job.status == states.RECREATION_REQUESTED:
+            return self._delete_output
+        if job.status in states.FINISHING:
+            return self._clean_up
+        return None
+
+    # -- status bookkeeping --------------------------------------------------
+
+    def _move(self, job: Job, status: str, message: str, *, by: str = BY_DAEMON,
+              due_at: float | None = None, level: int = logging.INFO, **fields: object) -> Job:
+        moved = self.s.store.transition(job.job_id, status, message, by, due_at=due_at, **fields)
+        logs.event(log, level, "job.status", job=job.job_id, order=job.order_id, status=status,
+                   previous=job.status, by=by, message=message)
+        return moved
+
+    def _apply(self, job: Job, event: Event) -> Job:
+        try:
+            history = self.s.store.history(job.job_id) if event.event == "release" else None
+            plan = events.plan(job, event.event, history)
+            if event.event == "reopen" and not self.s.layout.sources_kept(job.job_id):
+                raise RequestRefused(f"job {job.job_id}: its sources are no longer kept")
+        except RequestRefused as exc:
+            logs.event(log, logging.WARNING, "event.refused", **job.log_context(),
+                       event=event.event, by=event.by, reason=str(exc))
+            self.s.store.finish_event(event.id)
+            return job
+        if event.event in ("recreate", "reopen", "retry"):
+            self._reset_deliveries(job, clear=event.event != "retry")
+        message = event.message or f"{event.event} requested"
+        job = self._move(job, plan.status, message, by=event.by or BY_DAEMON,
+                         due_at=time.time(), **plan.fields)
+        self.s.store.finish_event(event.id)
+        return job
+
+    def _reset_deliveries(self, job: Job, clear: bool) -> None:
+        if clear:
+            self.s.store.set_deliveries(job.job_id, [])
+            return
+        self.s.store.set_deliveries(job.job_id, [
+            d if d.state == "delivered"
+            else replace(d, state="pending", attempts=0, next_attempt_at=None, permanent=False)
+            for d in self.s.store.deliveries(job.job_id)
+        ])
+
+    # -- stages --------------------------------------------------------------
+
+    def _sources(self, job: Job) -> list[tuple[Path, str]]:
+        return [(self.s.layout.source_file(job.job_id, f.path), f.role) for f in job.ticket.files]
+
+    def _gate(self, job: Job) -> Job:
+        now = time.time()
+        missing = self._collect_late_files(job)
+        waiting_since = None
+        if job.status == states.AWAITING_DATA:
+            waiting_since = next(
+                (h.at for h in reversed(self.s.store.history(job.job_id))
+                 if h.status == states.AWAITING_DATA), None,
+            )
+        decision = gate.decide(
+            job.ticket, job.approval, job.payment_status, now, missing, waiting_since,
+            self.s.config.limits.awaiting_data_timeout_s,
+        )
+        if decision.status is None:
+            return self._preflight(job)
+        if decision.status == job.status:
+            self.s.store.update_job(job.job_id, due_at=decision.due_at)
+            return job.evolve(due_at=decision.due_at)
+        return self._move(job, decision.status, decision.message, due_at=decision.due_at)
+
+    def _collect_late_files(self, job: Job) -> list[str]:
+        """Move files that have arrived in the intake since; return those still missing."""
+        from outputd.intake import take_late_file
+
+        missing = []
+        for f in job.ticket.files:
+            target = self.s.layout.source_file(job.job_id, f.path)
+            if not target.exists() and not take_late_file(self.s.layout, f.path, target):
+                missing.append(f.path)
+        return missing
+
+    def _preflight(self, job: Job) -> Job:
+        started = time.monotonic()
+        report = preflight.run(
+            [(path, Path(path).name) for path, _ in self._sources(job)],
+            job.ticket.product, self.s.config.limits.max_file_bytes,
+        )
+        ms = int((time.monotonic() - started) * 1000)
+        logs.event(log, logging.INFO, "preflight.done", **job.log_context(), ok=report.ok, ms=ms)
+        if not report.ok:
+            return self._move(job, states.VALIDATION_FAILED, report.summary(),
+                              preflight=report.as_json(), level=logging.ERROR)
+        return self._move(job, states.VALIDATION_FINISHED, report.summary(),
+                          due_at=time.time(), preflight=report.as_json())
+
+    def _assemble(self, job: Job) -> Job:
+        if job.status != states.OUTPUT_CREATION_STARTED:
+            job = self._move(job, states.OUTPUT_CREATION_STARTED, "making the print-ready file",
+                             due_at=time.time())
+        started = time.monotonic()
+        try:
+            outputs = assemble.assemble(job.ticket, self._sources(job),
+                                        self.s.layout.outputs(job.job_id))
+        except StageError as exc:
+            return self._move(job, states.OUTPUT_CREATION_FAILED, str(exc), level=logging.ERROR)
+        self.s.store.set_outputs(job.job_id, outputs)
+        self.s.store.set_deliveries(job.job_id, [])
+        total = sum(o.bytes for o in outputs)
+        names = ", ".join(o.name for o in outputs)
+        logs.event(log, logging.INFO, "output.created", **job.log_context(), bytes=total,
+                   ms=int((time.monotonic() - started) * 1000), outputs=names)
+        return self._move(job, states.OUTPUT_CREATED, f"made {names}", due_at=time.time())
+
+    def _deliver(self, job: Job) -> Job:
+        store = self.s.store
+        deliveries = store.deliveries(job.job_id)
+        outputs = {o.name: o for o in store.outputs(job.job_id)}
+        if not deliveries:
+            where = route(self.s.config, job.ticket)
+            if where.skip_reason is not None:
+                return self._move(job, states.COPY_SKIPPED, where.skip_reason)
+            deliveries = deliver.plan(where.to, list(outputs.values()), job.ticket,
+                                      self.s.config.hotfolders)
+            store.set_deliveries(job.job_id, deliveries)
+        paused = {name for name, st in store.hotfolder_states().items() if st["paused"]}
+        tried_and_failed = False
+        results: list[Delivery] = []
+        for d in deliveries:
+            if d.state in ("delivered", "skipped") or d.hotfolder in paused or (
+                d.state == "failed" and (d.permanent or (d.next_attempt_at or 0) > time.time())
+            ):
+                results.append(d)
+                continue
+            if self.s.stopping.is_set():
+                results.append(d)
+                continue
+            done = self._attempt(job, d, outputs)
+            tried_and_failed |= done.state == "failed"
+            results.append(done)
+        return self._settle(job, results, tried_and_failed, paused)
+
+    def _attempt(self, job: Job, d: Delivery, outputs: dict) -> Delivery:
+        if d.hotfolder not in self.s.config.hotfolders:
+            done = replace(d, state="failed", attempts=d.attempts + 1, permanent=True,
+                           error=f"hot folder {d.hotfolder} is no longer configured")
+        else:
+            output = outputs[d.output]
+            started = time.monotonic()
+            done = deliver.attempt(d, output, self.s.transports.get(d.hotfolder),
+                                   self.s.policy, time.time(), self.s.abort)
+            ms = int((time.monotonic() - started) * 1000)
+            level = logging.INFO if done.state == "delivered" else logging.WARNING
+            if done.state == "failed" and done.next_attempt_at is None:
+                level = logging.ERROR
+            logs.event(log, level, f"delivery.{done.state}", **job.log_context(),
+                       hotfolder=d.hotfolder, bytes=output.bytes, ms=ms, path=done.path,
+                       attempt=done.attempts, error=done.error)
+        self.s.store.update_delivery(job.job_id, done)
+        return done
+
+    def _settle(self, job: Job, results: list[Delivery], tried_and_failed: bool,
+                paused: set[str]) -> Job:
+        if all(d.state in ("delivered", "skipped") for d in results):
+            where = ", ".join(f"{d.hotfolder}:{d.path}" for d in results)
+            return self._move(job, states.IN_HOT_FOLDER, f"delivered to {where}")
+        failed = [d for d in results if d.state == "failed"]
+        retry_at = [d.next_attempt_at for d in failed if d.next_attempt_at is not None]
+        due = min(retry_at) if retry_at else None
+        if any(d.state == "pending" and d.hotfolder not in paused for d in results):
+            due = time.time()  # interrupted by a stop: resume on the next start
+        if tried_and_failed or (failed and job.status != states.COPY_FAILED):
+            first = failed[0]
+            note = "" if due is not None else "; an operator must retry (outputd retry)"
+            return self._move(job, states.COPY_FAILED,
+                              f"{first.hotfolder}: {first.error}{note}", due_at=due,
+                              level=logging.WARNING if due is not None else logging.ERROR)
+        self.s.store.update_job(job.job_id, due_at=due)
+        return job.evolve(due_at=due)
+
+    def _delete_output(self, job: Job) -> Job:
+        self.s.layout.clear_work(job.job_id)
+        self.s.store.set_outputs(job.job_id, [])
+        self.s.store.set_deliveries(job.job_id, [])
+        return self._move(job, states.OUTPUT_DELETE, "old output removed", due_at=time.time())
+
+    def _clean_up(self, job: Job) -> Job:
+        self.s.layout.clear_work(job.job_id)
+        return self._move(job, states.CLEAN_UP, "working folder cleared")
+

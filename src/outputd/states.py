@@ -1,0 +1,123 @@
+"""Job statuses, their groups, and the one table of allowed transitions.
+
+Names are the storefront's print-operations statuses, spelled exactly so. Nothing
+outside this module decides whether a status change is allowed.
+"""
+
+from __future__ import annotations
+
+from outputd.errors import TransitionRefused
+
+ORDERED = "Ordered"
+FUTURE_ORDER = "FutureOrder"
+UNAPPROVED_ORDER = "UnapprovedOrder"
+AWAITING_DATA = "AwaitingData"
+VALIDATION_FINISHED = "ValidationFinished"
+VALIDATION_FAILED = "ValidationFailed"
+OUTPUT_CREATION_STARTED = "OutputCreationStarted"
+OUTPUT_CREATED = "OutputCreated"
+OUTPUT_CREATION_FAILED = "OutputCreationFailed"
+IN_HOT_FOLDER = "InHotFolder"
+COPY_FAILED = "CopyToHotFolderFailed"
+COPY_SKIPPED = "CopyToHotFolderSkipped"
+IN_PRODUCTION = "InProduction"
+RECREATION_REQUESTED = "RecreationRequested"
+OUTPUT_DELETE = "OutputDelete"
+CLEAN_UP = "CleanUp"
+BLOCKED = "Blocked"
+# Recorded when an event says so.
+PAID = "Paid"
+APPROVED = "Approved"
+REJECTED = "Rejected"
+SHIPPED = "Shipped"
+READY_FOR_COLLECTION = "ReadyForCollection"
+COMPLETED = "Completed"
+CANCELLED = "Cancelled"
+REOPENED = "Reopened"
+
+ALL: frozenset[str] = frozenset({
+    ORDERED, FUTURE_ORDER, UNAPPROVED_ORDER, AWAITING_DATA, VALIDATION_FINISHED,
+    VALIDATION_FAILED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED, OUTPUT_CREATION_FAILED,
+    IN_HOT_FOLDER, COPY_FAILED, COPY_SKIPPED, IN_PRODUCTION, RECREATION_REQUESTED,
+    OUTPUT_DELETE, CLEAN_UP, BLOCKED, PAID, APPROVED, REJECTED, SHIPPED,
+    READY_FOR_COLLECTION, COMPLETED, CANCELLED, REOPENED,
+})
+
+# Statuses from which the gate (payment, approval, due time, files present) runs.
+GATE: frozenset[str] = frozenset({
+    ORDERED, PAID, APPROVED, REOPENED, FUTURE_ORDER, AWAITING_DATA, OUTPUT_DELETE,
+})
+# The order is finished: the worker's next step is clean-up.
+FINISHING: frozenset[str] = frozenset({SHIPPED, COMPLETED, CANCELLED})
+# Waiting for something, never in the middle of a copy: an operator may hold these.
+HOLDABLE: frozenset[str] = GATE | frozenset({
+    UNAPPROVED_ORDER, VALIDATION_FINISHED, OUTPUT_CREATED, COPY_FAILED,
+})
+# Nothing more happens to the job until an event or an operator says so.
+RESTING: frozenset[str] = frozenset({
+    VALIDATION_FAILED, OUTPUT_CREATION_FAILED, IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED,
+    CLEAN_UP, REJECTED, UNAPPROVED_ORDER, BLOCKED, READY_FOR_COLLECTION,
+})
+# Failures an operator may retry, and the status each retry resumes from.
+RETRY_FROM: dict[str, str] = {
+    VALIDATION_FAILED: ORDERED,
+    OUTPUT_CREATION_FAILED: VALIDATION_FINISHED,
+    COPY_FAILED: OUTPUT_CREATED,
+}
+# Payment may still be outstanding here.
+UNPAID_WAITING: frozenset[str] = GATE | frozenset({UNAPPROVED_ORDER})
+# A produced job whose output can be made anew.
+RECREATABLE: frozenset[str] = frozenset({
+    OUTPUT_CREATED, IN_HOT_FOLDER, IN_PRODUCTION, COPY_FAILED, COPY_SKIPPED,
+    VALIDATION_FAILED, OUTPUT_CREATION_FAILED, READY_FOR_COLLECTION,
+})
+
+_GATE_OUTCOMES = frozenset({
+    ORDERED, FUTURE_ORDER, UNAPPROVED_ORDER, AWAITING_DATA, VALIDATION_FINISHED,
+    VALIDATION_FAILED, REJECTED,
+})
+_DELIVERY_OUTCOMES = frozenset({IN_HOT_FOLDER, COPY_FAILED, COPY_SKIPPED})
+_ORDER_END = FINISHING | frozenset({READY_FOR_COLLECTION})
+
+_PIPELINE: dict[str, frozenset[str]] = {
+    **{status: _GATE_OUTCOMES for status in GATE},
+    VALIDATION_FINISHED: frozenset({OUTPUT_CREATION_STARTED}),
+    OUTPUT_CREATION_STARTED: frozenset({OUTPUT_CREATED, OUTPUT_CREATION_FAILED}),
+    OUTPUT_CREATED: _DELIVERY_OUTCOMES,
+    COPY_FAILED: _DELIVERY_OUTCOMES,
+    IN_HOT_FOLDER: frozenset({IN_PRODUCTION}),
+    UNAPPROVED_ORDER: frozenset({APPROVED, REJECTED}),
+    RECREATION_REQUESTED: frozenset({OUTPUT_DELETE}),
+    BLOCKED: HOLDABLE,
+    CLEAN_UP: frozenset({REOPENED}),
+    **{status: frozenset({CLEAN_UP}) for status in FINISHING},
+}
+
+
+def _table() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {status: set(_PIPELINE.get(status, ())) for status in ALL}
+    for status in ALL:
+        table[status] |= _ORDER_END  # an order can ship, complete or be cancelled at any time
+        if status in HOLDABLE:
+            table[status].add(BLOCKED)
+        if status in RETRY_FROM:
+            table[status].add(RETRY_FROM[status])
+        if status in RECREATABLE:
+            table[status].add(RECREATION_REQUESTED)
+        if status in UNPAID_WAITING:
+            table[status].add(PAID)
+    return {status: frozenset(targets) for status, targets in table.items()}
+
+
+TRANSITIONS: dict[str, frozenset[str]] = _table()
+
+
+def allowed(current: str, new: str) -> bool:
+    """Whether the transition table lets a job go from `current` to `new`."""
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+def check(job_id: str, current: str, new: str) -> None:
+    """Raise TransitionRefused unless `current` → `new` is in the table."""
+    if not allowed(current, new):
+        raise TransitionRefused(f"job {job_id} cannot go from {current} to {new}")

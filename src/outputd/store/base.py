@@ -1,0 +1,460 @@
+"""The store: the single source of truth for jobs, history, deliveries, events and claims.
+
+`SqlStore` holds every query in the SQL the engines share; an engine supplies
+connections, transactions and its own claim query where it has a better one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from outputd import states
+from outputd.errors import TicketError, UnknownJob
+from outputd.model import Delivery, Event, HistoryEntry, Job, JobFilter, Output
+from outputd.store.schema import MIGRATIONS
+from outputd.tickets import JobTicket, ticket_json
+
+_JOB_COLUMNS = (
+    "job_id, ticket, status, payment_status, approval, cancelled, created_at, updated_at, "
+    "due_at, claimed_by, preflight, ticket_sha256"
+)
+_KEEP = object()  # "leave this column as it is"
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class DuplicateJob(TicketError):
+    """A job with this id exists; `identical` says whether its ticket had the same bytes."""
+
+    def __init__(self, job_id: str, identical: bool) -> None:
+        reason = "is identical to" if identical else "differs from"
+        super().__init__(f"job {job_id} already exists and this ticket {reason} its ticket")
+        self.job_id = job_id
+        self.identical = identical
+
+
+class SqlStore(ABC):
+    """Every store operation; one transaction per call."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """A write transaction that holds the store's write lock from its start."""
+
+    @abstractmethod
+    def reader(self) -> AbstractContextManager[Cursor]:
+        """A cursor for reads."""
+
+    def close(self) -> None:  # noqa: B027 - engines with resources override
+        pass
+
+    # -- schema --------------------------------------------------------------
+
+    def migrate(self) -> None:
+        with self.transaction() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, steps in enumerate(MIGRATIONS[current:], start=current + 1):
+                for sql in steps:
+                    cur.execute(sql)
+                cur.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    # -- jobs ----------------------------------------------------------------
+
+    def add_job(
+        self, ticket: JobTicket, ticket_sha256: str, status: str, message: str, by: str,
+        due_at: float | None,
+    ) -> Job:
+        """Insert a job with its first history entry; raise DuplicateJob if the id exists."""
+        now = time.time()
+        with self.transaction() as cur:
+            row = cur.execute(
+                "SELECT ticket_sha256 FROM jobs WHERE job_id = ?", (ticket.job_id,)
+            ).fetchone()
+            if row is not None:
+                raise DuplicateJob(ticket.job_id, identical=row[0] == ticket_sha256)
+            cur.execute(
+                "INSERT INTO jobs (job_id, order_id, storefront, test_mode, product_type, sku,"
+                " quantity, username, email, status, payment_status, approval, priority,"
+                " ticket, ticket_sha256, due_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ticket.job_id, ticket.order_id, ticket.storefront, int(ticket.test_mode),
+                    ticket.product.type, ticket.product.sku, ticket.quantity,
+                    ticket.customer.username.lower(), ticket.customer.email.lower(), status,
+                    ticket.payment_status, ticket.approval, ticket.priority,
+                    json.dumps(ticket_json(ticket)), ticket_sha256, due_at, now, now,
+                ),
+            )
+            self._append_history(cur, ticket.job_id, now, status, message, by)
+        return self.get_job(ticket.job_id)
+
+    def find_job(self, job_id: str) -> Job | None:
+        with self.reader() as cur:
+            row = cur.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return _job(row) if row else None
+
+    def get_job(self, job_id: str) -> Job:
+        job = self.find_job(job_id)
+        if job is None:
+            raise UnknownJob(job_id)
+        return job
+
+    def list_jobs(self, query: JobFilter) -> list[Job]:
+        where, params = _filter_sql(query)
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs{where} ORDER BY created_at DESC, job_id"
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        with self.reader() as cur:
+            return [_job(row) for row in cur.execute(sql, params).fetchall()]
+
+    def count_jobs(self, query: JobFilter) -> int:
+        where, params = _filter_sql(query)
+        with self.reader() as cur:
+            return int(cur.execute(f"SELECT COUNT(*) FROM jobs{where}", params).fetchone()[0])
+
+    def order_job_ids(self, order_id: str) -> list[str]:
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT job_id FROM jobs WHERE order_id = ? ORDER BY created_at, job_id",
+                (order_id,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def transition(
+        self, job_id: str, status: str, message: str, by: str, *,
+        due_at: float | None | object = _KEEP, **fields: Any,
+    ) -> Job:
+        """Change a job's status as the transition table allows, with its history entry.
+
+        `fields` sets other job columns (payment_status, approval, cancelled, preflight)
+        in the same transaction.
+        """
+        now = time.time()
+        with self.transaction() as cur:
+            row = cur.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise UnknownJob(job_id)
+            states.check(job_id, row[0], status)
+            self._update(cur, job_id, now, status=status, due_at=due_at, **fields)
+            self._append_history(cur, job_id, now, status, message, by)
+        return self.get_job(job_id)
+
+    def update_job(self, job_id: str, *, due_at: float | None | object = _KEEP,
+                   **fields: Any) -> None:
+        """Change columns without a status change (no history entry)."""
+        with self.transaction() as cur:
+            self._update(cur, job_id, time.time(), due_at=due_at, **fields)
+
+    def remove_jobs(self, job_ids: Iterable[str]) -> None:
+        with self.transaction() as cur:
+            for job_id in job_ids:
+                for table in ("history", "outputs", "deliveries", "events", "jobs"):
+                    cur.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+
+    def history(self, job_id: str) -> list[HistoryEntry]:
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT at, status, message, by FROM history WHERE job_id = ? ORDER BY id",
+                (job_id,),
+            ).fetchall()
+        return [HistoryEntry(*row) for row in rows]
+
+    # -- claims --------------------------------------------------------------
+
+    def claim(self, owner: str, lease_s: float) -> Job | None:
+        """Take the next job that has work (pending events first, then due work by
+        priority and arrival) under a lease, or None."""
+        now = time.time()
+        free = "(j.claimed_by IS NULL OR j.claim_expires_at < ?)"
+        with self.transaction() as cur:
+            row = cur.execute(
+                "SELECT j.job_id FROM events e JOIN jobs j ON j.job_id = e.job_id"
+                f" WHERE e.applied_at IS NULL AND {free} ORDER BY e.id LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                row = cur.execute(
+                    f"SELECT j.job_id FROM jobs j WHERE j.due_at <= ? AND {free}"
+                    " ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1",
+                    (now, now),
+                ).fetchone()
+            if row is None:
+                return None
+            cur.execute(
+                "UPDATE jobs SET claimed_by = ?, claim_expires_at = ? WHERE job_id = ?",
+                (owner, now + lease_s, row[0]),
+            )
+        return self.get_job(row[0])
+
+    def renew_claims(self, owner: str, lease_s: float) -> None:
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE jobs SET claim_expires_at = ? WHERE claimed_by = ?",
+                (time.time() + lease_s, owner),
+            )
+
+    def release(self, job_id: str, owner: str) -> None:
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE jobs SET claimed_by = NULL, claim_expires_at = NULL"
+                " WHERE job_id = ? AND claimed_by = ?",
+                (job_id, owner),
+            )
+
+    def claim_owners(self) -> list[str]:
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT claimed_by FROM jobs WHERE claimed_by IS NOT NULL"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def release_owner(self, owner: str) -> int:
+        """Release every claim of `owner` (a stopped node); returns how many."""
+        with self.transaction() as cur:
+            done = cur.execute(
+                "UPDATE jobs SET claimed_by = NULL, claim_expires_at = NULL WHERE claimed_by = ?",
+                (owner,),
+            )
+        return int(done.rowcount)
+
+    def next_due(self) -> float | None:
+        """When the earliest scheduled work falls due (events count as due now)."""
+        with self.reader() as cur:
+            if cur.execute("SELECT 1 FROM events WHERE applied_at IS NULL LIMIT 1").fetchone():
+                return time.time()
+            row = cur.execute("SELECT MIN(due_at) FROM jobs WHERE due_at IS NOT NULL").fetchone()
+        return row[0]
+
+    # -- events --------------------------------------------------------------
+
+    def add_events(self, job_ids: Sequence[str], event: str, by: str, message: str) -> None:
+        """Record an event for each job in one transaction; the daemon applies them."""
+        now = time.time()
+        with self.transaction() as cur:
+            for job_id in job_ids:
+                cur.execute(
+                    "INSERT INTO events (job_id, event, by, message, at) VALUES (?, ?, ?, ?, ?)",
+                    (job_id, event, by, message, now),
+                )
+
+    def pending_events(self, job_id: str) -> list[Event]:
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT id, job_id, event, by, message, at FROM events"
+                " WHERE job_id = ? AND applied_at IS NULL ORDER BY id",
+                (job_id,),
+            ).fetchall()
+        return [Event(*row) for row in rows]
+
+    def finish_event(self, event_id: int) -> None:
+        with self.transaction() as cur:
+            cur.execute("UPDATE events SET applied_at = ? WHERE id = ?", (time.time(), event_id))
+
+    # -- outputs and deliveries ----------------------------------------------
+
+    def set_outputs(self, job_id: str, outputs: Sequence[Output]) -> None:
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
+            for o in outputs:
+                cur.execute(
+                    "INSERT INTO outputs (job_id, name, path, bytes, sha256, pages, part, role)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, o.name, o.path, o.bytes, o.sha256, o.pages, o.part, o.role),
+                )
+
+    def outputs(self, job_id: str) -> list[Output]:
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT name, path, bytes, sha256, pages, part, role FROM outputs"
+                " WHERE job_id = ? ORDER BY COALESCE(part, 0), name",
+                (job_id,),
+            ).fetchall()
+        return [Output(*row) for row in rows]
+
+    def set_deliveries(self, job_id: str, deliveries: Sequence[Delivery]) -> None:
+        """Replace the job's delivery plan."""
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
+            for d in deliveries:
+                self._put_delivery(cur, job_id, d)
+
+    def update_delivery(self, job_id: str, delivery: Delivery) -> None:
+        with self.transaction() as cur:
+            self._put_delivery(cur, job_id, delivery)
+            now = time.time()
+            if delivery.state == "delivered":
+                self._hotfolder_row(cur, delivery.hotfolder)
+                cur.execute(
+                    "UPDATE hotfolders SET last_success_at = ? WHERE name = ?",
+                    (now, delivery.hotfolder),
+                )
+            elif delivery.state == "failed":
+                self._hotfolder_row(cur, delivery.hotfolder)
+                cur.execute(
+                    "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
+                    (delivery.error, now, delivery.hotfolder),
+                )
+
+    def deliveries(self, job_id: str) -> list[Delivery]:
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT hotfolder, output, path, state, attempts, error, next_attempt_at,"
+                " permanent FROM deliveries WHERE job_id = ? ORDER BY hotfolder, output",
+                (job_id,),
+            ).fetchall()
+        return [Delivery(*row[:7], permanent=bool(row[7])) for row in rows]
+
+    # -- hot folders and summary ---------------------------------------------
+
+    def set_paused(self, hotfolder: str, paused: bool) -> None:
+        with self.transaction() as cur:
+            self._hotfolder_row(cur, hotfolder)
+            cur.execute(
+                "UPDATE hotfolders SET paused = ? WHERE name = ?", (int(paused), hotfolder)
+            )
+
+    def wake_paused(self, hotfolder: str) -> None:
+        """Make jobs whose deliveries waited for a paused hot folder due now."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE jobs SET due_at = ? WHERE status IN (?, ?) AND job_id IN"
+                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state <> 'delivered')",
+                (time.time(), states.OUTPUT_CREATED, states.COPY_FAILED, hotfolder),
+            )
+
+    def hotfolder_states(self) -> dict[str, dict[str, Any]]:
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT name, paused, last_success_at, last_error, last_error_at FROM hotfolders"
+            ).fetchall()
+        return {
+            row[0]: {"paused": bool(row[1]), "last_success_at": row[2], "last_error": row[3],
+                     "last_error_at": row[4]}
+            for row in rows
+        }
+
+    def status_counts(self) -> dict[str, int]:
+        with self.reader() as cur:
+            rows = cur.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def queue(self) -> tuple[int, Job | None]:
+        """How many jobs have work due now, and the one waiting longest."""
+        now = time.time()
+        with self.reader() as cur:
+            depth = cur.execute("SELECT COUNT(*) FROM jobs WHERE due_at <= ?", (now,)).fetchone()
+            row = cur.execute(
+                "SELECT job_id FROM jobs WHERE due_at <= ? ORDER BY updated_at LIMIT 1", (now,)
+            ).fetchone()
+        return int(depth[0]), (self.find_job(row[0]) if row else None)
+
+    # -- helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _append_history(
+        cur: Cursor, job_id: str, at: float, status: str, message: str, by: str
+    ) -> None:
+        cur.execute(
+            "INSERT INTO history (job_id, at, status, message, by) VALUES (?, ?, ?, ?, ?)",
+            (job_id, at, status, message, by),
+        )
+
+    @staticmethod
+    def _update(cur: Cursor, job_id: str, now: float, *, due_at: Any, **fields: Any) -> None:
+        allowed = {"status", "payment_status", "approval", "cancelled", "preflight"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot set job columns {sorted(unknown)}")
+        values = dict(fields)
+        if due_at is not _KEEP:
+            values["due_at"] = due_at
+        if "preflight" in values and values["preflight"] is not None:
+            values["preflight"] = json.dumps(values["preflight"])
+        if "cancelled" in values:
+            values["cancelled"] = int(values["cancelled"])
+        values["updated_at"] = now
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        cur.execute(
+            f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values.values(), job_id)
+        )
+
+    @staticmethod
+    def _put_delivery(cur: Cursor, job_id: str, d: Delivery) -> None:
+        cur.execute(
+            "DELETE FROM deliveries WHERE job_id = ? AND hotfolder = ? AND output = ?",
+            (job_id, d.hotfolder, d.output),
+        )
+        cur.execute(
+            "INSERT INTO deliveries (job_id, hotfolder, output, path, state, attempts, error,"
+            " next_attempt_at, permanent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, d.hotfolder, d.output, d.path, d.state, d.attempts, d.error,
+             d.next_attempt_at, int(d.permanent)),
+        )
+
+    @staticmethod
+    def _hotfolder_row(cur: Cursor, name: str) -> None:
+        if cur.execute("SELECT 1 FROM hotfolders WHERE name = ?", (name,)).fetchone() is None:
+            cur.execute("INSERT INTO hotfolders (name) VALUES (?)", (name,))
+
+
+def _job(row: Sequence[Any]) -> Job:
+    return Job(
+        job_id=row[0],
+        ticket=JobTicket.model_validate_json(row[1]),
+        status=row[2],
+        payment_status=row[3],
+        approval=row[4],
+        cancelled=bool(row[5]),
+        created_at=row[6],
+        updated_at=row[7],
+        due_at=row[8],
+        claimed_by=row[9],
+        preflight=json.loads(row[10]) if row[10] else None,
+        ticket_sha256=row[11],
+    )
+
+
+def _filter_sql(query: JobFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("status", query.status), ("order_id", query.order_id),
+        ("storefront", query.storefront), ("product_type", query.product_type),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.cancelled is not None:
+        clauses.append("cancelled = ?")
+        params.append(int(query.cancelled))
+    if query.test_mode is not None:
+        clauses.append("test_mode = ?")
+        params.append(int(query.test_mode))
+    if query.history_status is not None:
+        clauses.append("job_id IN (SELECT job_id FROM history WHERE status = ?)")
+        params.append(query.history_status)
+    if query.search:
+        text = query.search.strip()
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(
+            "(" + " OR ".join(
+                f"{column} LIKE ? ESCAPE '\\'"
+                for column in ("job_id", "order_id", "username", "email")
+            ) + ")"
+        )
+        params += [like, like, like.lower(), like.lower()]
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return where, params
+

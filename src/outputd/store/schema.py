@@ -1,0 +1,92 @@
+"""Schema migrations, applied in order; the store records the version it reached.
+
+Written in the SQL that SQLite and PostgreSQL share. Never edit a released step: add one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            storefront TEXT NOT NULL,
+            test_mode INTEGER NOT NULL,
+            product_type TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            username TEXT NOT NULL,
+            email TEXT NOT NULL,
+            status TEXT NOT NULL,
+            payment_status TEXT NOT NULL,
+            approval TEXT NOT NULL,
+            cancelled INTEGER NOT NULL DEFAULT 0,
+            priority INTEGER NOT NULL DEFAULT 0,
+            ticket TEXT NOT NULL,
+            ticket_sha256 TEXT NOT NULL,
+            preflight TEXT,
+            due_at DOUBLE PRECISION,
+            claimed_by TEXT,
+            claim_expires_at DOUBLE PRECISION,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX jobs_due ON jobs (due_at) WHERE due_at IS NOT NULL",
+        "CREATE INDEX jobs_order ON jobs (order_id)",
+        "CREATE INDEX jobs_status ON jobs (status)",
+        "CREATE INDEX jobs_storefront ON jobs (storefront)",
+        "CREATE INDEX jobs_email ON jobs (email)",
+        "CREATE INDEX jobs_username ON jobs (username)",
+        "CREATE INDEX jobs_claimed ON jobs (claimed_by) WHERE claimed_by IS NOT NULL",
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT NOT NULL,
+            by TEXT NOT NULL
+        )""",
+        "CREATE INDEX history_job ON history (job_id, id)",
+        "CREATE INDEX history_status ON history (status, job_id)",
+        """CREATE TABLE outputs (
+            job_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            bytes BIGINT NOT NULL,
+            sha256 TEXT NOT NULL,
+            pages INTEGER NOT NULL,
+            part INTEGER,
+            role TEXT,
+            PRIMARY KEY (job_id, name)
+        )""",
+        """CREATE TABLE deliveries (
+            job_id TEXT NOT NULL,
+            hotfolder TEXT NOT NULL,
+            output TEXT NOT NULL,
+            path TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            next_attempt_at DOUBLE PRECISION,
+            permanent INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, hotfolder, output)
+        )""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            by TEXT NOT NULL,
+            message TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            applied_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX events_pending ON events (job_id) WHERE applied_at IS NULL",
+        """CREATE TABLE hotfolders (
+            name TEXT PRIMARY KEY,
+            paused INTEGER NOT NULL DEFAULT 0,
+            last_success_at DOUBLE PRECISION,
+            last_error TEXT,
+            last_error_at DOUBLE PRECISION
+        )""",
+    ],
+]

@@ -1,0 +1,54 @@
+"""Hot-folder kinds: the config's `kind` maps to its transport class here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from outputd import logs
+from outputd.config import LocalHotFolder, SftpHotFolder
+from outputd.errors import ConfigError
+from outputd.transports.base import Transport
+from outputd.transports.local import LocalTransport
+
+log = logging.getLogger(__name__)
+
+KINDS: dict[str, type] = {"local": LocalTransport}
+
+
+def make_transport(name: str, config: LocalHotFolder | SftpHotFolder) -> Transport:
+    """A transport for the hot folder `name`."""
+    kind = KINDS.get(config.kind)
+    if kind is None:
+        raise ConfigError(f"hotfolders.{name}.kind {config.kind!r} is not supported yet")
+    transport: Transport = kind(name, config)
+    return transport
+
+
+class TransportPool:
+    """One transport per hot folder, made on first use, when stale temp files are swept."""
+
+    def __init__(self, hotfolders: dict[str, LocalHotFolder | SftpHotFolder],
+                 sweep_older_than_s: float) -> None:
+        self.hotfolders = hotfolders
+        self.sweep_older_than_s = sweep_older_than_s
+        self._transports: dict[str, Transport] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Transport:
+        with self._lock:
+            transport = self._transports.get(name)
+            if transport is None:
+                transport = make_transport(name, self.hotfolders[name])
+                swept = transport.sweep(self.sweep_older_than_s)
+                if swept:
+                    logs.event(log, logging.INFO, "hotfolder.swept", hotfolder=name,
+                               files=",".join(swept))
+                self._transports[name] = transport
+            return transport
+
+    def close(self) -> None:
+        with self._lock:
+            for transport in self._transports.values():
+                transport.close()
+            self._transports.clear()

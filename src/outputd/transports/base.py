@@ -1,0 +1,65 @@
+"""The one interface every kind of hot folder implements."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+
+PART_PREFIX = "."
+PART_SUFFIX = ".part"
+
+
+def part_name(final_name: str) -> str:
+    """The temp name a file is written under before its rename: `.<final-name>.part`."""
+    return f"{PART_PREFIX}{final_name}{PART_SUFFIX}"
+
+
+def is_part_name(name: str) -> bool:
+    return name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX) and len(name) > 6
+
+
+class Transport(ABC):
+    """Puts files into one hot folder so that a RIP only ever sees complete files.
+
+    Errors are raised as DeliveryError (retry later) or PermanentDeliveryError (an
+    operator must act), with the reason in the message.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def put(
+        self, source: Path, final_name: str, *, size: int, sha256: str,
+        cancel: threading.Event | None = None,
+    ) -> str:
+        """Deliver `source` under `final_name` atomically; return the final path.
+
+        A final file already holding the same bytes counts as delivered.
+        """
+
+    @abstractmethod
+    def remove(self, final_name: str) -> None:
+        """Remove a delivered file (for recreate); no error if it is gone."""
+
+    @abstractmethod
+    def probe(self) -> None:
+        """Write, rename and delete a probe file; raise DeliveryError on failure."""
+
+    @abstractmethod
+    def sweep(self, older_than_s: float) -> list[str]:
+        """Remove stale temp files of outputd's naming; return their names."""
+
+    def close(self) -> None:  # noqa: B027 - transports holding connections override
+        """Release connections."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,132 @@
+"""Watches the intake folder and hands complete tickets to the intake, one at a time.
+
+Events (close-after-write, rename into place, creation) are acted on at once when the
+ticket already parses as a whole JSON object, since a cut-off JSON object never does.
+A scan every few seconds catches what events miss (network shares): a ticket whose size
+and time have not changed between two scans is handled even if it does not parse, so a
+bad ticket is rejected rather than left waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from outputd.intake import Intake, is_ticket_name
+
+log = logging.getLogger(__name__)
+SCAN_INTERVAL_S = 2.0
+
+# Why a path was queued: "closed" and "stable" mean the writer is done with it.
+_DONE_WRITING = frozenset({"closed", "stable"})
+
+
+def _parses(path: Path) -> bool:
+    try:
+        body = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(body, dict)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, folder: Path, enqueue: Callable[[Path, str], None]) -> None:
+        self.folder = folder
+        self.enqueue = enqueue
+
+    def _offer(self, raw: str | bytes, why: str) -> None:
+        path = Path(os.fsdecode(raw))
+        if path.parent == self.folder and is_ticket_name(path.name):
+            self.enqueue(path, why)
+
+    def on_closed(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._offer(event.src_path, "closed")
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._offer(event.dest_path, "moved")
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._offer(event.src_path, "created")
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._offer(event.src_path, "modified")
+
+
+class IntakeWatcher:
+    """Runs the watchdog observer, the fallback scan and the one intake thread."""
+
+    def __init__(self, intake: Intake, folder: Path, on_accept: Callable[[], None]) -> None:
+        self.intake = intake
+        self.folder = folder
+        self.on_accept = on_accept
+        self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._observer = Observer()
+        self._thread = threading.Thread(target=self._loop, name="intake", daemon=True)
+
+    def start(self) -> None:
+        self._observer.schedule(_Handler(self.folder, self.enqueue), str(self.folder),
+                                recursive=False)
+        self._observer.start()
+        self._thread.start()
+        self.scan(startup=True)
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._queue.put(None)
+        self._observer.join(timeout=5)
+        self._thread.join(timeout=30)
+
+    def enqueue(self, path: Path, why: str) -> None:
+        self._queue.put((path, why))
+
+    def scan(self, startup: bool = False) -> None:
+        """Queue tickets present now: settled ones as stable, the rest to be peeked at."""
+        seen: dict[str, tuple[int, int]] = {}
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError as exc:
+            log.error("intake.unreadable", extra={"fields": {"error": str(exc)}})
+            return
+        for entry in entries:
+            if not is_ticket_name(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            mark = (st.st_size, st.st_mtime_ns)
+            seen[entry.name] = mark
+            stable = self._seen.get(entry.name) == mark
+            self.enqueue(Path(entry.path), "stable" if stable else "scan")
+        self._seen = seen
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            path, why = item
+            if not path.exists():
+                continue
+            if why not in _DONE_WRITING and not _parses(path):
+                continue  # still being written: a close event or the scan comes back
+            try:
+                outcome = self.intake.handle(path)
+            except Exception:
+                log.exception("intake.failed", extra={"fields": {"ticket": path.name}})
+                continue
+            if outcome.result in ("accepted", "event"):
+                self.on_accept()

@@ -1,0 +1,104 @@
+"""Test helpers: real PDFs made with pikepdf, tickets and configs in temp folders."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+
+PT_PER_MM = 72 / 25.4
+
+
+def make_pdf(path: Path, pages: int = 2, width_mm: float = 154, height_mm: float = 216,
+             trim_mm: tuple[float, float] | None = None, bleed_mm: float = 3,
+             padding: int = 0, label: str = "") -> Path:
+    """A real PDF with `pages` pages of the given media size, text on each page, and a
+    TrimBox when `trim_mm` is given; `padding` adds an uncompressed stream of that size."""
+    pdf = pikepdf.new()
+    w, h = width_mm * PT_PER_MM, height_mm * PT_PER_MM
+    font = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica))
+    for number in range(1, pages + 1):
+        text = f"BT /F1 24 Tf 40 40 Td ({label} page {number}) Tj ET".encode()
+        page = pdf.add_blank_page(page_size=(w, h))
+        page.obj.Contents = pdf.make_stream(text)
+        page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+        if trim_mm is not None:
+            tw, th = trim_mm[0] * PT_PER_MM, trim_mm[1] * PT_PER_MM
+            x0, y0 = (w - tw) / 2, (h - th) / 2
+            page.obj.TrimBox = pikepdf.Array([x0, y0, x0 + tw, y0 + th])
+            page.obj.BleedBox = pikepdf.Array([0, 0, w, h])
+    if padding:
+        pdf.Root.Padding = pdf.make_stream(os.urandom(padding))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.save(path)
+    return path
+
+
+def job_ticket(job_id: str, files: list[str], *, order_id: str = "5001",
+               product_type: str = "static", **overrides: Any) -> dict[str, Any]:
+    """A valid `outputd.job/1` ticket for an A5 product with 3 mm bleed."""
+    ticket: dict[str, Any] = {
+        "schema": "outputd.job/1",
+        "job_id": job_id,
+        "order_id": order_id,
+        "storefront": "acme",
+        "test_mode": False,
+        "customer": {"username": "jdoe", "email": "jdoe@example.com"},
+        "product": {
+            "type": product_type,
+            "sku": "FLYER-A5",
+            "name": "A5 flyer",
+            "trim": {"width_mm": 148, "height_mm": 210},
+            "bleed_mm": 3,
+            "pages": {"min": 1, "max": 4},
+        },
+        "quantity": 250,
+        "attributes": {"stock": "130gsm silk"},
+        "files": [{"path": f, "role": "part"} for f in files],
+        "payment_status": "Paid",
+        "approval": "NotRequired",
+        "process_after": None,
+        "priority": 0,
+    }
+    for key, value in overrides.items():
+        if key == "product":
+            ticket["product"].update(value)
+        else:
+            ticket[key] = value
+    return ticket
+
+
+def drop_ticket(intake: Path, ticket: dict[str, Any], name: str | None = None) -> Path:
+    """Write a ticket the way a careful submitter does: temp name, then rename."""
+    name = name or f"{ticket['job_id']}.json"
+    temp = intake / f".{name}.tmp"
+    temp.write_text(json.dumps(ticket))
+    final = intake / name
+    os.replace(temp, final)
+    return final
+
+
+def write_config(root: Path, *, workers: int = 2, extra: str = "", routes: str | None = None,
+                 hotfolders: str | None = None) -> Path:
+    """A config under `root` with one local hot folder `rip1` and a route for every job."""
+    root.mkdir(parents=True, exist_ok=True)
+    hot = hotfolders if hotfolders is not None else (
+        '[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\n'
+        'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"\n'
+    )
+    route = routes if routes is not None else (
+        "[[routes]]\nmatch = {test_mode = true}\nskip = true\n\n"
+        '[[routes]]\nmatch = {}\nto = ["rip1"]\n'
+    )
+    text = (
+        f'[daemon]\nstate_dir = "state"\nintake_dir = "intake"\nworkers = {workers}\n'
+        f"stop_grace_s = 5\n\n[store]\nlease_s = 5\n\n[retry]\ninitial_s = 0.5\nmax_s = 2\n"
+        f"max_attempts = 4\n\n{extra}\n{hot}\n{route}"
+    )
+    path = root / "outputd.toml"
+    path.write_text(text)
+    return path
