@@ -62,7 +62,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
     data = Path(args.ticket).read_bytes()
     ctx.layout.create()
-    outcome = Intake(ctx.store, ctx.layout, node_id()).submit(data)
+    outcome = Intake(ctx.store, ctx.layout, node_id()).submit(data, _who())
     if outcome.result == "duplicate":
         print(f"job {outcome.job_id}: {outcome.reason}")
     elif outcome.result == "event":

@@ -22,7 +22,7 @@ from typing import Any
 from outputd import commands, logs, states
 from outputd.errors import OutputdError, TicketError
 from outputd.layout import Layout
-from outputd.model import iso
+from outputd.model import BY_DAEMON, iso
 from outputd.store import DuplicateJob, SqlStore
 from outputd.tickets import EventTicket, JobTicket, parse_ticket
 
@@ -180,20 +180,21 @@ class Intake:
 
     # -- shared by intake and `outputd submit` -------------------------------
 
-    def submit(self, data: bytes) -> Outcome:
+    def submit(self, data: bytes, by: str) -> Outcome:
         """Accept ticket bytes from the CLI; raise TicketError/OutputdError if refused."""
         ticket = parse_ticket(data)
         if isinstance(ticket, EventTicket):
-            return self._event(ticket)
-        return self._job(ticket, data, None)
+            return self._event(ticket, by)
+        return self._job(ticket, data, None, by)
 
-    def _event(self, ticket: EventTicket) -> Outcome:
+    def _event(self, ticket: EventTicket, by: str = BY_DAEMON) -> Outcome:
         ids = commands.target_jobs(self.store, ticket.job_id, ticket.order_id)
         recorded = commands.record_event(self.store, self.layout, ids, ticket.event,
-                                         ticket.by or "intake", ticket.message)
+                                         ticket.by or by, ticket.message)
         return Outcome("event", ",".join(recorded))
 
-    def _job(self, ticket: JobTicket, data: bytes, claimed: Path | None) -> Outcome:
+    def _job(self, ticket: JobTicket, data: bytes, claimed: Path | None,
+             by: str = BY_DAEMON) -> Outcome:
         intake = self.layout.intake
         sha = hashlib.sha256(data).hexdigest()
         present = {f.path: check_named_file(intake, f.path) for f in ticket.files}
@@ -212,7 +213,7 @@ class Intake:
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
         try:
-            self.store.add_job(ticket, sha, states.ORDERED, message, "intake", time.time())
+            self.store.add_job(ticket, sha, states.ORDERED, message, by, time.time())
         except DuplicateJob as exc:  # another node accepted the same id just now
             if claimed is not None:
                 claimed.unlink()

@@ -1,0 +1,117 @@
+"""The `outputd` command line as a subprocess: search filters, exit codes, refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import Site
+from tests.helpers import job_ticket, make_pdf
+
+
+def submit(site: Site, job_id: str, **overrides) -> None:
+    make_pdf(site.intake / job_id / "art.pdf")
+    ticket = site.root / f"{job_id}.json"
+    ticket.write_text(json.dumps(job_ticket(job_id, [f"{job_id}/art.pdf"], **overrides)))
+    done = site.cli("submit", str(ticket))
+    assert f"accepted job {job_id}" in done.stdout
+
+
+def ids(jobs: list[dict]) -> list[str]:
+    return sorted(job["job_id"] for job in jobs)
+
+
+def test_jobs_filters_find_the_right_jobs(site: Site, daemon_factory):
+    submit(site, "J-1", order_id="8001", customer={"username": "alice", "email": "a@x.example"})
+    submit(site, "J-2", order_id="8001", customer={"username": "bob", "email": "bob@y.example"})
+    submit(site, "J-3", order_id="8002", storefront="beta",
+           customer={"username": "carol", "email": "carol@y.example"})
+    submit(site, "J-4", order_id="8003", payment_status="Pending")
+    make_pdf(site.intake / "J-5" / "art.pdf", width_mm=100, height_mm=100)
+    (site.root / "J-5.json").write_text(json.dumps(job_ticket("J-5", ["J-5/art.pdf"],
+                                                              order_id="8004")))
+    site.cli("submit", str(site.root / "J-5.json"))
+    daemon_factory()
+    for job_id in ("J-1", "J-2", "J-3"):
+        site.wait_status(job_id, "InHotFolder")
+    site.wait_status("J-5", "ValidationFailed")
+
+    assert ids(site.jobs("--search", "bob")) == ["J-2"]
+    assert ids(site.jobs("--search", "y.example")) == ["J-2", "J-3"]
+    assert ids(site.jobs("--search", "8001")) == ["J-1", "J-2"]
+    assert ids(site.jobs("--search", "J-3")) == ["J-3"]
+    assert ids(site.jobs("--search", "A@X.EXAMPLE")) == ["J-1"]
+    assert ids(site.jobs("--order", "8001")) == ["J-1", "J-2"]
+    assert ids(site.jobs("--storefront", "beta")) == ["J-3"]
+    assert ids(site.jobs("--status", "InHotFolder")) == ["J-1", "J-2", "J-3"]
+    assert ids(site.jobs("--status", "Ordered")) == ["J-4"]
+    assert ids(site.jobs("--status", "ValidationFailed")) == ["J-5"]
+    assert ids(site.jobs("--history-status", "ValidationFinished")) == ["J-1", "J-2", "J-3"]
+    assert ids(site.jobs("--history-status", "ValidationFailed")) == ["J-5"]
+    assert ids(site.jobs("--status", "InHotFolder", "--limit", "2")) != []
+    assert len(site.jobs("--limit", "2")) == 2
+
+    site.cli("event", "J-1", "cancelled")
+    site.wait_status("J-1", "CleanUp")
+    assert ids(site.jobs("--cancelled")) == ["J-1"]
+    assert ids(site.jobs("--history-status", "Cancelled")) == ["J-1"]
+
+    listing = site.cli("jobs", "--order", "8001").stdout
+    assert "J-1" in listing and "J-2" in listing and "J-3" not in listing
+    shown = site.cli("show", "J-4").stdout
+    assert "waiting     for payment" in shown
+
+
+def test_exit_codes_and_refusals(site: Site):
+    submit(site, "J-1")
+    unknown = site.cli("show", "J-404", check=False)
+    assert unknown.returncode == 1
+    assert "there is no job J-404" in unknown.stderr
+
+    refused = site.cli("event", "J-1", "approved", check=False)
+    assert refused.returncode == 1
+    assert "J-1 is Ordered" in refused.stderr
+    assert site.show("J-1")["history"][-1]["status"] == "Ordered"  # nothing recorded
+
+    assert site.cli("event", "J-1", "bogus", check=False).returncode == 2
+    assert site.cli("retry", "J-1", check=False).returncode == 1
+    assert site.cli("jobs", "--status", "Nonsense", check=False).returncode == 2
+
+    # --config before the command works as well as after it.
+    before = subprocess.run(
+        [sys.executable, "-m", "outputd", "--config", str(site.config), "show", "J-1", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(before.stdout)["job_id"] == "J-1"
+
+    site.config.write_text(site.config.read_text() + "\n[bogus]\nkey = 1\n")
+    bad = site.cli("status", check=False)
+    assert bad.returncode == 2
+    assert "bogus" in bad.stderr and "not a known key" in bad.stderr
+
+
+def test_a_duplicate_ticket_is_a_no_op_and_a_different_one_is_refused(site: Site):
+    submit(site, "J-1")
+    ticket = site.root / "J-1.json"
+    again = site.cli("submit", str(ticket))
+    assert "identical ticket" in again.stdout
+    changed = json.loads(ticket.read_text())
+    changed["quantity"] = 999
+    ticket.write_text(json.dumps(changed))
+    refused = site.cli("submit", str(ticket), check=False)
+    assert refused.returncode == 1
+    assert "already exists with a different ticket" in refused.stderr
+    assert site.show("J-1")["quantity"] == 250
+
+
+def test_show_json_has_the_contract_fields(site: Site):
+    submit(site, "J-1")
+    job = site.show("J-1")
+    for key in ("job_id", "order_id", "storefront", "test_mode", "product_type", "sku",
+                "quantity", "status", "payment_status", "approval", "cancelled",
+                "created_at", "updated_at", "outputs", "deliveries", "preflight", "history"):
+        assert key in job
+    assert job["created_at"].endswith("Z")
+    assert job["history"][0]["status"] == "Ordered"
+    assert job["history"][0]["by"] not in ("", "outputd")  # the user who submitted it

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from outputd.config import load_config
+from outputd.errors import ConfigError
+from tests.helpers import write_config
+
+
+def test_defaults_and_relative_paths_resolve_against_the_file(tmp_path: Path):
+    config = load_config(write_config(tmp_path))
+    assert config.daemon.intake_dir == tmp_path / "intake"
+    assert config.daemon.sources_dir == tmp_path / "state" / "sources"
+    assert config.store.url == f"sqlite:///{tmp_path / 'state' / 'outputd.db'}"
+    assert config.hotfolders["rip1"].path == str(tmp_path / "hot" / "rip1")
+    assert config.limits.max_file_bytes == 104_857_600
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("OUTPUTD_DAEMON__WORKERS", "7")
+    monkeypatch.setenv("OUTPUTD_HOTFOLDERS__RIP1__FILENAME", "{job_id}-x.pdf")
+    config = load_config(write_config(tmp_path))
+    assert config.daemon.workers == 7
+    assert config.hotfolders["rip1"].filename == "{job_id}-x.pdf"
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ("[daemon2]\nx = 1\n", "daemon2 is not a known key"),
+    ("[limits]\nmax_file_bytes = \"big\"\n", "limits.max_file_bytes"),
+    ("[limits]\nmax_file_bytez = 1\n", "limits.max_file_bytez is not a known key"),
+    ("[cleanup]\nkeep_sources_days = -1\n", "cleanup.keep_sources_days"),
+])
+def test_bad_keys_are_named(tmp_path: Path, extra: str, words: str):
+    with pytest.raises(ConfigError, match=words):
+        load_config(write_config(tmp_path, extra=extra))
+
+
+def test_unknown_template_field_and_unknown_route_target(tmp_path: Path):
+    bad_template = '[hotfolders.rip1]\nkind = "local"\npath = "h"\nfilename = "{colour}.pdf"\n'
+    with pytest.raises(ConfigError, match=r"hotfolders.rip1.filename uses unknown field \{colour\}"):
+        load_config(write_config(tmp_path, hotfolders=bad_template))
+    with pytest.raises(ConfigError, match="routes\\[0\\].to names unknown hot folder 'nope'"):
+        load_config(write_config(tmp_path, routes='[[routes]]\nto = ["nope"]\n'))
+
+
+def test_a_hot_folder_missing_its_path_is_named(tmp_path: Path):
+    hot = '[hotfolders.rip1]\nkind = "local"\nfilename = "{job_id}.pdf"\n'
+    with pytest.raises(ConfigError, match="hotfolders.rip1.path is required"):
+        load_config(write_config(tmp_path, hotfolders=hot))
+
+
+@pytest.mark.parametrize("hot_path", ["intake/hot", "."])
+def test_intake_and_hot_folder_must_not_overlap(tmp_path: Path, hot_path: str):
+    hot = f'[hotfolders.rip1]\nkind = "local"\npath = "{hot_path}"\nfilename = "x.pdf"\n'
+    with pytest.raises(ConfigError, match="overlap"):
+        load_config(write_config(tmp_path, hotfolders=hot))
+
+
+def test_unreadable_files_are_config_errors(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+    (tmp_path / "bad.toml").write_text("[daemon\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")

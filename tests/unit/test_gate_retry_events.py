@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from outputd import events, states
+from outputd.config import RetryConfig
+from outputd.errors import DeliveryError, PermanentDeliveryError, RequestRefused
+from outputd.model import HistoryEntry, Job
+from outputd.pipeline.gate import decide
+from outputd.retry import RetryPolicy
+from outputd.tickets import JobTicket
+from tests.helpers import job_ticket
+
+NOW = 1_800_000_000.0
+
+
+def ticket(**changes) -> JobTicket:
+    return JobTicket.model_validate(job_ticket("J-1", ["J-1/a.pdf"], **changes))
+
+
+def gate(t: JobTicket, missing=(), waiting_since=None):
+    return decide(t, t.approval, t.payment_status, NOW, list(missing), waiting_since, 60)
+
+
+def test_gate_order_approval_then_payment_then_due_time_then_files():
+    assert gate(ticket(approval="AwaitingApproval", payment_status="Pending")).status == (
+        states.UNAPPROVED_ORDER)
+    unpaid = gate(ticket(payment_status="Pending"))
+    assert (unpaid.status, unpaid.due_at) == (states.ORDERED, None)
+    assert "payment status Pending" in unpaid.message
+    later = datetime.fromtimestamp(NOW + 3600, UTC).isoformat()
+    future = gate(ticket(process_after=later))
+    assert (future.status, future.due_at) == (states.FUTURE_ORDER, NOW + 3600)
+    waiting = gate(ticket(), missing=["J-1/a.pdf"], waiting_since=NOW - 10)
+    assert waiting.status == states.AWAITING_DATA and waiting.due_at > NOW
+    timed_out = gate(ticket(), missing=["J-1/a.pdf"], waiting_since=NOW - 61)
+    assert timed_out.status == states.VALIDATION_FAILED
+    assert "J-1/a.pdf" in timed_out.message
+    assert gate(ticket()).status is None
+    assert gate(ticket(approval="Rejected")).status == states.REJECTED
+
+
+def test_retry_back_off_doubles_up_to_the_cap_and_gives_up():
+    policy = RetryPolicy(RetryConfig(max_attempts=5, initial_s=5, max_s=30))
+    err = DeliveryError("timeout")
+    assert [policy.next_attempt(n, err, 0) for n in range(1, 6)] == [5, 10, 20, 30, None]
+    assert policy.next_attempt(1, PermanentDeliveryError("permission denied"), 0) is None
+
+
+def job(status: str) -> Job:
+    return Job("J-1", ticket(), status, "Paid", "NotRequired", False, NOW, NOW)
+
+
+def test_events_follow_the_transition_table():
+    assert events.plan(job(states.IN_HOT_FOLDER), "shipped").status == states.SHIPPED
+    assert events.plan(job(states.ORDERED), "paid").fields == {"payment_status": "Paid"}
+    assert events.plan(job(states.ORDERED), "cancelled").fields == {"cancelled": True}
+    assert events.plan(job(states.COPY_FAILED), "retry").status == states.OUTPUT_CREATED
+    with pytest.raises(RequestRefused, match="J-1 is InHotFolder; hold is not allowed"):
+        events.plan(job(states.IN_HOT_FOLDER), "hold")
+    with pytest.raises(RequestRefused, match="only a failed"):
+        events.plan(job(states.IN_HOT_FOLDER), "retry")
+
+
+def test_release_returns_to_the_status_the_job_was_held_in():
+    history = [HistoryEntry(NOW, states.ORDERED, "", "x"),
+               HistoryEntry(NOW, states.FUTURE_ORDER, "", "x"),
+               HistoryEntry(NOW, states.BLOCKED, "", "x")]
+    assert events.plan(job(states.BLOCKED), "release", history).status == states.FUTURE_ORDER
