@@ -151,7 +151,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
     depth, oldest = store.queue()
     folders = store.hotfolder_states()
-    body = {
+    body: dict[str, Any] = {
         "counts": store.status_counts(),
         "queue_depth": depth,
         "oldest_waiting": None if oldest is None else {

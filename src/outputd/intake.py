@@ -206,6 +206,7 @@ class Intake:
                 move_file(path, self.layout.source_file(ticket.job_id, relative))
                 remove_empty_parents(path, intake)
         ticket_file = self.layout.ticket_file(ticket.job_id)
+        ticket_file.parent.mkdir(parents=True, exist_ok=True)
         temp = ticket_file.with_name(".ticket.json.part")
         temp.write_bytes(data)
         os.replace(temp, ticket_file)

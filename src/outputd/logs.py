@@ -86,7 +86,8 @@ def setup(log_format: str = "text", level: int = logging.INFO) -> None:
     """Send outputd's log lines to stderr in the configured format."""
     journald = _under_journald()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(journald) if log_format == "json" else TextFormatter(journald))
+    formatter = JsonFormatter if log_format == "json" else TextFormatter
+    handler.setFormatter(formatter(journald))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -39,7 +39,7 @@ def test_bad_keys_are_named(tmp_path: Path, extra: str, words: str):
 
 def test_unknown_template_field_and_unknown_route_target(tmp_path: Path):
     bad_template = '[hotfolders.rip1]\nkind = "local"\npath = "h"\nfilename = "{colour}.pdf"\n'
-    with pytest.raises(ConfigError, match=r"hotfolders.rip1.filename uses unknown field \{colour\}"):
+    with pytest.raises(ConfigError, match=r"rip1.filename uses unknown field \{colour\}"):
         load_config(write_config(tmp_path, hotfolders=bad_template))
     with pytest.raises(ConfigError, match="routes\\[0\\].to names unknown hot folder 'nope'"):
         load_config(write_config(tmp_path, routes='[[routes]]\nto = ["nope"]\n'))

@@ -25,8 +25,8 @@ def plan(
         Delivery(
             hotfolder=name,
             output=output.name,
-            path=str(PurePosixPath(config[name].path)
-                     / routing.filename(config[name].filename, ticket, output.part, output.role)),
+            path=str(PurePosixPath(config[name].path) / routing.filename(
+                config[name].filename, ticket, output.part, output.role)),
             state="pending",
         )
         for name in hotfolders
@@ -42,8 +42,8 @@ def attempt(
     attempts = delivery.attempts + 1
     try:
         final = transport.put(
-            Path(output.path), PurePosixPath(delivery.path).name, size=output.bytes, sha256=output.sha256,
-            cancel=cancel,
+            Path(output.path), PurePosixPath(delivery.path).name, size=output.bytes,
+            sha256=output.sha256, cancel=cancel,
         )
     except DeliveryError as exc:
         next_at = policy.next_attempt(attempts, exc, now)

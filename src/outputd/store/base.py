@@ -314,7 +314,11 @@ class SqlStore(ABC):
                 " permanent FROM deliveries WHERE job_id = ? ORDER BY hotfolder, output",
                 (job_id,),
             ).fetchall()
-        return [Delivery(*row[:7], permanent=bool(row[7])) for row in rows]
+        return [
+            Delivery(hotfolder=r[0], output=r[1], path=r[2], state=r[3], attempts=r[4],
+                     error=r[5], next_attempt_at=r[6], permanent=bool(r[7]))
+            for r in rows
+        ]
 
     # -- hot folders and summary ---------------------------------------------
 

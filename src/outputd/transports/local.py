@@ -74,6 +74,9 @@ class LocalTransport(Transport):
     def _ready(self) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise PermanentDeliveryError(
+                f"hot folder {self.folder} is not usable: it is not a folder") from None
         except OSError as exc:
             raise _reason(exc, f"hot folder {self.folder} is not usable") from exc
 

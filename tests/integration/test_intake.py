@@ -1,0 +1,107 @@
+"""Intake against real folders and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from outputd import states
+from outputd.config import load_config
+from outputd.intake import Intake, claim_name
+from outputd.layout import Layout
+from outputd.store import open_store
+from tests.helpers import job_ticket, make_pdf, write_config
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    config = load_config(write_config(tmp_path))
+    layout = Layout(config)
+    layout.create()
+    store = open_store(config.store.url)
+    yield Intake(store, layout, "node-a"), layout, store
+    store.close()
+
+
+def write(intake: Path, body: dict, name: str | None = None) -> Path:
+    path = intake / (name or f"{body['job_id']}.json")
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_accept_moves_ticket_and_files_and_empties_the_intake(setup):
+    intake, layout, store = setup
+    make_pdf(layout.intake / "orders" / "J-1" / "a.pdf")
+    outcome = intake.handle(write(layout.intake, job_ticket("J-1", ["orders/J-1/a.pdf"])))
+    assert outcome.result == "accepted"
+    assert layout.source_file("J-1", "orders/J-1/a.pdf").exists()
+    assert layout.ticket_file("J-1").exists()
+    assert sorted(os.listdir(layout.intake)) == ["rejected"]
+    assert store.get_job("J-1").status == states.ORDERED
+
+
+def test_a_missing_file_is_accepted_and_waits(setup):
+    intake, layout, store = setup
+    outcome = intake.handle(write(layout.intake, job_ticket("J-1", ["J-1/late.pdf"])))
+    assert outcome.result == "accepted"
+    assert "waiting for J-1/late.pdf" in store.history("J-1")[0].message
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "folder", "symlinked-folder"])
+def test_unsafe_named_files_reject_the_ticket(setup, tmp_path: Path, kind: str):
+    intake, layout, store = setup
+    outside = make_pdf(tmp_path / "outside.pdf")
+    target = layout.intake / "J-1" / "a.pdf"
+    target.parent.mkdir(parents=True)
+    if kind == "symlink":
+        target.symlink_to(outside)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        target.parent.rmdir()
+        target.parent.symlink_to(tmp_path)
+    outcome = intake.handle(write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"])))
+    assert outcome.result == "rejected"
+    error = json.loads((layout.rejected / "J-1.json.error.json").read_text())
+    assert error["ticket"] == "J-1.json"
+    assert "J-1/a.pdf" in error["error"]
+    assert store.find_job("J-1") is None
+    assert outside.exists()
+
+
+def test_rejections_keep_earlier_ones(setup):
+    intake, layout, _ = setup
+    for _ in range(2):
+        (layout.intake / "bad.json").write_text("{")
+        assert intake.handle(layout.intake / "bad.json").result == "rejected"
+    assert sorted(os.listdir(layout.rejected)) == [
+        "bad.json", "bad.json.1", "bad.json.1.error.json", "bad.json.error.json"]
+
+
+def test_a_ticket_another_node_claimed_is_let_go(setup):
+    intake, layout, store = setup
+    path = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
+    os.rename(path, layout.intake / claim_name(path.name, "node-b"))
+    assert intake.handle(path).result == "gone"
+    assert store.find_job("J-1") is None
+
+
+def test_claims_of_a_stopped_node_are_put_back(setup):
+    intake, layout, _ = setup
+    path = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
+    os.rename(path, layout.intake / claim_name(path.name, "host:1"))
+    intake.recover_claims(lambda owner: owner == "host:1")
+    assert path.exists()
+
+
+def test_an_event_ticket_for_an_unknown_job_is_rejected(setup):
+    intake, layout, _ = setup
+    event = {"schema": "outputd.event/1", "job_id": "J-404", "event": "shipped"}
+    outcome = intake.handle(write(layout.intake, event, "ev.json"))
+    assert outcome.result == "rejected"
+    assert "there is no job J-404" in outcome.reason

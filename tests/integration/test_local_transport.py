@@ -1,0 +1,106 @@
+"""The local transport against real folders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from outputd.config import LocalHotFolder
+from outputd.errors import DeliveryError, PermanentDeliveryError
+from outputd.transports.local import LocalTransport
+
+
+def transport(folder: Path) -> LocalTransport:
+    return LocalTransport("rip1", LocalHotFolder(kind="local", path=str(folder),
+                                                 filename="{job_id}.pdf"))
+
+
+def source(tmp_path: Path, data: bytes) -> tuple[Path, int, str]:
+    path = tmp_path / "src.pdf"
+    path.write_bytes(data)
+    return path, len(data), hashlib.sha256(data).hexdigest()
+
+
+def test_put_delivers_the_same_bytes_and_leaves_no_temp_file(tmp_path: Path):
+    data = os.urandom(3 << 20)
+    src, size, digest = source(tmp_path, data)
+    hot = tmp_path / "hot"
+    final = transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert final == str(hot / "J-1.pdf")
+    assert (hot / "J-1.pdf").read_bytes() == data
+    assert os.listdir(hot) == ["J-1.pdf"]
+
+
+def test_a_final_file_with_the_same_bytes_counts_as_delivered(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 same")
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    (hot / "J-1.pdf").write_bytes(b"%PDF-1.7 same")
+    os.utime(hot / "J-1.pdf", (1, 1))
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert (hot / "J-1.pdf").stat().st_mtime == 1  # not written again
+
+
+def test_a_final_file_with_other_bytes_is_replaced(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 new")
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    (hot / "J-1.pdf").write_bytes(b"%PDF-1.7 old and longer")
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert (hot / "J-1.pdf").read_bytes() == b"%PDF-1.7 new"
+
+
+def test_a_stale_temp_file_is_overwritten_not_appended(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 complete")
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    (hot / ".J-1.pdf.part").write_bytes(b"x" * 100)
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert os.listdir(hot) == ["J-1.pdf"]
+
+
+def test_a_short_source_fails_and_leaves_nothing(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF short")
+    hot = tmp_path / "hot"
+    with pytest.raises(DeliveryError, match="source ended"):
+        transport(hot).put(src, "J-1.pdf", size=size + 100, sha256=digest)
+    assert os.listdir(hot) == []
+
+
+def test_a_hot_folder_that_is_not_a_folder_is_a_permanent_failure(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF")
+    blocker = tmp_path / "hot"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(PermanentDeliveryError, match="not usable"):
+        transport(blocker).put(src, "J-1.pdf", size=size, sha256=digest)
+
+
+def test_an_aborted_copy_removes_its_temp_file(tmp_path: Path):
+    src, size, digest = source(tmp_path, os.urandom(20 << 20))
+    hot = tmp_path / "hot"
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(DeliveryError, match="aborted"):
+        transport(hot).put(src, "J-1.pdf", size=size, sha256=digest, cancel=cancel)
+    assert os.listdir(hot) == []
+
+
+def test_sweep_removes_only_old_temp_files_of_our_naming(tmp_path: Path):
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    for name in (".old.pdf.part", ".new.pdf.part", "keep.pdf", ".keep-hidden"):
+        (hot / name).write_bytes(b"x")
+    os.utime(hot / ".old.pdf.part", (time.time() - 100, time.time() - 100))
+    assert transport(hot).sweep(older_than_s=30) == [".old.pdf.part"]
+    assert sorted(os.listdir(hot)) == [".keep-hidden", ".new.pdf.part", "keep.pdf"]
+
+
+def test_probe_writes_renames_and_deletes(tmp_path: Path):
+    hot = tmp_path / "hot"
+    transport(hot).probe()
+    assert os.listdir(hot) == []

@@ -1,0 +1,103 @@
+"""Preflight on real PDFs made with pikepdf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+from outputd.pipeline import preflight
+from outputd.tickets import Product
+from tests.helpers import make_pdf
+
+A5 = Product.model_validate({
+    "type": "static", "sku": "A5", "name": "A5", "trim": {"width_mm": 148, "height_mm": 210},
+    "bleed_mm": 3, "pages": {"min": 1, "max": 4},
+})
+
+
+def run(path: Path, product: Product = A5, limit: int = 10 << 20) -> preflight.Report:
+    return preflight.run([(path, path.name)], product, limit)
+
+
+def failed(report: preflight.Report) -> dict[str, str]:
+    return {c.check: c.message for c in report.failures()}
+
+
+def test_media_with_bleed_and_no_boxes_passes(tmp_path: Path):
+    assert run(make_pdf(tmp_path / "a.pdf", width_mm=154, height_mm=216)).ok
+
+
+def test_trimbox_is_read_raw_and_landscape_is_accepted(tmp_path: Path):
+    pdf = make_pdf(tmp_path / "a.pdf", width_mm=216, height_mm=154, trim_mm=(210, 148))
+    assert run(pdf).ok
+
+
+def test_wrong_size_names_page_and_sizes_in_mm(tmp_path: Path):
+    report = run(make_pdf(tmp_path / "a.pdf", pages=3, width_mm=210, height_mm=297))
+    assert not report.ok
+    assert failed(report)["page_size"] == (
+        "a.pdf: page 1 is 210.0 × 297.0 mm; the product is 148.0 × 210.0 mm with 3.0 mm "
+        "bleed (and 2 more pages)")
+
+
+def test_missing_bleed_fails(tmp_path: Path):
+    report = run(make_pdf(tmp_path / "a.pdf", width_mm=150, height_mm=212, trim_mm=(148, 210)))
+    assert failed(report)["bleed"] == (
+        "a.pdf: page 1 has 1.0 mm bleed; the product needs 3.0 mm (and 1 more page)")
+
+
+def test_trim_size_without_bleed_fails_the_bleed_check(tmp_path: Path):
+    report = run(make_pdf(tmp_path / "a.pdf", width_mm=148, height_mm=210))
+    assert "0.0 mm bleed" in failed(report)["bleed"]
+
+
+def test_page_count_rules(tmp_path: Path):
+    exact = A5.model_copy(update={"pages": A5.pages.model_copy(update={"exact": 2})})
+    assert run(make_pdf(tmp_path / "a.pdf", pages=2), exact).ok
+    assert "needs exactly 2" in failed(run(make_pdf(tmp_path / "b.pdf", pages=3), exact))[
+        "page_count"]
+    multiple = A5.model_copy(update={"pages": A5.pages.model_copy(update={"multiple_of": 2})})
+    assert "a multiple of 2" in failed(run(make_pdf(tmp_path / "c.pdf", pages=3), multiple))[
+        "page_count"]
+    assert "at most 4" in failed(run(make_pdf(tmp_path / "d.pdf", pages=5)))["page_count"]
+
+
+def test_file_size_limit(tmp_path: Path):
+    pdf = make_pdf(tmp_path / "a.pdf", padding=50_000)
+    assert "the limit is 10000" in failed(run(pdf, limit=10_000))["file_size"]
+    small = A5.model_copy(update={"max_file_bytes": 20_000})
+    assert not run(pdf, small).ok
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    (b"<html><body>not a pdf</body></html>", "is an HTML page"),
+    (b"GIF89a....", "is not a PDF"),
+    (b"", "is empty"),
+    (b"%PDF-1.7\n1 0 obj\n<<", "not a readable PDF"),
+])
+def test_files_that_are_not_pdfs_fail(tmp_path: Path, content: bytes, words: str):
+    path = tmp_path / "x.pdf"
+    path.write_bytes(content)
+    report = run(path)
+    assert not report.ok
+    assert words in report.summary()
+
+
+def test_a_password_protected_file_fails(tmp_path: Path):
+    pdf = make_pdf(tmp_path / "plain.pdf")
+    locked = tmp_path / "locked.pdf"
+    with pikepdf.open(pdf) as doc:
+        doc.save(locked, encryption=pikepdf.Encryption(user="secret", owner="owner"))
+    assert "needs a password" in failed(run(locked))["encryption"]
+
+
+def test_combined_page_count_applies_to_multipart(tmp_path: Path):
+    booklet = A5.model_copy(update={
+        "type": "multipart", "pages": A5.pages.model_copy(update={"min": 4, "max": 8})})
+    cover = make_pdf(tmp_path / "cover.pdf", pages=2)
+    body = make_pdf(tmp_path / "body.pdf", pages=2)
+    assert preflight.run([(cover, "cover.pdf"), (body, "body.pdf")], booklet, 10 << 20).ok
+    report = preflight.run([(cover, "cover.pdf")], booklet, 10 << 20)
+    assert "the combined document has 2 pages" in report.summary()

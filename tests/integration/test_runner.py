@@ -1,0 +1,154 @@
+"""The pipeline in-process: a job through its stages against real folders and SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from outputd import states
+from outputd.config import load_config
+from outputd.errors import DeliveryError
+from outputd.intake import Intake
+from outputd.layout import Layout
+from outputd.runner import Runner, Services
+from outputd.store import open_store
+from outputd.transports import TransportPool
+from outputd.transports.base import Transport
+from tests.helpers import job_ticket, make_pdf, write_config
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    config = load_config(write_config(tmp_path))
+    layout = Layout(config)
+    layout.create()
+    store = open_store(config.store.url)
+    services = Services(config, store, layout, TransportPool(config.hotfolders, 30),
+                        threading.Event(), threading.Event())
+    yield services
+    store.close()
+
+
+def accept(env: Services, job_id: str, **changes) -> Path:
+    make_pdf(env.layout.intake / job_id / "a.pdf")
+    ticket = env.layout.intake / f"{job_id}.json"
+    ticket.write_text(json.dumps(job_ticket(job_id, [f"{job_id}/a.pdf"], **changes)))
+    assert Intake(env.store, env.layout, "n").handle(ticket).result == "accepted"
+    return env.layout.source_file(job_id, f"{job_id}/a.pdf")
+
+
+def run(env: Services) -> None:
+    while (job := env.store.claim("n", 30)) is not None:
+        try:
+            Runner(env).process(job)
+        finally:
+            env.store.release(job.job_id, "n")
+
+
+def test_a_crash_after_the_rename_before_the_commit_leaves_one_copy(env: Services):
+    source = accept(env, "J-1")
+    hot = Path(env.config.hotfolders["rip1"].path)
+    hot.mkdir(parents=True)
+    # The previous life renamed the file into place, then died before recording it.
+    (hot / "5001_J-1_FLYER-A5_q250.pdf").write_bytes(source.read_bytes())
+    run(env)
+    job = env.store.get_job("J-1")
+    assert job.status == states.IN_HOT_FOLDER
+    assert os.listdir(hot) == ["5001_J-1_FLYER-A5_q250.pdf"]
+
+
+def test_a_failed_delivery_is_retried_with_back_off_then_succeeds(env: Services):
+    accept(env, "J-1")
+    hot = Path(env.config.hotfolders["rip1"].path)
+    hot.parent.mkdir(parents=True)
+    hot.write_text("the share is not mounted")  # a file where the folder should be
+    run(env)
+    job = env.store.get_job("J-1")
+    assert job.status == states.COPY_FAILED
+    delivery = env.store.deliveries("J-1")[0]
+    assert "not a folder" in delivery.error
+    assert delivery.permanent and job.due_at is None  # waits for an operator
+    hot.unlink()
+    env.store.add_events(["J-1"], "retry", "alice", "")
+    run(env)
+    assert env.store.get_job("J-1").status == states.IN_HOT_FOLDER
+    statuses = [h.status for h in env.store.history("J-1")]
+    assert statuses[-3:] == [states.COPY_FAILED, states.OUTPUT_CREATED, states.IN_HOT_FOLDER]
+
+
+class FlakyTransport(Transport):
+    """Fails its first `failures` puts the way a hot folder that is down does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__("rip1")
+        self.failures = failures
+        self.puts = 0
+
+    def put(self, source, final_name, *, size, sha256, cancel=None) -> str:
+        self.puts += 1
+        if self.puts <= self.failures:
+            raise DeliveryError("connection refused")
+        return f"/fake/{final_name}"
+
+    def remove(self, final_name: str) -> None: ...
+    def probe(self) -> None: ...
+    def sweep(self, older_than_s: float) -> list[str]:
+        return []
+
+
+def test_a_transient_failure_is_retried_at_the_back_off_time(env: Services):
+    flaky = FlakyTransport(failures=2)
+    env.transports._transports["rip1"] = flaky
+    accept(env, "J-1")
+    before = time.time()
+    run(env)
+    job = env.store.get_job("J-1")
+    assert job.status == states.COPY_FAILED
+    initial = env.config.retry.initial_s
+    assert before + initial - 0.01 <= job.due_at <= time.time() + initial
+    delivery = env.store.deliveries("J-1")[0]
+    assert (delivery.attempts, delivery.error, delivery.permanent) == (
+        1, "connection refused", False)
+    run(env)
+    assert flaky.puts == 1  # not due yet: no retry storm
+    time.sleep(job.due_at - time.time() + 0.01)
+    run(env)
+    assert env.store.deliveries("J-1")[0].attempts == 2
+    time.sleep(env.store.get_job("J-1").due_at - time.time() + 0.01)
+    run(env)
+    assert env.store.get_job("J-1").status == states.IN_HOT_FOLDER
+    assert flaky.puts == 3
+
+
+def test_static_output_is_the_source_untouched(env: Services):
+    source = accept(env, "J-1")
+    run(env)
+    output = env.store.outputs("J-1")[0]
+    assert output.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert output.pages == 2
+    assert Path(output.path).read_bytes() == source.read_bytes()
+
+
+def test_test_mode_jobs_are_skipped_by_route(env: Services):
+    accept(env, "J-1", test_mode=True)
+    run(env)
+    job = env.store.get_job("J-1")
+    assert job.status == states.COPY_SKIPPED
+    assert "skip" in env.store.history("J-1")[-1].message
+
+
+def test_an_unpaid_job_waits_and_paid_releases_it(env: Services):
+    accept(env, "J-1", payment_status="Pending")
+    run(env)
+    assert env.store.get_job("J-1").status == states.ORDERED
+    assert env.store.get_job("J-1").due_at is None
+    env.store.add_events(["J-1"], "paid", "shop", "")
+    run(env)
+    job = env.store.get_job("J-1")
+    assert job.status == states.IN_HOT_FOLDER and job.payment_status == "Paid"

@@ -1,0 +1,157 @@
+"""Store contract tests, run against every engine (SQLite today)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from outputd import states
+from outputd.errors import TransitionRefused, UnknownJob
+from outputd.model import Delivery, JobFilter
+from outputd.store import DuplicateJob, SqlStore, open_store
+from outputd.tickets import JobTicket
+from tests.helpers import job_ticket
+
+
+def add(store: SqlStore, job_id: str, priority: int = 0, **changes) -> JobTicket:
+    body = job_ticket(job_id, [f"{job_id}/a.pdf"], priority=priority, **changes)
+    ticket = JobTicket.model_validate(body)
+    sha = hashlib.sha256(json.dumps(body).encode()).hexdigest()
+    store.add_job(ticket, sha, states.ORDERED, "accepted", "test", time.time())
+    return ticket
+
+
+class StoreContract:
+    """What every store engine must do."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> SqlStore:
+        raise NotImplementedError
+
+    def test_migrate_twice_is_harmless(self, store: SqlStore):
+        store.migrate()
+        add(store, "J-1")
+        store.migrate()
+        assert store.get_job("J-1").status == states.ORDERED
+
+    def test_add_records_the_first_history_entry_and_refuses_duplicates(self, store):
+        add(store, "J-1")
+        assert [(h.status, h.by) for h in store.history("J-1")] == [(states.ORDERED, "test")]
+        ticket = JobTicket.model_validate(job_ticket("J-1", ["J-1/a.pdf"]))
+        with pytest.raises(DuplicateJob) as caught:
+            store.add_job(ticket, "other-sha", states.ORDERED, "again", "test", None)
+        assert not caught.value.identical
+        with pytest.raises(UnknownJob, match="there is no job J-404"):
+            store.get_job("J-404")
+
+    def test_transition_appends_history_and_a_refused_one_changes_nothing(self, store):
+        add(store, "J-1")
+        job = store.transition("J-1", states.VALIDATION_FINISHED, "ok", "outputd",
+                               due_at=None, preflight={"ok": True, "checks": []})
+        assert job.status == states.VALIDATION_FINISHED and job.preflight == {
+            "ok": True, "checks": []}
+        with pytest.raises(TransitionRefused):
+            store.transition("J-1", states.IN_HOT_FOLDER, "skip ahead", "outputd")
+        assert store.get_job("J-1").status == states.VALIDATION_FINISHED
+        assert [h.status for h in store.history("J-1")] == [states.ORDERED,
+                                                            states.VALIDATION_FINISHED]
+
+    def test_claims_go_by_priority_then_arrival_and_hold_a_lease(self, store):
+        add(store, "J-low")
+        add(store, "J-high", priority=5)
+        add(store, "J-next")
+        first = store.claim("node-a", lease_s=30)
+        second = store.claim("node-b", lease_s=30)
+        assert (first.job_id, second.job_id) == ("J-high", "J-low")
+        assert store.claim("node-b", 30).job_id == "J-next"
+        assert store.claim("node-b", 30) is None  # all claimed
+        store.release("J-low", "node-a")  # not the owner: nothing happens
+        assert store.claim("node-c", 30) is None
+        store.release("J-low", "node-b")
+        assert store.claim("node-c", 30).job_id == "J-low"
+
+    def test_an_expired_lease_is_taken_over(self, store):
+        add(store, "J-1")
+        assert store.claim("dead-node", lease_s=0.05).job_id == "J-1"
+        time.sleep(0.1)
+        assert store.claim("live-node", lease_s=30).job_id == "J-1"
+
+    def test_renewal_keeps_a_lease_alive(self, store):
+        add(store, "J-1")
+        store.claim("node-a", lease_s=0.2)
+        time.sleep(0.1)
+        store.renew_claims("node-a", lease_s=30)
+        time.sleep(0.15)
+        assert store.claim("node-b", 30) is None
+
+    def test_a_pending_event_makes_a_resting_job_claimable(self, store):
+        add(store, "J-1")
+        store.transition("J-1", states.VALIDATION_FAILED, "bad", "outputd", due_at=None)
+        assert store.claim("node-a", 30) is None
+        store.add_events(["J-1"], "shipped", "alice", "")
+        job = store.claim("node-a", 30)
+        assert job.job_id == "J-1"
+        assert [e.event for e in store.pending_events("J-1")] == ["shipped"]
+
+    def test_concurrent_claims_never_hand_out_a_job_twice(self, store):
+        for n in range(40):
+            add(store, f"J-{n}")
+        claimed: list[str] = []
+        lock = threading.Lock()
+
+        def grab(owner: str) -> None:
+            while (job := store.claim(owner, 30)) is not None:
+                with lock:
+                    claimed.append(job.job_id)
+
+        threads = [threading.Thread(target=grab, args=(f"n{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(claimed) == sorted(f"J-{n}" for n in range(40))
+
+    def test_release_owner_frees_every_claim_of_a_stopped_node(self, store):
+        add(store, "J-1")
+        add(store, "J-2")
+        store.claim("old", 30)
+        store.claim("old", 30)
+        assert store.claim_owners() == ["old"]
+        assert store.release_owner("old") == 2
+        assert store.claim_owners() == []
+
+    def test_deliveries_round_trip_and_mark_hot_folder_health(self, store):
+        add(store, "J-1")
+        d = Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "pending")
+        store.set_deliveries("J-1", [d])
+        store.update_delivery("J-1", Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "failed", 1,
+                                              "disk full", 123.0))
+        assert store.deliveries("J-1")[0].error == "disk full"
+        assert store.hotfolder_states()["rip1"]["last_error"] == "disk full"
+
+    def test_filters_combine(self, store):
+        add(store, "J-1", order_id="1", customer={"username": "Ann", "email": "ann@a.example"})
+        add(store, "J-2", order_id="2", storefront="beta")
+        store.transition("J-2", states.VALIDATION_FAILED, "bad", "outputd")
+        assert [j.job_id for j in store.list_jobs(JobFilter(search="ann"))] == ["J-1"]
+        assert [j.job_id for j in store.list_jobs(JobFilter(search="100%"))] == []
+        assert [j.job_id for j in store.list_jobs(
+            JobFilter(storefront="beta", history_status=states.VALIDATION_FAILED))] == ["J-2"]
+        assert store.count_jobs(JobFilter()) == 2
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> SqlStore:
+        store = open_store(f"sqlite:///{tmp_path / 'state' / 'outputd.db'}")
+        yield store
+        store.close()
+
+    def test_the_database_is_in_wal_mode(self, store):
+        with store.reader() as cur:
+            assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
