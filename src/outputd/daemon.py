@@ -126,8 +126,8 @@ class Daemon:
         logs.event(log, logging.INFO, "daemon.stopping", grace_s=grace)
         sd_notify("STOPPING=1")
         self.waker.wake()
+        self.scheduler.shutdown(wait=True)
         self.watcher.stop()
-        self.scheduler.shutdown(wait=False)
         deadline = time.monotonic() + grace
         for worker in self.workers:
             worker.join(timeout=max(deadline - time.monotonic(), 0))

@@ -156,6 +156,10 @@ def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
     except (pikepdf.PdfError, OSError, RecursionError, ValueError) as exc:
         checks.append(Check("opens", False, f"{label} is not a readable PDF: {exc}",
                             file=label))
+    except Exception as exc:  # a file that breaks the PDF library fails on its own
+        checks.append(Check("opens", False,
+                            f"{label} could not be checked ({type(exc).__name__}: {exc})",
+                            file=label))
     return checks, 0
 
 
