@@ -168,6 +168,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
             }
             for name, cfg in ctx.config.hotfolders.items()
         },
+        "stale_files": _stale_files(ctx),
     }
     if args.json:
         _print_json(body)
@@ -186,6 +187,52 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
         if h["last_error"]:
             line += f"  last error {h['last_error_at']}: {h['last_error']}"
         print(line)
+    if body["stale_files"]:
+        print("files waiting in a hot folder longer than its stale_after_s")
+        for f in body["stale_files"]:
+            print(f"  {f['hotfolder']:<12} {f['job_id']:<16} {f['waiting_s']:>8.0f} s  {f['path']}")
+    return EXIT_OK
+
+
+def _stale_files(ctx: Context) -> list[dict[str, Any]]:
+    """Delivered files still in a local hot folder longer than its stale_after_s."""
+    now = time.time()
+    stale = []
+    for name, cfg in ctx.config.hotfolders.items():
+        if cfg.kind != "local":
+            continue
+        for job_id, path, since in ctx.store.waiting_files(name, now - cfg.stale_after_s):
+            if os.path.exists(path):
+                stale.append({"hotfolder": name, "job_id": job_id, "path": path,
+                              "waiting_s": round(now - since, 1)})
+    return stale
+
+
+def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
+    if not args.export:
+        raise RequestRefused(
+            "clear-test-data needs --export FILE: the test jobs are written there first")
+    store = ctx.store
+    jobs = store.list_jobs(JobFilter(storefront=args.storefront, test_mode=True))
+    now = iso(time.time())
+    exported = []
+    for job in jobs:
+        body = job_object(store, job)
+        body["history"].append({"at": now, "status": "JobDataDeleted",
+                                "message": "test data cleared", "by": _who()})
+        exported.append(body)
+    target = Path(args.export)
+    temp = target.with_name(f".{target.name}.part")
+    temp.write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n")
+    with open(temp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(temp, target)
+    ids = [job.job_id for job in jobs]
+    store.remove_jobs(ids)
+    for job_id in ids:
+        ctx.layout.clear_work(job_id)
+        ctx.layout.remove_sources(job_id)
+    print(f"exported {len(ids)} test jobs of {args.storefront} to {target} and removed them")
     return EXIT_OK
 
 
@@ -252,6 +299,10 @@ def _parser() -> argparse.ArgumentParser:
     add("resume", cmd_resume, "resume deliveries to a hot folder").add_argument("hotfolder")
     add("status", cmd_status, "counts, queue and hot folder health").add_argument(
         "--json", action="store_true")
+    p = add("clear-test-data", cmd_clear_test_data,
+            "export a storefront's test jobs to a file, then remove them")
+    p.add_argument("storefront")
+    p.add_argument("--export", metavar="FILE")
     add("check-config", cmd_check_config, "validate the config and probe every hot folder")
     return parser
 

@@ -17,9 +17,10 @@ from outputd.intake import Intake
 from outputd.layout import Layout
 from outputd.model import JobFilter
 from outputd.notify import sd_notify
+from outputd.pickup import PickupWatcher
 from outputd.runner import ERROR_BACKOFF_S, Runner, Services
 from outputd.store import open_store
-from outputd.transports import TransportPool
+from outputd.transports import TransportPool, check_kinds
 from outputd.watcher import SCAN_INTERVAL_S, IntakeWatcher
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.abort = threading.Event()
         self.waker = Waker()
+        check_kinds(config.hotfolders)
         self.store = open_store(config.store.url)
         self.services = Services(
             config, self.store, self.layout,
@@ -68,6 +70,7 @@ class Daemon:
         )
         self.intake = Intake(self.store, self.layout, self.owner)
         self.watcher = IntakeWatcher(self.intake, config.daemon.intake_dir, self.waker.wake)
+        self.pickup = PickupWatcher(self.store, config.hotfolders, self.waker.wake)
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.workers = [
             threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)
@@ -85,6 +88,7 @@ class Daemon:
         for worker in self.workers:
             worker.start()
         self.watcher.start()
+        self.pickup.start()
         self._schedule()
         logs.event(log, logging.INFO, "daemon.ready", node=self.owner,
                    workers=len(self.workers), intake=str(self.config.daemon.intake_dir),
@@ -128,6 +132,7 @@ class Daemon:
         self.waker.wake()
         self.scheduler.shutdown(wait=True)
         self.watcher.stop()
+        self.pickup.stop()
         deadline = time.monotonic() + grace
         for worker in self.workers:
             worker.join(timeout=max(deadline - time.monotonic(), 0))

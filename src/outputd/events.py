@@ -25,6 +25,8 @@ _RECORDS: dict[str, str] = {
     "recreate": states.RECREATION_REQUESTED,
     "reopen": states.REOPENED,
     "hold": states.BLOCKED,
+    # Internal: the RIP took the file out of a watched hot folder.
+    "picked_up": states.IN_PRODUCTION,
 }
 # Columns an event sets along with its status.
 _FIELDS: dict[str, dict[str, Any]] = {
@@ -34,6 +36,8 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "cancelled": {"cancelled": True},
 }
 OPERATOR_REQUESTS = ("retry", "release")
+# Facts about the order that a hold must not lose: recorded, and the job stays Blocked.
+_NOTED_WHILE_HELD = ("paid", "approved")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Plan:
 
     status: str
     fields: dict[str, Any] = field(default_factory=dict)
+    note: bool = False  # a history entry only: the job's status stays as it is
 
 
 def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Plan:
@@ -68,6 +73,12 @@ def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Pla
     target = _RECORDS.get(event)
     if target is None:
         raise RequestRefused(f"unknown event {event!r}")
+    if job.status == states.BLOCKED and target not in states.TRANSITIONS[states.BLOCKED] - (
+        states.HOLDABLE
+    ):
+        if event in _NOTED_WHILE_HELD:
+            return Plan(target, dict(_FIELDS.get(event, {})), note=True)
+        raise RequestRefused(f"job {job.job_id} is Blocked; release it before {event}")
     if not states.allowed(job.status, target):
         raise RequestRefused(f"job {job.job_id} is {job.status}; {event} is not allowed now")
     return Plan(target, dict(_FIELDS.get(event, {})))

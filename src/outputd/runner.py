@@ -100,6 +100,13 @@ class Runner:
         if event.event in ("recreate", "reopen", "retry"):
             self._reset_deliveries(job, clear=event.event != "retry")
         message = event.message or f"{event.event} requested"
+        if plan.note:
+            self.s.store.note(job.job_id, plan.status, message, event.by or BY_DAEMON,
+                              **plan.fields)
+            logs.event(log, logging.INFO, "job.noted", **job.log_context(), noted=plan.status,
+                       by=event.by, message=message)
+            self.s.store.finish_event(event.id)
+            return self.s.store.get_job(job.job_id)
         job = self._move(job, plan.status, message, by=event.by or BY_DAEMON,
                          due_at=time.time(), **plan.fields)
         self.s.store.finish_event(event.id)

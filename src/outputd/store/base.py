@@ -151,6 +151,13 @@ class SqlStore(ABC):
             self._append_history(cur, job_id, now, status, message, by)
         return self.get_job(job_id)
 
+    def note(self, job_id: str, status: str, message: str, by: str, **fields: Any) -> None:
+        """A history entry that leaves the job's status as it is (with `fields` set)."""
+        now = time.time()
+        with self.transaction() as cur:
+            self._update(cur, job_id, now, due_at=_KEEP, **fields)
+            self._append_history(cur, job_id, now, status, message, by)
+
     def update_job(self, job_id: str, *, due_at: float | None | object = _KEEP,
                    **fields: Any) -> None:
         """Change columns without a status change (no history entry)."""
@@ -306,6 +313,33 @@ class SqlStore(ABC):
                     "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
                     (delivery.error, now, delivery.hotfolder),
                 )
+
+    def delivered_at(self, path: str) -> list[str]:
+        """Jobs in InHotFolder with a delivered file at `path`."""
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT d.job_id FROM deliveries d JOIN jobs j ON j.job_id = d.job_id"
+                " WHERE d.path = ? AND d.state = 'delivered' AND j.status = ?",
+                (path, states.IN_HOT_FOLDER),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def waiting_files(self, hotfolder: str, since: float | None = None
+                      ) -> list[tuple[str, str, float]]:
+        """(job id, path, time it went InHotFolder) of files delivered to `hotfolder`
+        whose jobs are still InHotFolder, those older than `since` only when given."""
+        sql = (
+            "SELECT d.job_id, d.path, j.updated_at FROM deliveries d"
+            " JOIN jobs j ON j.job_id = d.job_id"
+            " WHERE d.hotfolder = ? AND d.state = 'delivered' AND j.status = ?"
+        )
+        params: list[Any] = [hotfolder, states.IN_HOT_FOLDER]
+        if since is not None:
+            sql += " AND j.updated_at < ?"
+            params.append(since)
+        with self.reader() as cur:
+            rows = cur.execute(sql + " ORDER BY j.updated_at", params).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
 
     def deliveries(self, job_id: str) -> list[Delivery]:
         with self.reader() as cur:

@@ -89,4 +89,7 @@ MIGRATIONS: list[list[str]] = [
             last_error_at DOUBLE PRECISION
         )""",
     ],
+    [
+        "CREATE INDEX deliveries_path ON deliveries (path)",
+    ],
 ]

@@ -16,12 +16,17 @@ log = logging.getLogger(__name__)
 KINDS: dict[str, type] = {"local": LocalTransport}
 
 
+def check_kinds(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> None:
+    """Raise ConfigError for a hot folder of a kind this version cannot deliver to."""
+    for name, config in hotfolders.items():
+        if config.kind not in KINDS:
+            raise ConfigError(f"hotfolders.{name}.kind {config.kind!r} is not supported yet")
+
+
 def make_transport(name: str, config: LocalHotFolder | SftpHotFolder) -> Transport:
     """A transport for the hot folder `name`."""
-    kind = KINDS.get(config.kind)
-    if kind is None:
-        raise ConfigError(f"hotfolders.{name}.kind {config.kind!r} is not supported yet")
-    transport: Transport = kind(name, config)
+    check_kinds({name: config})
+    transport: Transport = KINDS[config.kind](name, config)
     return transport
 
 

@@ -1,0 +1,76 @@
+"""RIP pickup: a file taken out of a `watch_pickup` hot folder puts its job InProduction."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from outputd import logs
+from outputd.config import LocalHotFolder, SftpHotFolder
+from outputd.store import SqlStore
+
+log = logging.getLogger(__name__)
+
+
+def watched_folders(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> dict[str, Path]:
+    return {
+        name: Path(cfg.path)
+        for name, cfg in hotfolders.items()
+        if isinstance(cfg, LocalHotFolder) and cfg.watch_pickup
+    }
+
+
+class PickupWatcher(FileSystemEventHandler):
+    """Records a `picked_up` event when a delivered file is removed or moved away."""
+
+    def __init__(self, store: SqlStore, hotfolders: dict[str, LocalHotFolder | SftpHotFolder],
+                 on_event: Callable[[], None]) -> None:
+        self.store = store
+        self.folders = watched_folders(hotfolders)
+        self.on_event = on_event
+        self._observer = Observer()
+
+    def start(self) -> None:
+        if not self.folders:
+            return
+        for folder in self.folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+            self._observer.schedule(self, str(folder), recursive=False)
+        self._observer.start()
+        self.reconcile()
+
+    def stop(self) -> None:
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=5)
+
+    def reconcile(self) -> None:
+        """Catch up on files taken while outputd was not running."""
+        for name in self.folders:
+            for job_id, path, _ in self.store.waiting_files(name):
+                if not os.path.exists(path):
+                    self._taken(job_id, path)
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._gone(os.fsdecode(event.src_path))
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._gone(os.fsdecode(event.src_path))
+
+    def _gone(self, path: str) -> None:
+        for job_id in self.store.delivered_at(path):
+            self._taken(job_id, path)
+
+    def _taken(self, job_id: str, path: str) -> None:
+        if any(e.event == "picked_up" for e in self.store.pending_events(job_id)):
+            return
+        self.store.add_events([job_id], "picked_up", "outputd", f"the RIP took {path}")
+        logs.event(log, logging.INFO, "delivery.picked_up", job=job_id, path=path)
+        self.on_event()
