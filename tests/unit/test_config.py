@@ -64,3 +64,13 @@ def test_unreadable_files_are_config_errors(tmp_path: Path):
     (tmp_path / "bad.toml").write_text("[daemon\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(tmp_path / "bad.toml")
+
+
+def test_environment_lists_and_unknown_keys(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("OUTPUTD_NOTIFY__EMAIL__TO", '["a@x.example", "b@x.example"]')
+    monkeypatch.setenv("OUTPUTD_CONFIG", "ignored.toml")
+    config = load_config(write_config(tmp_path))
+    assert config.notify.email.to == ["a@x.example", "b@x.example"]
+    monkeypatch.setenv("OUTPUTD_DAEMON__WROKERS", "3")
+    with pytest.raises(ConfigError, match="environment overrides: daemon.wrokers is not a known"):
+        load_config(write_config(tmp_path))
