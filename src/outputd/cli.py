@@ -14,7 +14,7 @@ from typing import Any
 
 from outputd import commands, states
 from outputd.config import Config, load_config
-from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused, TicketError
+from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
 from outputd.intake import Intake
 from outputd.jobview import job_object, render, render_row
 from outputd.layout import Layout
@@ -332,16 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _known_status(args.history_status)
         ctx = Context(getattr(args, "config", None))
         return int(args.func(ctx, args))
-    except _Usage as exc:
+    except (_Usage, ConfigError) as exc:
         print(f"outputd: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ConfigError as exc:
-        print(f"outputd: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (RequestRefused, TicketError) as exc:
-        print(f"outputd: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except OutputdError as exc:
+    except OutputdError as exc:  # a refused request, a refused ticket
         print(f"outputd: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except FileNotFoundError as exc:

@@ -10,6 +10,7 @@ with one sentence naming the key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import string
@@ -228,10 +229,9 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 raise ConfigError(f"environment variable {name} conflicts with another")
         parsed: Any = value
         if value[:1] in ("[", "{"):
-            try:
+            # A plain string may start like JSON too, e.g. a filename template.
+            with contextlib.suppress(ValueError):
                 parsed = json.loads(value)
-            except ValueError:
-                pass  # a plain string that starts like JSON, e.g. a filename template
         node[path[-1]] = parsed
     return tree
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 import pikepdf
 
 from outputd.errors import OutputFailed
+from outputd.fileutil import sha256_file
 from outputd.model import Output
 from outputd.pipeline.geometry import MM_PER_PT
 from outputd.tickets import JobTicket
@@ -19,18 +19,10 @@ from outputd.tickets import JobTicket
 SOURCE = tuple[Path, str]  # (path, role)
 
 
-def hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _record(path: Path, part: int | None = None, role: str | None = None) -> Output:
     with pikepdf.open(path) as pdf:
         pages = len(pdf.pages)
-    return Output(path.name, str(path), path.stat().st_size, hash_file(path), pages, part, role)
+    return Output(path.name, str(path), path.stat().st_size, sha256_file(path), pages, part, role)
 
 
 def _place_untouched(source: Path, target: Path) -> None:

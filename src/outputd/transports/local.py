@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import threading
 import time
@@ -12,26 +11,11 @@ from pathlib import Path
 
 from outputd.config import LocalHotFolder
 from outputd.errors import DeliveryError, PermanentDeliveryError
+from outputd.fileutil import fsync_dir, sha256_file
 from outputd.transports.base import Transport, is_part_name, part_name
 
 CHUNK = 8 << 20
 _PERMANENT = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def copy_fd(src: int, dst: int, size: int, cancel: threading.Event | None) -> None:
@@ -150,7 +134,7 @@ def _holds(final: Path, size: int, sha256: str) -> bool:
     try:
         if final.stat().st_size != size:
             return False
-        return file_sha256(final) == sha256
+        return sha256_file(final) == sha256
     except OSError:
         return False
 

@@ -1,0 +1,27 @@
+"""Small file helpers shared by assembly, intake and the local transport."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+READ_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
