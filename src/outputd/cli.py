@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from outputd import commands, states
+from outputd import commands, diskguard, states
 from outputd.config import Config, load_config
 from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
 from outputd.intake import Intake
@@ -56,7 +56,7 @@ class Context:
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     from outputd import daemon
 
-    return daemon.run(ctx.config)
+    return daemon.run(ctx.config, getattr(args, "config", None))
 
 
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
@@ -169,6 +169,8 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
             for name, cfg in ctx.config.hotfolders.items()
         },
         "stale_files": _stale_files(ctx),
+        "free_mb": diskguard.free_mb(ctx.config),
+        "low_space": diskguard.low_space(ctx.config),
     }
     if args.json:
         _print_json(body)
@@ -187,6 +189,11 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
         if h["last_error"]:
             line += f"  last error {h['last_error_at']}: {h['last_error']}"
         print(line)
+    print("free space")
+    for name, mb in body["free_mb"].items():
+        print(f"  {name:<20} {mb} MB")
+    if body["low_space"]:
+        print(f"LOW SPACE: {body['low_space']}")
     if body["stale_files"]:
         print("files waiting in a hot folder longer than its stale_after_s")
         for f in body["stale_files"]:
@@ -233,6 +240,26 @@ def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
         ctx.layout.clear_work(job_id)
         ctx.layout.remove_sources(job_id)
     print(f"exported {len(ids)} test jobs of {args.storefront} to {target} and removed them")
+    return EXIT_OK
+
+
+def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:
+    path = ctx.config.sqlite_path
+    if path is None:
+        raise RequestRefused("backup copies a SQLite store; for PostgreSQL use pg_dump")
+    import sqlite3
+
+    target = Path(args.file)
+    temp = target.with_name(f".{target.name}.part")
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    copy = sqlite3.connect(temp)
+    try:
+        source.backup(copy)  # SQLite's online backup: consistent while the daemon writes
+    finally:
+        copy.close()
+        source.close()
+    os.replace(temp, target)
+    print(f"backed up {path} to {target}")
     return EXIT_OK
 
 
@@ -303,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
             "export a storefront's test jobs to a file, then remove them")
     p.add_argument("storefront")
     p.add_argument("--export", metavar="FILE")
+    add("backup", cmd_backup, "copy the SQLite store while the daemon runs").add_argument("file")
     add("check-config", cmd_check_config, "validate the config and probe every hot folder")
     return parser
 

@@ -6,17 +6,19 @@ import logging
 import signal
 import threading
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from outputd import logs, nodes, states
-from outputd.config import Config
+from outputd import diskguard, logs, nodes, service, states
+from outputd.config import Config, load_config
+from outputd.errors import ConfigError
 from outputd.intake import Intake
 from outputd.layout import Layout
+from outputd.metrics import Metrics, serve
 from outputd.model import JobFilter
-from outputd.notify import sd_notify
 from outputd.pickup import PickupWatcher
 from outputd.runner import ERROR_BACKOFF_S, Runner, Services
 from outputd.store import open_store
@@ -26,6 +28,10 @@ from outputd.watcher import SCAN_INTERVAL_S, IntakeWatcher
 log = logging.getLogger(__name__)
 DUE_POLL_S = 0.5
 IDLE_WAIT_S = 1.0
+DISK_CHECK_S = 5.0
+STATUS_EVERY_S = 5.0
+# Settings a running daemon cannot change; a reload keeps the old values and says so.
+_RESTART_ONLY = ("daemon", "store", "metrics")
 
 
 class Waker:
@@ -54,20 +60,23 @@ class Waker:
 class Daemon:
     """One node of outputd, from start-up to a clean stop."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self, config: Config, config_path: str | None = None) -> None:
+        check_kinds(config.hotfolders)
+        self.config_path = config_path
         self.owner = nodes.node_id(config.daemon.node_id)
         self.layout = Layout(config)
         self.stopping = threading.Event()
-        self.abort = threading.Event()
         self.waker = Waker()
-        check_kinds(config.hotfolders)
         self.store = open_store(config.store.url)
+        self.metrics = Metrics(self.store)
         self.services = Services(
             config, self.store, self.layout,
             TransportPool(config.hotfolders, sweep_older_than_s=config.store.lease_s),
-            self.stopping, self.abort,
+            self.stopping, threading.Event(), self.metrics, service.Progress(),
         )
+        self.low_space: str | None = None
+        self._wakeup = threading.Event()  # the main thread's: a signal arrived
+        self._reload_requested = False
         self.intake = Intake(self.store, self.layout, self.owner)
         self.watcher = IntakeWatcher(self.intake, config.daemon.intake_dir, self.waker.wake)
         self.pickup = PickupWatcher(self.store, config.hotfolders, self.waker.wake)
@@ -76,6 +85,11 @@ class Daemon:
             threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)
             for n in range(config.daemon.workers)
         ]
+        self.http: ThreadingHTTPServer | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
 
     # -- life cycle ----------------------------------------------------------
 
@@ -85,17 +99,24 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
+        if self.config.metrics.listen:
+            self.http = serve(self.config.metrics.listen, self.metrics, self.health)
+        self._check_disk()
         for worker in self.workers:
             worker.start()
         self.watcher.start()
         self.pickup.start()
-        self._schedule()
         logs.event(log, logging.INFO, "daemon.ready", node=self.owner,
                    workers=len(self.workers), intake=str(self.config.daemon.intake_dir),
                    store=_safe_url(self.config.store.url))
-        sd_notify("READY=1\nSTATUS=" + self._status_line())
-        while not self.stopping.wait(3600):
-            pass
+        service.ready(self._status_line())
+        self._schedule()
+        while not self.stopping.is_set():
+            self._wakeup.wait(3600)
+            self._wakeup.clear()
+            if self._reload_requested and not self.stopping.is_set():
+                self._reload_requested = False
+                self.reload()
         return self._shutdown()
 
     def _recover(self) -> None:
@@ -107,12 +128,18 @@ class Daemon:
 
     def _schedule(self) -> None:
         lease = self.config.store.lease_s
-        jobs = (
+        jobs: list[tuple[object, float]] = [
             (self._wake_if_due, DUE_POLL_S),
             (self.watcher.scan, SCAN_INTERVAL_S),
             (self._renew_claims, max(lease / 3, 0.5)),
+            (self._check_disk, DISK_CHECK_S),
             (self._sweep_sources, 3600.0),
-        )
+            (self._report_status, STATUS_EVERY_S),
+        ]
+        interval = service.watchdog_interval()
+        if interval is not None:
+            jobs.append((self._pet_watchdog, interval))
+            self._pet_watchdog()
         for func, seconds in jobs:
             self.scheduler.add_job(func, "interval", seconds=seconds, max_instances=1,
                                    coalesce=True, misfire_grace_time=None)
@@ -120,15 +147,40 @@ class Daemon:
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping.set()
+        self._wakeup.set()
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
-        log.warning("daemon.reload_unsupported",
-                    extra={"fields": {"reason": "restart the service to apply a new config"}})
+        self._reload_requested = True
+        self._wakeup.set()
+
+    def reload(self) -> None:
+        """Re-read the config: hot folders and routes change at once; an invalid config
+        is refused and the old one stays in force."""
+        service.reloading()
+        old = self.config
+        try:
+            new = load_config(self.config_path)
+            check_kinds(new.hotfolders)
+        except ConfigError as exc:
+            logs.event(log, logging.ERROR, "config.reload_refused", reason=str(exc))
+            service.ready(self._status_line())
+            return
+        fixed = [key for key in _RESTART_ONLY if getattr(new, key) != getattr(old, key)]
+        if fixed:
+            logs.event(log, logging.WARNING, "config.needs_restart", sections=",".join(fixed))
+        new = new.model_copy(update={key: getattr(old, key) for key in _RESTART_ONLY})
+        self.services.transports.update(new.hotfolders)
+        self.services.config = new
+        logs.event(log, logging.INFO, "config.reloaded", hotfolders=",".join(new.hotfolders),
+                   routes=len(new.routes))
+        self._check_disk()
+        self.waker.wake()
+        service.ready(self._status_line())
 
     def _shutdown(self) -> int:
         grace = self.config.daemon.stop_grace_s
         logs.event(log, logging.INFO, "daemon.stopping", grace_s=grace)
-        sd_notify("STOPPING=1")
+        service.stopping()
         self.waker.wake()
         self.scheduler.shutdown(wait=True)
         self.watcher.stop()
@@ -137,14 +189,44 @@ class Daemon:
         for worker in self.workers:
             worker.join(timeout=max(deadline - time.monotonic(), 0))
         if any(w.is_alive() for w in self.workers):
-            self.abort.set()  # cut in-flight copies short; their temp files are removed
+            self.services.abort.set()  # cut in-flight copies short; temp files are removed
             for worker in self.workers:
                 worker.join(timeout=10)
+        if self.http is not None:
+            self.http.shutdown()
         self.store.release_owner(self.owner)
         self.services.transports.close()
         self.store.close()
         logs.event(log, logging.INFO, "daemon.stopped", node=self.owner)
         return 0
+
+    # -- health --------------------------------------------------------------
+
+    def health(self) -> list[str]:
+        """Why the daemon is unhealthy now; empty when it is healthy."""
+        reasons = []
+        try:
+            self.store.ping()
+        except Exception as exc:
+            reasons.append(f"the store does not answer: {exc}")
+        dead = [w.name for w in self.workers if not w.is_alive()]
+        if dead and not self.stopping.is_set():
+            reasons.append(f"workers not running: {', '.join(dead)}")
+        wedged = self.services.progress.wedged(self.config.limits.job_timeout_s) \
+            if self.services.progress else []
+        if wedged:
+            reasons.append(f"workers without progress: {', '.join(wedged)}")
+        if self.low_space:
+            reasons.append(self.low_space)
+        return reasons
+
+    def _pet_watchdog(self) -> None:
+        """Pet only while every worker is alive and idle or making progress, so that a
+        wedged worker lets systemd's watchdog fire."""
+        progress = self.services.progress
+        limit = max(self.config.limits.job_timeout_s, 2 * (service.watchdog_interval() or 0))
+        if all(w.is_alive() for w in self.workers) and progress and not progress.wedged(limit):
+            service.pet()
 
     # -- periodic work -------------------------------------------------------
 
@@ -155,6 +237,16 @@ class Daemon:
 
     def _renew_claims(self) -> None:
         self.store.renew_claims(self.owner, self.config.store.lease_s)
+
+    def _check_disk(self) -> None:
+        reason = diskguard.low_space(self.config)
+        if reason != self.low_space:
+            if reason:
+                logs.event(log, logging.ERROR, "disk.low", reason=reason)
+            else:
+                logs.event(log, logging.INFO, "disk.ok", reason="space returned; claiming again")
+                self.waker.wake()
+        self.low_space = reason
 
     def _sweep_sources(self) -> None:
         """Remove kept sources of jobs cleaned up longer ago than keep_sources_days."""
@@ -167,17 +259,26 @@ class Daemon:
 
     def _status_line(self) -> str:
         depth, _ = self.store.queue()
-        return f"{depth} jobs due"
+        busy = self.services.progress.busy_count() if self.services.progress else 0
+        line = f"{depth} jobs due, {busy} of {len(self.workers)} workers busy"
+        return f"{line}; {self.low_space}" if self.low_space else line
+
+    def _report_status(self) -> None:
+        service.status(self._status_line())
 
     # -- workers -------------------------------------------------------------
 
     def _work(self) -> None:
         runner = Runner(self.services)
-        lease = self.config.store.lease_s
+        name = threading.current_thread().name
+        progress = self.services.progress
         while not self.stopping.is_set():
             seen = self.waker.generation
+            if self.low_space:
+                self.waker.wait(seen, IDLE_WAIT_S)
+                continue
             try:
-                job = self.store.claim(self.owner, lease)
+                job = self.store.claim(self.owner, self.config.store.lease_s)
             except Exception:
                 log.exception("worker.claim_failed")
                 self.stopping.wait(IDLE_WAIT_S)
@@ -185,6 +286,8 @@ class Daemon:
             if job is None:
                 self.waker.wait(seen, IDLE_WAIT_S)
                 continue
+            if progress:
+                progress.busy(name)
             try:
                 runner.process(job)
             except Exception:
@@ -192,6 +295,8 @@ class Daemon:
                     "fields": {**job.log_context(), "retry_in_s": ERROR_BACKOFF_S}})
                 self.store.update_job(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
             finally:
+                if progress:
+                    progress.idle(name)
                 self.store.release(job.job_id, self.owner)
 
 
@@ -203,7 +308,7 @@ def _safe_url(url: str) -> str:
     return url
 
 
-def run(config: Config) -> int:
+def run(config: Config, config_path: str | None = None) -> int:
     logs.setup(config.daemon.log_format)
     Path(config.daemon.state_dir).mkdir(parents=True, exist_ok=True)
-    return Daemon(config).run()
+    return Daemon(config, config_path).run()

@@ -10,7 +10,8 @@ OutputdError
  │    ├── PreflightFailed    the files are not print-ready
  │    └── OutputFailed       the print-ready output could not be made
  └── DeliveryError           a hot folder did not take a file
-      └── PermanentDeliveryError   retrying blindly will not help (permission, auth)
+      ├── PermanentDeliveryError   retrying blindly will not help (permission, auth)
+      └── CopyAborted              outputd is stopping: not a failure, resume next start
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ class DeliveryError(OutputdError):
 
 class PermanentDeliveryError(DeliveryError):
     """A delivery failed in a way a retry will not fix without an operator."""
+
+
+class CopyAborted(DeliveryError):
+    """A copy cut short by a stop; the delivery stays pending."""

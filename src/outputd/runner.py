@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from outputd import events, logs, states
 from outputd.config import Config
@@ -23,6 +24,11 @@ from outputd.retry import RetryPolicy
 from outputd.routing import route
 from outputd.store import SqlStore
 from outputd.transports import TransportPool
+from outputd.transports.base import CopyControl
+
+if TYPE_CHECKING:
+    from outputd.metrics import Metrics
+    from outputd.service import Progress
 
 log = logging.getLogger(__name__)
 ERROR_BACKOFF_S = 30.0
@@ -38,6 +44,13 @@ class Services:
     transports: TransportPool
     stopping: threading.Event
     abort: threading.Event  # set when the stop grace time is over: cut copies short
+    metrics: Metrics | None = None
+    progress: Progress | None = None
+
+    def tick(self) -> None:
+        """The current worker made progress (for the service watchdog)."""
+        if self.progress is not None:
+            self.progress.tick(threading.current_thread().name)
 
     @property
     def policy(self) -> RetryPolicy:
@@ -82,6 +95,9 @@ class Runner:
     def _move(self, job: Job, status: str, message: str, *, by: str = BY_DAEMON,
               due_at: float | None = None, level: int = logging.INFO, **fields: object) -> Job:
         moved = self.s.store.transition(job.job_id, status, message, by, due_at=due_at, **fields)
+        if self.s.metrics is not None:
+            self.s.metrics.status_changes.labels(status).inc()
+        self.s.tick()
         logs.event(log, level, "job.status", job=job.job_id, order=job.order_id, status=status,
                    previous=job.status, by=by, message=message)
         return moved
@@ -164,7 +180,7 @@ class Runner:
             [(path, Path(path).name) for path, _ in self._sources(job)],
             job.ticket.product, self.s.config.limits.max_file_bytes,
         )
-        ms = int((time.monotonic() - started) * 1000)
+        ms = self._timed("preflight", started)
         logs.event(log, logging.INFO, "preflight.done", **job.log_context(), ok=report.ok, ms=ms)
         if not report.ok:
             return self._move(job, states.VALIDATION_FAILED, report.summary(),
@@ -187,7 +203,7 @@ class Runner:
         total = sum(o.bytes for o in outputs)
         names = ", ".join(o.name for o in outputs)
         logs.event(log, logging.INFO, "output.created", **job.log_context(), bytes=total,
-                   ms=int((time.monotonic() - started) * 1000), outputs=names)
+                   ms=self._timed("assemble", started), outputs=names)
         return self._move(job, states.OUTPUT_CREATED, f"made {names}", due_at=time.time())
 
     def _deliver(self, job: Job) -> Job:
@@ -225,15 +241,23 @@ class Runner:
         else:
             output = outputs[d.output]
             started = time.monotonic()
+            control = CopyControl(self.s.abort, self.s.tick)
             done = deliver.attempt(d, output, self.s.transports.get(d.hotfolder),
-                                   self.s.policy, time.time(), self.s.abort)
-            ms = int((time.monotonic() - started) * 1000)
+                                   self.s.policy, time.time(), control)
+            seconds = time.monotonic() - started
+            if done is d:
+                logs.event(log, logging.WARNING, "delivery.interrupted", **job.log_context(),
+                           hotfolder=d.hotfolder, path=d.path,
+                           reason="outputd is stopping; it resumes at the next start")
+                return d
+            if self.s.metrics is not None:
+                self.s.metrics.delivery(d.hotfolder, done.state, seconds, output.bytes)
             level = logging.INFO if done.state == "delivered" else logging.WARNING
             if done.state == "failed" and done.next_attempt_at is None:
                 level = logging.ERROR
             logs.event(log, level, f"delivery.{done.state}", **job.log_context(),
-                       hotfolder=d.hotfolder, bytes=output.bytes, ms=ms, path=done.path,
-                       attempt=done.attempts, error=done.error)
+                       hotfolder=d.hotfolder, bytes=output.bytes, ms=int(seconds * 1000),
+                       path=done.path, attempt=done.attempts, error=done.error)
         self.s.store.update_delivery(job.job_id, done)
         return done
 
@@ -255,6 +279,12 @@ class Runner:
                               level=logging.WARNING if due is not None else logging.ERROR)
         self.s.store.update_job(job.job_id, due_at=due)
         return job.evolve(due_at=due)
+
+    def _timed(self, stage: str, started: float) -> int:
+        seconds = time.monotonic() - started
+        if self.s.metrics is not None:
+            self.s.metrics.stage_seconds.labels(stage).observe(seconds)
+        return int(seconds * 1000)
 
     def _delete_output(self, job: Job) -> Job:
         self.s.layout.clear_work(job.job_id)

@@ -139,7 +139,7 @@ def test_sigterm_stops_cleanly_and_a_restart_resumes(site: Site, daemon_factory)
 def test_a_kill_mid_delivery_resumes_without_a_duplicate(site: Site, daemon_factory):
     big = 400 << 20
     site.config.write_text(site.config.read_text().replace(
-        "[retry]", f"[limits]\nmax_file_bytes = {big * 2}\n\n[retry]"))
+        "[limits]\n", f"[limits]\nmax_file_bytes = {big * 2}\n"))
     pdf = make_pdf(site.intake / "J-BIG" / "art.pdf", padding=big)
     digest = sha(pdf)
     daemon = daemon_factory()

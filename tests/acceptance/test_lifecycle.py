@@ -74,7 +74,7 @@ def test_a_future_order_is_delivered_when_due(site: Site, daemon_factory, restar
 
 def test_a_late_file_completes_the_job_and_a_missing_one_times_out(site: Site, daemon_factory):
     site.config.write_text(site.config.read_text().replace(
-        "[retry]", "[limits]\nawaiting_data_timeout_s = 4\n\n[retry]"))
+        "[limits]\n", "[limits]\nawaiting_data_timeout_s = 4\n"))
     daemon_factory()
     drop_ticket(site.intake, job_ticket("J-L", ["J-L/art.pdf"]))
     drop_ticket(site.intake, job_ticket("J-M", ["J-M/never.pdf"]))

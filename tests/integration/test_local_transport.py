@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from outputd.config import LocalHotFolder
-from outputd.errors import DeliveryError, PermanentDeliveryError
+from outputd.errors import CopyAborted, DeliveryError, PermanentDeliveryError
+from outputd.transports.base import CopyControl
 from outputd.transports.local import LocalTransport
 
 
@@ -83,10 +84,11 @@ def test_a_hot_folder_that_is_not_a_folder_is_a_permanent_failure(tmp_path: Path
 def test_an_aborted_copy_removes_its_temp_file(tmp_path: Path):
     src, size, digest = source(tmp_path, os.urandom(20 << 20))
     hot = tmp_path / "hot"
-    cancel = threading.Event()
-    cancel.set()
-    with pytest.raises(DeliveryError, match="aborted"):
-        transport(hot).put(src, "J-1.pdf", size=size, sha256=digest, cancel=cancel)
+    abort = threading.Event()
+    abort.set()
+    with pytest.raises(CopyAborted, match="cut short"):
+        transport(hot).put(src, "J-1.pdf", size=size, sha256=digest,
+                           control=CopyControl(abort))
     assert os.listdir(hot) == []
 
 

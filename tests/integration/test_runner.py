@@ -90,7 +90,7 @@ class FlakyTransport(Transport):
         self.failures = failures
         self.puts = 0
 
-    def put(self, source, final_name, *, size, sha256, cancel=None) -> str:
+    def put(self, source, final_name, *, size, sha256, control=None) -> str:
         self.puts += 1
         if self.puts <= self.failures:
             raise DeliveryError("connection refused")

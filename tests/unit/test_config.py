@@ -26,15 +26,15 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch):
     assert config.hotfolders["rip1"].filename == "{job_id}-x.pdf"
 
 
-@pytest.mark.parametrize(("extra", "words"), [
-    ("[daemon2]\nx = 1\n", "daemon2 is not a known key"),
-    ("[limits]\nmax_file_bytes = \"big\"\n", "limits.max_file_bytes"),
-    ("[limits]\nmax_file_bytez = 1\n", "limits.max_file_bytez is not a known key"),
-    ("[cleanup]\nkeep_sources_days = -1\n", "cleanup.keep_sources_days"),
+@pytest.mark.parametrize(("extra", "limits", "words"), [
+    ("[daemon2]\nx = 1\n", "", "daemon2 is not a known key"),
+    ("", "max_file_bytes = \"big\"", "limits.max_file_bytes"),
+    ("", "max_file_bytez = 1", "limits.max_file_bytez is not a known key"),
+    ("[cleanup]\nkeep_sources_days = -1\n", "", "cleanup.keep_sources_days"),
 ])
-def test_bad_keys_are_named(tmp_path: Path, extra: str, words: str):
+def test_bad_keys_are_named(tmp_path: Path, extra: str, limits: str, words: str):
     with pytest.raises(ConfigError, match=words):
-        load_config(write_config(tmp_path, extra=extra))
+        load_config(write_config(tmp_path, extra=extra, limits=limits))
 
 
 def test_unknown_template_field_and_unknown_route_target(tmp_path: Path):

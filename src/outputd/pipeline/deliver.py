@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from outputd import routing
 from outputd.config import LocalHotFolder, SftpHotFolder
-from outputd.errors import DeliveryError
+from outputd.errors import CopyAborted, DeliveryError
 from outputd.model import Delivery, Output
 from outputd.retry import RetryPolicy
 from outputd.tickets import JobTicket
-from outputd.transports.base import Transport
+from outputd.transports.base import CopyControl, Transport
 
 
 def plan(
@@ -36,15 +35,17 @@ def plan(
 
 def attempt(
     delivery: Delivery, output: Output, transport: Transport, policy: RetryPolicy, now: float,
-    cancel: threading.Event | None = None,
+    control: CopyControl | None = None,
 ) -> Delivery:
     """Try one delivery; return it as delivered or failed with the reason and next time."""
     attempts = delivery.attempts + 1
     try:
         final = transport.put(
             Path(output.path), PurePosixPath(delivery.path).name, size=output.bytes,
-            sha256=output.sha256, cancel=cancel,
+            sha256=output.sha256, control=control,
         )
+    except CopyAborted:
+        return delivery  # not an attempt: it runs again at the next start
     except DeliveryError as exc:
         next_at = policy.next_attempt(attempts, exc, now)
         return replace(

@@ -53,6 +53,10 @@ class SqlStore(ABC):
     def reader(self) -> AbstractContextManager[Cursor]:
         """A cursor for reads."""
 
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise if the store does not answer now (for /healthz)."""
+
     def close(self) -> None:  # noqa: B027 - engines with resources override
         pass
 

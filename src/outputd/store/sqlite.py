@@ -50,6 +50,14 @@ class SqliteStore(SqlStore):
     def reader(self) -> Iterator[Cursor]:
         yield self._connection().cursor()
 
+    def ping(self) -> None:
+        """Raise if the database file cannot be opened and read right now."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=2)
+        try:
+            conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        finally:
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
             for conn in self._connections:

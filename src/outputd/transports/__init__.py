@@ -52,6 +52,14 @@ class TransportPool:
                 self._transports[name] = transport
             return transport
 
+    def update(self, hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> None:
+        """Take a reloaded config: transports of changed or removed hot folders close."""
+        with self._lock:
+            for name in list(self._transports):
+                if hotfolders.get(name) != self.hotfolders.get(name):
+                    self._transports.pop(name).close()
+            self.hotfolders = hotfolders
+
     def close(self) -> None:
         with self._lock:
             for transport in self._transports.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +21,24 @@ def is_part_name(name: str) -> bool:
     return name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX) and len(name) > 6
 
 
+class CopyControl:
+    """Lets a long copy be cut short when outputd stops, and report that it progresses."""
+
+    def __init__(self, abort: threading.Event,
+                 on_progress: Callable[[], None] | None = None) -> None:
+        self.abort = abort
+        self.on_progress = on_progress
+
+    def check(self) -> None:
+        """Call between chunks: raises CopyAborted once the stop grace time is over."""
+        from outputd.errors import CopyAborted
+
+        if self.abort.is_set():
+            raise CopyAborted("the copy was cut short because outputd is stopping")
+        if self.on_progress is not None:
+            self.on_progress()
+
+
 class Transport(ABC):
     """Puts files into one hot folder so that a RIP only ever sees complete files.
 
@@ -33,7 +52,7 @@ class Transport(ABC):
     @abstractmethod
     def put(
         self, source: Path, final_name: str, *, size: int, sha256: str,
-        cancel: threading.Event | None = None,
+        control: CopyControl | None = None,
     ) -> str:
         """Deliver `source` under `final_name` atomically; return the final path.
 

@@ -5,26 +5,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import threading
 import time
 from pathlib import Path
 
 from outputd.config import LocalHotFolder
 from outputd.errors import DeliveryError, PermanentDeliveryError
 from outputd.fileutil import fsync_dir, sha256_file
-from outputd.transports.base import Transport, is_part_name, part_name
+from outputd.transports.base import CopyControl, Transport, is_part_name, part_name
 
 CHUNK = 8 << 20
 _PERMANENT = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
 
 
-def copy_fd(src: int, dst: int, size: int, cancel: threading.Event | None) -> None:
+def copy_fd(src: int, dst: int, size: int, control: CopyControl | None) -> None:
     """Copy `size` bytes in kernel space (copy_file_range, else sendfile)."""
     copy = getattr(os, "copy_file_range", None)
     done = 0
     while done < size:
-        if cancel is not None and cancel.is_set():
-            raise DeliveryError("the copy was aborted because outputd is stopping")
+        if control is not None:
+            control.check()
         want = min(CHUNK, size - done)
         try:
             n = copy(src, dst, want) if copy else os.sendfile(dst, src, None, want)
@@ -66,7 +65,7 @@ class LocalTransport(Transport):
 
     def put(
         self, source: Path, final_name: str, *, size: int, sha256: str,
-        cancel: threading.Event | None = None,
+        control: CopyControl | None = None,
     ) -> str:
         self._ready()
         final = self.folder / final_name
@@ -77,7 +76,7 @@ class LocalTransport(Transport):
             with open(source, "rb") as src:
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 try:
-                    copy_fd(src.fileno(), fd, size, cancel)
+                    copy_fd(src.fileno(), fd, size, control)
                     os.fsync(fd)
                     written = os.fstat(fd).st_size
                 finally:
