@@ -14,6 +14,21 @@ from typing import Any
 
 import pytest
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str) -> str:
+    """The path of a command a test needs: skipped on a laptop without it, failed in CI."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if IN_CI:
+            pytest.fail(f"{message}; .ci/run must install it")
+        pytest.skip(message)
+    return path
+
 from tests.helpers import write_config
 
 
