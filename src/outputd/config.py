@@ -19,7 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from outputd.errors import ConfigError
 
@@ -135,10 +143,20 @@ class SftpHotFolder(_HotFolderBase):
     key_file: Path | None = None
     key_passphrase_file: Path | None = None
     password_file: Path | None = None
+    # Secrets straight from the environment (OUTPUTD_HOTFOLDERS__<NAME>__PASSWORD); never
+    # shown: SecretStr prints as asterisks.
+    password: SecretStr | None = None
+    key_passphrase: SecretStr | None = None
     known_hosts: Path
     timeout_s: float = Field(30, gt=0)
-    max_request_bytes: int = Field(32768, ge=1024)
+    max_request_bytes: int = Field(32768, ge=1024, le=1 << 20)
     stale_after_s: float = Field(3600, gt=0)
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> SftpHotFolder:
+        if not (self.key_file or self.password_file or self.password):
+            raise ValueError("needs key_file, password_file or a password from the environment")
+        return self
 
 
 HotFolderConfig = Annotated[LocalHotFolder | SftpHotFolder, Field(discriminator="kind")]

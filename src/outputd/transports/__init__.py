@@ -10,10 +10,11 @@ from outputd.config import LocalHotFolder, SftpHotFolder
 from outputd.errors import ConfigError
 from outputd.transports.base import Transport
 from outputd.transports.local import LocalTransport
+from outputd.transports.sftp import SftpTransport
 
 log = logging.getLogger(__name__)
 
-KINDS: dict[str, type] = {"local": LocalTransport}
+KINDS: dict[str, type] = {"local": LocalTransport, "sftp": SftpTransport}
 
 
 def check_kinds(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> None:
