@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import write_config
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -29,7 +31,6 @@ def require_tool(name: str) -> str:
         pytest.skip(message)
     return path
 
-from tests.helpers import write_config
 
 
 class Site:

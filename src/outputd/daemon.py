@@ -171,6 +171,12 @@ class Daemon:
         new = new.model_copy(update={key: getattr(old, key) for key in _RESTART_ONLY})
         self.services.transports.update(new.hotfolders)
         self.services.config = new
+        for name, folder in new.hotfolders.items():
+            if old.hotfolders.get(name) != folder:
+                woken = self.store.retry_hotfolder(name)
+                if woken:
+                    logs.event(log, logging.INFO, "hotfolder.retry", hotfolder=name, jobs=woken,
+                               reason="its config changed")
         logs.event(log, logging.INFO, "config.reloaded", hotfolders=",".join(new.hotfolders),
                    routes=len(new.routes))
         self._check_disk()

@@ -18,7 +18,7 @@ from outputd import events, logs, states
 from outputd.config import Config
 from outputd.errors import OutputdError, RequestRefused, StageError
 from outputd.layout import Layout
-from outputd.model import BY_DAEMON, Delivery, Event, Job
+from outputd.model import BY_DAEMON, Delivery, Event, Job, Output
 from outputd.pipeline import assemble, deliver, gate, preflight
 from outputd.retry import RetryPolicy
 from outputd.routing import route
@@ -218,28 +218,42 @@ class Runner:
                                       self.s.config.hotfolders)
             store.set_deliveries(job.job_id, deliveries)
         paused = {name for name, st in store.hotfolder_states().items() if st["paused"]}
-        tried_and_failed = False
+        tried_and_failed = interrupted = False
         results: list[Delivery] = []
         for d in deliveries:
-            if d.state in ("delivered", "skipped") or d.hotfolder in paused or (
-                d.state == "failed" and (d.permanent or (d.next_attempt_at or 0) > time.time())
-            ):
+            if not self._ready_to_send(d, results, paused):
                 results.append(d)
                 continue
             if self.s.stopping.is_set():
+                interrupted = True
                 results.append(d)
                 continue
             done = self._attempt(job, d, outputs)
+            interrupted |= done is d
             tried_and_failed |= done.state == "failed"
             results.append(done)
-        return self._settle(job, results, tried_and_failed, paused)
+        return self._settle(job, results, tried_and_failed, interrupted)
 
-    def _attempt(self, job: Job, d: Delivery, outputs: dict) -> Delivery:
+    @staticmethod
+    def _ready_to_send(d: Delivery, earlier: list[Delivery], paused: set[str]) -> bool:
+        """Not yet delivered, not paused, due, and (a sidecar) after its PDF."""
+        if d.state in ("delivered", "skipped") or d.hotfolder in paused:
+            return False
+        if d.state == "failed" and (d.permanent or (d.next_attempt_at or 0) > time.time()):
+            return False
+        sidecar = deliver.sidecar_of(d)
+        if sidecar is None:
+            return True
+        return any(e.hotfolder == d.hotfolder and e.output == sidecar[0]
+                   and e.state == "delivered" for e in earlier)
+
+    def _attempt(self, job: Job, d: Delivery, outputs: dict[str, Output]) -> Delivery:
         if d.hotfolder not in self.s.config.hotfolders:
             done = replace(d, state="failed", attempts=d.attempts + 1, permanent=True,
                            error=f"hot folder {d.hotfolder} is no longer configured")
         else:
-            output = outputs[d.output]
+            output = outputs.get(d.output) or deliver.make_sidecar(
+                d, job.ticket, self.s.layout.outputs(job.job_id))
             started = time.monotonic()
             control = CopyControl(self.s.abort, self.s.tick)
             done = deliver.attempt(d, output, self.s.transports.get(d.hotfolder),
@@ -262,15 +276,15 @@ class Runner:
         return done
 
     def _settle(self, job: Job, results: list[Delivery], tried_and_failed: bool,
-                paused: set[str]) -> Job:
+                interrupted: bool) -> Job:
         if all(d.state in ("delivered", "skipped") for d in results):
             where = ", ".join(f"{d.hotfolder}:{d.path}" for d in results)
             return self._move(job, states.IN_HOT_FOLDER, f"delivered to {where}")
         failed = [d for d in results if d.state == "failed"]
         retry_at = [d.next_attempt_at for d in failed if d.next_attempt_at is not None]
         due = min(retry_at) if retry_at else None
-        if any(d.state == "pending" and d.hotfolder not in paused for d in results):
-            due = time.time()  # interrupted by a stop: resume on the next start
+        if interrupted:
+            due = time.time()  # cut short by a stop: resume at the next start
         if tried_and_failed or (failed and job.status != states.COPY_FAILED):
             first = failed[0]
             note = "" if due is not None else "; an operator must retry (outputd retry)"

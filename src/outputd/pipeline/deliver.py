@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -10,27 +11,52 @@ from outputd import routing
 from outputd.config import LocalHotFolder, SftpHotFolder
 from outputd.errors import CopyAborted, DeliveryError
 from outputd.model import Delivery, Output
+from outputd.pipeline.sidecar import SUFFIX, render, sidecar_name
 from outputd.retry import RetryPolicy
 from outputd.tickets import JobTicket
 from outputd.transports.base import CopyControl, Transport
+
+SIDECAR_MARK = "~"  # output name of a sidecar: "<pdf output>~json"; sorts after its PDF
 
 
 def plan(
     hotfolders: Sequence[str], outputs: Sequence[Output], ticket: JobTicket,
     config: Mapping[str, LocalHotFolder | SftpHotFolder],
 ) -> list[Delivery]:
-    """A pending delivery for every output to every hot folder, under templated names."""
-    return [
-        Delivery(
-            hotfolder=name,
-            output=output.name,
-            path=str(PurePosixPath(config[name].path) / routing.filename(
-                config[name].filename, ticket, output.part, output.role)),
-            state="pending",
-        )
-        for name in hotfolders
-        for output in outputs
-    ]
+    """A pending delivery for every output to every hot folder, under templated names,
+    each followed by its sidecar ticket where the hot folder wants one."""
+    planned = []
+    for name in hotfolders:
+        folder = config[name]
+        for output in outputs:
+            final = routing.filename(folder.filename, ticket, output.part, output.role)
+            planned.append(Delivery(name, output.name,
+                                    str(PurePosixPath(folder.path) / final), "pending"))
+            if folder.ticket != "none":
+                planned.append(Delivery(
+                    name, f"{output.name}{SIDECAR_MARK}{folder.ticket}",
+                    str(PurePosixPath(folder.path) / sidecar_name(final, folder.ticket)),
+                    "pending"))
+    return planned
+
+
+def sidecar_of(delivery: Delivery) -> tuple[str, str] | None:
+    """(PDF output name, kind) when `delivery` is a sidecar ticket."""
+    pdf, mark, kind = delivery.output.rpartition(SIDECAR_MARK)
+    return (pdf, kind) if mark else None
+
+
+def make_sidecar(delivery: Delivery, ticket: JobTicket, out_dir: Path) -> Output:
+    """Write the sidecar file for `delivery` into the working folder."""
+    found = sidecar_of(delivery)
+    assert found is not None
+    pdf_final = PurePosixPath(delivery.path).name
+    pdf_name = pdf_final[: -len(SUFFIX[found[1]])] + ".pdf"
+    data = render(found[1], ticket, pdf_name)
+    path = out_dir / delivery.output
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return Output(delivery.output, str(path), len(data), hashlib.sha256(data).hexdigest(), 0)
 
 
 def attempt(

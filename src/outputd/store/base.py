@@ -367,6 +367,20 @@ class SqlStore(ABC):
                 "UPDATE hotfolders SET paused = ? WHERE name = ?", (int(paused), hotfolder)
             )
 
+    def retry_hotfolder(self, hotfolder: str) -> int:
+        """Make failed deliveries to `hotfolder` pending again (its config changed);
+        returns how many jobs this wakes."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL,"
+                " permanent = 0 WHERE hotfolder = ? AND state = 'failed'", (hotfolder,))
+            done = cur.execute(
+                "UPDATE jobs SET due_at = ? WHERE status = ? AND job_id IN"
+                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state = 'pending')",
+                (time.time(), states.COPY_FAILED, hotfolder),
+            )
+        return int(done.rowcount)
+
     def wake_paused(self, hotfolder: str) -> None:
         """Make jobs whose deliveries waited for a paused hot folder due now."""
         with self.transaction() as cur:
