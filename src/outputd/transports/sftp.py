@@ -1,6 +1,8 @@
 """A hot folder on an SFTP server (paramiko), as safe as a local one.
 
-Host keys are always checked against `known_hosts`. A file goes up as `.<name>.part`,
+Host keys are always checked against `known_hosts`. Writes are pipelined, in requests of
+the size the server announces (limits@openssh.com) or else `max_request_bytes`, over
+AES-GCM where offered. A file goes up as `.<name>.part`,
 is fsynced where the server offers `fsync@openssh.com`, its size checked, then renamed
 with `posix-rename@openssh.com` (a plain rename only when the server lacks it and the
 target does not exist). Connections are kept per hot folder and checked before use.
@@ -20,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import paramiko
-from paramiko.sftp import CMD_EXTENDED, CMD_VERSION, SFTPError
+from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_VERSION, SFTPError
 
 from outputd.config import SftpHotFolder
 from outputd.errors import CopyAborted, DeliveryError, PermanentDeliveryError
@@ -30,6 +32,7 @@ CHUNK = 1 << 20
 WINDOW = 64 << 20
 MAX_PACKET = 256 << 10
 MAX_IDLE = 4
+MAX_REQUEST = 1 << 20
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr",
                      "aes256-ctr")
 
@@ -38,6 +41,7 @@ class _Client(paramiko.SFTPClient):
     """An SFTP client that remembers the extensions the server announced."""
 
     extensions: dict[str, str]
+    request_bytes: int | None = None  # the server's own write limit, where it says
 
     def _send_version(self) -> int:
         message = paramiko.Message()
@@ -58,11 +62,26 @@ class _Client(paramiko.SFTPClient):
     def fsync(self, handle: bytes) -> None:
         self._request(CMD_EXTENDED, "fsync@openssh.com", handle)
 
+    def max_write(self) -> int | None:
+        """The largest write the server accepts, where it says (limits@openssh.com)."""
+        if "limits@openssh.com" not in self.extensions:
+            return None
+        kind, reply = self._request(CMD_EXTENDED, "limits@openssh.com")
+        if kind != CMD_EXTENDED_REPLY:
+            return None
+        reply.get_int64()  # max packet length
+        reply.get_int64()  # max read length
+        return int(reply.get_int64()) or None
+
 
 class _Connection:
     def __init__(self, transport: paramiko.Transport, sftp: _Client) -> None:
         self.transport = transport
         self.sftp = sftp
+        try:
+            sftp.request_bytes = sftp.max_write()
+        except (OSError, paramiko.SSHException, SFTPError):
+            sftp.request_bytes = None
 
     def alive(self) -> bool:
         if not self.transport.is_active():
@@ -244,7 +263,8 @@ class SftpTransport(Transport):
             if _remote_holds(sftp, final, size, sha256):
                 return
             with open(source, "rb") as src, sftp.open(temp, "wb", bufsize=CHUNK) as dst:
-                dst.MAX_REQUEST_SIZE = self.config.max_request_bytes
+                dst.MAX_REQUEST_SIZE = min(
+                    max(sftp.request_bytes or 0, self.config.max_request_bytes), MAX_REQUEST)
                 dst.set_pipelined(True)
                 while chunk := src.read(CHUNK):
                     if control is not None:
