@@ -104,6 +104,8 @@ class Daemon:
         self._check_disk()
         for worker in self.workers:
             worker.start()
+        threading.Thread(target=self.store.listen, args=(self.waker.wake, self.stopping),
+                         name="store-listen", daemon=True).start()
         self.watcher.start()
         self.pickup.start()
         logs.event(log, logging.INFO, "daemon.ready", node=self.owner,
@@ -124,13 +126,19 @@ class Daemon:
             if nodes.is_gone(owner, self.owner):
                 released = self.store.release_owner(owner)
                 logs.event(log, logging.INFO, "claims.recovered", node=owner, jobs=released)
-        self.intake.recover_claims(lambda owner: nodes.is_gone(owner, self.owner))
+        self._recover_intake_claims(at_start=True)
+
+    def _recover_intake_claims(self, at_start: bool = False) -> None:
+        self.intake.recover_claims(lambda owner: nodes.is_gone(owner, self.owner),
+                                   stale_after_s=self.config.store.lease_s,
+                                   include_own=at_start)
 
     def _schedule(self) -> None:
         lease = self.config.store.lease_s
         jobs: list[tuple[object, float]] = [
             (self._wake_if_due, DUE_POLL_S),
             (self.watcher.scan, SCAN_INTERVAL_S),
+            (self._recover_intake_claims, max(lease / 2, 1.0)),
             (self._renew_claims, max(lease / 3, 0.5)),
             (self._check_disk, DISK_CHECK_S),
             (self._sweep_sources, 3600.0),

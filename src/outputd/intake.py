@@ -15,9 +15,9 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from outputd import commands, logs, states
 from outputd.errors import OutputdError, TicketError
@@ -157,14 +157,25 @@ class Intake:
             return Outcome("gone")  # another node took it, or it was withdrawn
         return self._process_claimed(claimed, path.name)
 
-    def recover_claims(self, is_gone: Any) -> None:
-        """Put tickets claimed by a node that stopped back in the intake folder."""
+    def recover_claims(self, is_gone: Callable[[str], bool], stale_after_s: float,
+                       include_own: bool = False) -> None:
+        """Put back in the intake folder tickets claimed by a node that stopped, or
+        claimed longer ago than `stale_after_s` (a node that died elsewhere): handling a
+        ticket takes moments, and accepting one twice is a no-op."""
+        cutoff = time.time() - stale_after_s
         for entry in os.scandir(self.layout.intake):
             parsed = parse_claim_name(entry.name)
-            if parsed and is_gone(parsed[1]):
+            if parsed is None or (parsed[1] == self.owner and not include_own):
+                continue  # our own claims are in hand, unless this is our start-up
+            try:
+                stale = entry.stat(follow_symlinks=False).st_ctime < cutoff  # ctime: the claim
+            except OSError:
+                continue
+            if is_gone(parsed[1]) or stale:
                 with contextlib.suppress(OSError):
                     os.rename(entry.path, self.layout.intake / parsed[0])
-                    logs.event(log, logging.INFO, "intake.recovered", ticket=parsed[0])
+                    logs.event(log, logging.WARNING, "intake.recovered", ticket=parsed[0],
+                               node=parsed[1])
 
     def _process_claimed(self, claimed: Path, name: str) -> Outcome:
         data = claimed.read_bytes()

@@ -206,10 +206,27 @@ class Runner:
                    ms=self._timed("assemble", started), outputs=names)
         return self._move(job, states.OUTPUT_CREATED, f"made {names}", due_at=time.time())
 
+    def _local_outputs(self, job: Job) -> dict[str, Output]:
+        """The job's outputs, made again here when this node took the job over from
+        another whose working folder it cannot see."""
+        outputs = self.s.store.outputs(job.job_id)
+        if all(Path(o.path).exists() for o in outputs):
+            return {o.name: o for o in outputs}
+        logs.event(log, logging.INFO, "output.rebuild", **job.log_context(),
+                   reason="the working folder is not on this node")
+        try:
+            outputs = assemble.assemble(job.ticket, self._sources(job),
+                                        self.s.layout.outputs(job.job_id))
+        except StageError as exc:
+            raise StageError(f"job {job.job_id}: cannot rebuild its output here: {exc}") \
+                from exc
+        self.s.store.set_outputs(job.job_id, outputs)
+        return {o.name: o for o in outputs}
+
     def _deliver(self, job: Job) -> Job:
         store = self.s.store
         deliveries = store.deliveries(job.job_id)
-        outputs = {o.name: o for o in store.outputs(job.job_id)}
+        outputs = self._local_outputs(job)
         if not deliveries:
             where = route(self.s.config, job.ticket)
             if where.skip_reason is not None:

@@ -95,7 +95,18 @@ def test_claims_of_a_stopped_node_are_put_back(setup):
     intake, layout, _ = setup
     path = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
     os.rename(path, layout.intake / claim_name(path.name, "host:1"))
-    intake.recover_claims(lambda owner: owner == "host:1")
+    intake.recover_claims(lambda owner: owner == "host:1", stale_after_s=3600)
+    assert path.exists()
+
+
+def test_a_claim_held_too_long_by_another_node_is_taken_back(setup):
+    intake, layout, _ = setup
+    path = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
+    claimed = layout.intake / claim_name(path.name, "node-far-away")
+    os.rename(path, claimed)
+    intake.recover_claims(lambda owner: False, stale_after_s=3600)
+    assert claimed.exists()  # another node may still be at it
+    intake.recover_claims(lambda owner: False, stale_after_s=0)
     assert path.exists()
 
 

@@ -152,3 +152,15 @@ def test_an_unpaid_job_waits_and_paid_releases_it(env: Services):
     run(env)
     job = env.store.get_job("J-1")
     assert job.status == states.IN_HOT_FOLDER and job.payment_status == "Paid"
+
+
+def test_a_node_taking_over_rebuilds_the_working_folder(env: Services):
+    accept(env, "J-1")
+    env.transports._transports["rip1"] = FlakyTransport(failures=1)
+    run(env)
+    assert env.store.get_job("J-1").status == states.COPY_FAILED
+    env.layout.clear_work("J-1")  # as seen from another node: no working folder here
+    time.sleep(env.store.get_job("J-1").due_at - time.time() + 0.01)
+    run(env)
+    assert env.store.get_job("J-1").status == states.IN_HOT_FOLDER
+    assert Path(env.store.outputs("J-1")[0].path).exists()

@@ -155,3 +155,49 @@ class TestSqliteStore(StoreContract):
     def test_the_database_is_in_wal_mode(self, store):
         with store.reader() as cur:
             assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self, pg_url: str) -> SqlStore:
+        store = open_store(pg_url)
+        yield store
+        store.close()
+
+    def test_migrations_from_several_nodes_at_once_apply_once(self, pg_url: str):
+        errors: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                open_store(pg_url).close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        store = open_store(pg_url)
+        with store.reader() as cur:
+            versions = [r[0] for r in cur.execute(
+                "SELECT version FROM schema_version ORDER BY version").fetchall()]
+        assert versions == list(range(1, len(versions) + 1))
+        store.close()
+
+    def test_listen_wakes_on_new_work(self, store: SqlStore):
+        woken = threading.Event()
+        stopping = threading.Event()
+        listener = threading.Thread(target=store.listen, args=(woken.set, stopping))
+        listener.start()
+        time.sleep(0.5)
+        add(store, "J-1")
+        assert woken.wait(2)
+        stopping.set()
+        listener.join(5)
+
+    def test_an_unreachable_server_is_a_clear_error(self):
+        from outputd.errors import ConfigError
+        with pytest.raises(ConfigError, match="cannot open the store"):
+            open_store("postgresql://nobody@127.0.0.1:1/none")

