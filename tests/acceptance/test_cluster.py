@@ -111,6 +111,8 @@ def test_three_daemons_share_500_jobs_and_survive_a_kill(tmp_path: Path, pg_url:
                 "SELECT owner, COUNT(DISTINCT job_id) FROM claim_log GROUP BY owner"
             ).fetchall())
         assert set(owners) == {"node1", "node2", "node3"}  # all three took part
+        for config in configs:
+            assert "job.crashed" not in (config.parent / "daemon.log").read_text()
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -136,6 +138,8 @@ def test_racing_daemons_never_run_a_job_twice(tmp_path: Path, pg_url: str):
         assert count(pg_url, "InHotFolder") == 120
         assert overlapping_claims(pg_url, dead=set(), lease_s=4) == []
         assert len(os.listdir(shared / "hot")) == 120
+        for config in configs:
+            assert "job.crashed" not in (config.parent / "daemon.log").read_text()
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)

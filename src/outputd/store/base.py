@@ -510,8 +510,9 @@ class SqlStore(ABC):
 
     @staticmethod
     def _hotfolder_row(cur: Cursor, name: str) -> None:
-        if cur.execute("SELECT 1 FROM hotfolders WHERE name = ?", (name,)).fetchone() is None:
-            cur.execute("INSERT INTO hotfolders (name) VALUES (?)", (name,))
+        # ON CONFLICT: two nodes may record the first delivery to a hot folder at once.
+        cur.execute("INSERT INTO hotfolders (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+                    (name,))
 
 
 def _job(row: Sequence[Any]) -> Job:
