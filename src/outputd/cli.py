@@ -113,6 +113,8 @@ def _request(ctx: Context, job_id: str | None, order_id: str | None, event: str,
 def cmd_event(ctx: Context, args: argparse.Namespace) -> int:
     if (args.job_id is None) == (args.order is None):
         raise _Usage("name a job (outputd event JOB_ID EVENT) or an order (--order ID)")
+    if args.event == "renotify" and not ctx.config.notify.webhooks:
+        raise RequestRefused("renotify sends webhooks, and none is configured")
     return _request(ctx, args.job_id, args.order, args.event, args.message or "")
 
 
@@ -154,6 +156,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {
         "counts": store.status_counts(),
         "queue_depth": depth,
+        "outbox_depth": store.outbox_depth(),
         "oldest_waiting": None if oldest is None else {
             "job_id": oldest.job_id, "status": oldest.status,
             "waiting_s": round(time.time() - oldest.updated_at, 1),
@@ -179,6 +182,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     for status, count in sorted(body["counts"].items()):
         print(f"  {status:<24} {count}")
     print(f"queue depth  {depth}")
+    print(f"outbox       {body['outbox_depth']} notifications waiting")
     if body["oldest_waiting"]:
         o = body["oldest_waiting"]
         print(f"oldest       {o['job_id']} ({o['status']}, {o['waiting_s']} s)")
@@ -225,7 +229,7 @@ def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
     exported = []
     for job in jobs:
         body = job_object(store, job)
-        body["history"].append({"at": now, "status": "JobDataDeleted",
+        body["history"].append({"at": now, "status": states.JOB_DATA_DELETED,
                                 "message": "test data cleared", "by": _who()})
         exported.append(body)
     target = Path(args.export)
@@ -264,6 +268,7 @@ def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(ctx: Context, args: argparse.Namespace) -> int:
+    from outputd.notifications import email, webhook
     from outputd.transports import make_transport
 
     print(f"config {ctx.config.source} is valid")
@@ -276,6 +281,19 @@ def cmd_check_config(ctx: Context, args: argparse.Namespace) -> int:
         except (DeliveryError, ConfigError) as exc:
             failed += 1
             print(f"  {name}: FAILED: {exc}")
+    for hook in ctx.config.notify.webhooks:
+        try:
+            print(f"  webhook {hook.url}: {webhook.probe(hook)}")
+        except DeliveryError as exc:
+            failed += 1
+            print(f"  webhook {hook.url}: FAILED: {exc}")
+    mail = ctx.config.notify.email
+    if mail.smtp_host:
+        try:
+            print(f"  smtp {mail.smtp_host}:{mail.smtp_port}: {email.probe(mail)}")
+        except DeliveryError as exc:
+            failed += 1
+            print(f"  smtp {mail.smtp_host}:{mail.smtp_port}: FAILED: {exc}")
     return EXIT_REFUSED if failed else EXIT_OK
 
 
@@ -372,7 +390,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _known_status(status: str) -> None:
-    extra = {"MisNotified", "MisFailed", "MisNotificationRetrigger", "SentEmail",
-             "SentEmailFailed", "JobDataDeleted"}
-    if status not in states.ALL | extra:
+    if status not in states.ALL | states.NOTES:
         raise _Usage(f"unknown status {status!r}")

@@ -89,18 +89,26 @@ class MetricsConfig(_Section):
 
 
 class WebhookConfig(_Section):
-    url: str
+    url: str = Field(pattern=r"^https?://")
     secret_file: Path | None = None
-    statuses: list[str] = []
+    secret: SecretStr | None = None  # or from the environment
+    statuses: list[str] = []  # empty: every status change
     timeout_s: float = Field(10, gt=0)
 
 
 class EmailConfig(_Section):
-    smtp_host: str = ""
-    smtp_port: int = 25
+    smtp_host: str = ""  # empty: no mail
+    smtp_port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    username: str = ""
+    password_file: Path | None = None
+    password: SecretStr | None = None
     sender: str = "outputd@localhost"
     to: list[str] = []
     statuses: list[str] = ["ValidationFailed", "OutputCreationFailed", "CopyToHotFolderFailed"]
+    timeout_s: float = Field(10, gt=0)
+    batch_s: float = Field(10, ge=0)  # mails wait this long to be grouped into a summary
+    summary_after: int = Field(10, ge=1)  # more failures than this for one reason: one mail
 
 
 class NotifyConfig(_Section):
@@ -302,7 +310,17 @@ def _resolve(config: Config, base: Path) -> Config:
                 if getattr(folder, key) is not None
             }
             hotfolders[name] = folder.model_copy(update=update)
+    notify = config.notify.model_copy(update={
+        "webhooks": [
+            w.model_copy(update={"secret_file": at(w.secret_file) if w.secret_file else None})
+            for w in config.notify.webhooks
+        ],
+        "email": config.notify.email.model_copy(update={
+            "password_file": at(config.notify.email.password_file)
+            if config.notify.email.password_file else None}),
+    })
     resolved = config.model_copy(update={
+        "notify": notify,
         "daemon": daemon,
         "store": config.store.model_copy(update={"url": url}),
         "hotfolders": hotfolders,

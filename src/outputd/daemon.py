@@ -12,13 +12,14 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from outputd import diskguard, logs, nodes, service, states
+from outputd import diskguard, logs, nodes, notifications, service, states
 from outputd.config import Config, load_config
 from outputd.errors import ConfigError
 from outputd.intake import Intake
 from outputd.layout import Layout
 from outputd.metrics import Metrics, serve
 from outputd.model import JobFilter
+from outputd.notifications.sender import Notifier
 from outputd.pickup import PickupWatcher
 from outputd.runner import ERROR_BACKOFF_S, Runner, Services
 from outputd.store import open_store
@@ -68,6 +69,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.waker = Waker()
         self.store = open_store(config.store.url)
+        self.store.outbox_policy = notifications.policy(config.notify)
         self.metrics = Metrics(self.store)
         self.services = Services(
             config, self.store, self.layout,
@@ -80,6 +82,7 @@ class Daemon:
         self.intake = Intake(self.store, self.layout, self.owner)
         self.watcher = IntakeWatcher(self.intake, config.daemon.intake_dir, self.waker.wake)
         self.pickup = PickupWatcher(self.store, config.hotfolders, self.waker.wake)
+        self.notifier = Notifier(self.store, lambda: self.config, self.owner, self.stopping)
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.workers = [
             threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)
@@ -106,6 +109,9 @@ class Daemon:
             worker.start()
         threading.Thread(target=self.store.listen, args=(self.waker.wake, self.stopping),
                          name="store-listen", daemon=True).start()
+        self.notifier_thread = threading.Thread(target=self.notifier.run, name="notifier",
+                                                daemon=True)
+        self.notifier_thread.start()
         self.watcher.start()
         self.pickup.start()
         logs.event(log, logging.INFO, "daemon.ready", node=self.owner,
@@ -178,6 +184,7 @@ class Daemon:
             logs.event(log, logging.WARNING, "config.needs_restart", sections=",".join(fixed))
         new = new.model_copy(update={key: getattr(old, key) for key in _RESTART_ONLY})
         self.services.transports.update(new.hotfolders)
+        self.store.outbox_policy = notifications.policy(new.notify)
         self.services.config = new
         for name, folder in new.hotfolders.items():
             if old.hotfolders.get(name) != folder:
@@ -206,6 +213,8 @@ class Daemon:
             self.services.abort.set()  # cut in-flight copies short; temp files are removed
             for worker in self.workers:
                 worker.join(timeout=10)
+        self.notifier.wake.set()
+        self.notifier_thread.join(timeout=15)
         if self.http is not None:
             self.http.shutdown()
         self.store.release_owner(self.owner)

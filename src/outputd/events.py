@@ -55,9 +55,7 @@ def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Pla
     `release` needs the job's history to find the status it was held in.
     """
     if event == "renotify":
-        raise RequestRefused(
-            f"job {job.job_id}: renotify needs notifications, which this version does not send"
-        )
+        return Plan(states.MIS_RETRIGGER, note=True)
     if event == "retry":
         target = states.RETRY_FROM.get(job.status)
         if target is None:
@@ -85,8 +83,10 @@ def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Pla
 
 
 def held_status(history: list[HistoryEntry]) -> str:
-    """The status a Blocked job was in before its latest hold."""
+    """The status a Blocked job was in before its latest hold (notes passed over)."""
     for index in range(len(history) - 1, 0, -1):
         if history[index].status == states.BLOCKED:
-            return history[index - 1].status
+            for earlier in reversed(history[:index]):
+                if earlier.status not in states.NOTES:
+                    return earlier.status
     return states.ORDERED

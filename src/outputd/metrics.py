@@ -32,6 +32,7 @@ class _StoreCollector(Collector):
         try:
             counts = self.store.status_counts()
             depth, oldest = self.store.queue()
+            outbox = self.store.outbox_depth()
         except Exception:  # the store is down: /healthz says so; keep /metrics answering
             return
         jobs = GaugeMetricFamily("outputd_jobs", "Jobs in the store by status", labels=["status"])
@@ -39,6 +40,8 @@ class _StoreCollector(Collector):
             jobs.add_metric([status], count)
         yield jobs
         yield GaugeMetricFamily("outputd_queue_depth", "Jobs with work due now", value=depth)
+        yield GaugeMetricFamily("outputd_outbox_depth", "Notifications waiting to be sent",
+                                value=outbox)
         age = time.time() - oldest.updated_at if oldest else 0.0
         yield GaugeMetricFamily("outputd_oldest_waiting_job_age_seconds",
                                 "How long the job waiting longest has waited", value=age)

@@ -119,6 +119,8 @@ class Runner:
         if plan.note:
             self.s.store.note(job.job_id, plan.status, message, event.by or BY_DAEMON,
                               **plan.fields)
+            if event.event == "renotify":
+                self.s.store.enqueue(job.job_id, job.status, message)
             logs.event(log, logging.INFO, "job.noted", **job.log_context(), noted=plan.status,
                        by=event.by, message=message)
             self.s.store.finish_event(event.id)

@@ -35,6 +35,17 @@ COMPLETED = "Completed"
 CANCELLED = "Cancelled"
 REOPENED = "Reopened"
 
+# History entries that leave the job's status as it is (notifications).
+MIS_NOTIFIED = "MisNotified"
+MIS_FAILED = "MisFailed"
+MIS_RETRIGGER = "MisNotificationRetrigger"
+SENT_EMAIL = "SentEmail"
+SENT_EMAIL_FAILED = "SentEmailFailed"
+JOB_DATA_DELETED = "JobDataDeleted"
+NOTES: frozenset[str] = frozenset({
+    MIS_NOTIFIED, MIS_FAILED, MIS_RETRIGGER, SENT_EMAIL, SENT_EMAIL_FAILED, JOB_DATA_DELETED,
+})
+
 ALL: frozenset[str] = frozenset({
     ORDERED, FUTURE_ORDER, UNAPPROVED_ORDER, AWAITING_DATA, VALIDATION_FINISHED,
     VALIDATION_FAILED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED, OUTPUT_CREATION_FAILED,

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from outputd import states
 from outputd.errors import TicketError, UnknownJob
 from outputd.model import Delivery, Event, HistoryEntry, Job, JobFilter, Output
+from outputd.store.outbox import OutboxMixin
 from outputd.store.schema import MIGRATIONS
 from outputd.tickets import JobTicket, ticket_json
 
@@ -42,7 +43,7 @@ class DuplicateJob(TicketError):
         self.identical = identical
 
 
-class SqlStore(ABC):
+class SqlStore(OutboxMixin, ABC):
     """Every store operation; one transaction per call."""
 
     serial = "INTEGER PRIMARY KEY"  # the engine's auto-numbered key, for migrations
@@ -115,6 +116,7 @@ class SqlStore(ABC):
                 ),
             )
             self._append_history(cur, ticket.job_id, now, status, message, by)
+            self._enqueue(cur, ticket.job_id, status, message, now)
             self._notify(cur)
         return self.get_job(ticket.job_id)
 
@@ -169,6 +171,7 @@ class SqlStore(ABC):
             states.check(job_id, row[0], status)
             self._update(cur, job_id, now, status=status, due_at=due_at, **fields)
             self._append_history(cur, job_id, now, status, message, by)
+            self._enqueue(cur, job_id, status, message, now)
         return self.get_job(job_id)
 
     def note(self, job_id: str, status: str, message: str, by: str, **fields: Any) -> None:
@@ -187,7 +190,8 @@ class SqlStore(ABC):
     def remove_jobs(self, job_ids: Iterable[str]) -> None:
         with self.transaction() as cur:
             for job_id in job_ids:
-                for table in ("history", "outputs", "deliveries", "events", "claim_log", "jobs"):
+                for table in ("history", "outputs", "deliveries", "events", "claim_log",
+                              "outbox", "jobs"):
                     cur.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
 
     def history(self, job_id: str) -> list[HistoryEntry]:

@@ -104,4 +104,25 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX claim_log_job ON claim_log (job_id, claimed_at)",
     ],
+    [
+        # The durable outbox: notifications owed by a status change, written with it.
+        """CREATE TABLE outbox (
+            id {serial},
+            job_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at DOUBLE PRECISION NOT NULL,
+            last_error TEXT,
+            claimed_by TEXT,
+            claim_expires_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX outbox_due ON outbox (kind, next_attempt_at) WHERE state = 'pending'",
+        "CREATE INDEX outbox_job ON outbox (job_id, target, id) WHERE state = 'pending'",
+    ],
 ]

@@ -1,0 +1,155 @@
+"""The durable outbox: notifications written in the same transaction as the status
+change that owes them, then claimed and sent by the notifier."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from outputd.model import iso
+
+if TYPE_CHECKING:
+    from outputd.store.base import Cursor
+
+# (kind, target) pairs a status change owes: ("webhook", url) or ("email", "email").
+OutboxPolicy = Callable[[str], Sequence[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    job_id: str
+    kind: str
+    target: str
+    status: str
+    message: str
+    body: str
+    created_at: float
+    attempts: int
+
+
+_COLUMNS = "id, job_id, kind, target, status, message, body, created_at, attempts"
+
+
+class OutboxMixin:
+    """Outbox operations of the store (mixed into SqlStore)."""
+
+    outbox_policy: OutboxPolicy | None = None
+    row_lock: str
+
+    # Provided by SqlStore.
+    def transaction(self) -> Any: ...
+    def reader(self) -> Any: ...
+
+    def _enqueue(self, cur: Cursor, job_id: str, status: str, message: str, at: float,
+                 kinds: Sequence[str] = ("webhook", "email")) -> None:
+        policy = self.outbox_policy
+        owed = [(k, t) for k, t in (policy(status) if policy else ()) if k in kinds]
+        if not owed:
+            return
+        job = cur.execute("SELECT order_id, storefront FROM jobs WHERE job_id = ?",
+                          (job_id,)).fetchone()
+        outputs = cur.execute(
+            "SELECT name, bytes, sha256, pages FROM outputs WHERE job_id = ? ORDER BY name",
+            (job_id,)).fetchall()
+        deliveries = cur.execute(
+            "SELECT hotfolder, path, state, attempts, error FROM deliveries WHERE job_id = ?"
+            " ORDER BY hotfolder, output", (job_id,)).fetchall()
+        for kind, target in owed:
+            body = json.dumps({
+                "event_id": uuid.uuid4().hex,
+                "at": iso(at),
+                "job_id": job_id,
+                "order_id": job[0],
+                "storefront": job[1],
+                "status": status,
+                "message": message,
+                "outputs": [dict(zip(("name", "bytes", "sha256", "pages"), o, strict=True))
+                            for o in outputs],
+                "deliveries": [
+                    dict(zip(("hotfolder", "path", "state", "attempts", "error"), d,
+                             strict=True))
+                    for d in deliveries
+                ],
+            }, ensure_ascii=False)
+            cur.execute(
+                "INSERT INTO outbox (job_id, kind, target, status, message, body, created_at,"
+                " state, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                (job_id, kind, target, status, message, body, at, at),
+            )
+
+    def enqueue(self, job_id: str, status: str, message: str,
+                kinds: Sequence[str] = ("webhook",)) -> None:
+        """Owe a notification for the job's `status` again (`renotify`)."""
+        with self.transaction() as cur:
+            self._enqueue(cur, job_id, status, message, time.time(), kinds)
+
+    def next_webhook(self, owner: str, lease_s: float) -> Notification | None:
+        """Claim the next due webhook whose job has nothing older pending for that URL."""
+        now = time.time()
+        with self.transaction() as cur:
+            row = cur.execute(
+                f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
+                " WHERE o.kind = 'webhook' AND o.state = 'pending' AND o.next_attempt_at <= ?"
+                " AND (o.claimed_by IS NULL OR o.claim_expires_at < ?)"
+                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.job_id = o.job_id"
+                " AND p.target = o.target AND p.state = 'pending' AND p.id < o.id)"
+                " ORDER BY o.id LIMIT 1" + self.row_lock.replace(" OF j", " OF o"),
+                (now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            cur.execute("UPDATE outbox SET claimed_by = ?, claim_expires_at = ? WHERE id = ?",
+                        (owner, now + lease_s, row[0]))
+        return Notification(*row)
+
+    def due_emails(self, owner: str, lease_s: float, older_than: float) -> list[Notification]:
+        """Claim every pending mail created before `older_than` and due now."""
+        now = time.time()
+        with self.transaction() as cur:
+            rows = cur.execute(
+                f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
+                " WHERE o.kind = 'email' AND o.state = 'pending' AND o.next_attempt_at <= ?"
+                " AND o.created_at <= ? AND (o.claimed_by IS NULL OR o.claim_expires_at < ?)"
+                " ORDER BY o.id" + self.row_lock.replace(" OF j", " OF o"),
+                (now, older_than, now),
+            ).fetchall()
+            for row in rows:
+                cur.execute(
+                    "UPDATE outbox SET claimed_by = ?, claim_expires_at = ? WHERE id = ?",
+                    (owner, now + lease_s, row[0]))
+        return [Notification(*row) for row in rows]
+
+    def recent_failures(self, status: str, since: float) -> int:
+        """Mails owed for `status` since `since` (to tell a burst)."""
+        with self.reader() as cur:
+            row = cur.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'email' AND status = ?"
+                              " AND created_at >= ?", (status, since)).fetchone()
+        return int(row[0])
+
+    def notification_sent(self, notification_id: int) -> None:
+        with self.transaction() as cur:
+            cur.execute("UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
+                        " claimed_by = NULL, last_error = NULL WHERE id = ?",
+                        (notification_id,))
+
+    def notification_failed(self, notification_id: int, error: str,
+                            next_attempt_at: float | None) -> None:
+        """Record a failed attempt: retry at `next_attempt_at`, or give up (None)."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, claimed_by = NULL,"
+                " state = ?, next_attempt_at = ? WHERE id = ?",
+                (error, "pending" if next_attempt_at is not None else "failed",
+                 next_attempt_at if next_attempt_at is not None else time.time(),
+                 notification_id),
+            )
+
+    def outbox_depth(self) -> int:
+        with self.reader() as cur:
+            row = cur.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()
+        return int(row[0])
