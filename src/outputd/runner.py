@@ -180,7 +180,7 @@ class Runner:
         started = time.monotonic()
         report = preflight.run(
             [(path, Path(path).name) for path, _ in self._sources(job)],
-            job.ticket.product, self.s.config.limits.max_file_bytes,
+            job.ticket.product, self.s.config.limits.max_file_bytes, self.s.config.preflight,
         )
         ms = self._timed("preflight", started)
         logs.event(log, logging.INFO, "preflight.done", **job.log_context(), ok=report.ok, ms=ms)

@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 
@@ -37,19 +38,49 @@ def _place_untouched(source: Path, target: Path) -> None:
     os.replace(temp, target)
 
 
-def _save(pdf: pikepdf.Pdf, target: Path) -> None:
+def _save(pdf: pikepdf.Pdf, target: Path, version: str = "1.4") -> None:
     temp = target.with_name(f".{target.name}.part")
-    # No object streams and no linearization: older RIPs choke on object streams.
-    pdf.save(temp, object_stream_mode=pikepdf.ObjectStreamMode.disable, linearize=False)
+    # No object streams and no linearization: older RIPs choke on object streams. The
+    # version stays as low as the parts allow; qpdf raises it only where content needs.
+    pdf.save(temp, object_stream_mode=pikepdf.ObjectStreamMode.disable, linearize=False,
+             min_version=version, encryption=False)
     os.replace(temp, target)
 
 
-def _merge(sources: Sequence[SOURCE]) -> pikepdf.Pdf:
+def _merge(parts: Sequence[pikepdf.Pdf]) -> pikepdf.Pdf:
+    """Pages of every part in order, keeping what a plain page merge loses: the first
+    part's OutputIntents, and every part's optional-content (layer) configuration, so
+    a layer hidden in its part stays hidden."""
     merged = pikepdf.new()
-    for path, _role in sources:
-        with pikepdf.open(path) as part:
-            merged.pages.extend(part.pages)
+    groups: list[Any] = []
+    hidden: list[Any] = []
+    order: list[Any] = []
+    for part in parts:
+        merged.pages.extend(part.pages)
+        if "/OCProperties" in part.Root:
+            # Copied after the pages, so the groups map to the copies the pages use.
+            properties = merged.copy_foreign(part.make_indirect(part.Root.OCProperties))
+            groups += list(properties.get("/OCGs", []))
+            default = properties.get("/D", pikepdf.Dictionary())
+            hidden += list(default.get("/OFF", []))
+            order += list(default.get("/Order", []))
+        if "/OutputIntents" in part.Root and "/OutputIntents" not in merged.Root:
+            merged.Root.OutputIntents = merged.copy_foreign(
+                part.make_indirect(part.Root.OutputIntents))
+    if groups:
+        merged.Root.OCProperties = pikepdf.Dictionary(
+            OCGs=pikepdf.Array(groups),
+            D=pikepdf.Dictionary(OFF=pikepdf.Array(hidden),
+                                 Order=pikepdf.Array(order or groups)),
+        )
     return merged
+
+
+def _needs_resave(path: Path) -> bool:
+    """A static file is re-saved only when it must be: qpdf repaired it, or it is
+    encrypted with an owner password (written unencrypted)."""
+    with pikepdf.open(path) as pdf:
+        return bool(pdf.is_encrypted or pdf.get_warnings())
 
 
 def _set_missing_boxes(pdf: pikepdf.Pdf, ticket: JobTicket) -> None:
@@ -73,21 +104,29 @@ def assemble(ticket: JobTicket, sources: Sequence[SOURCE], out_dir: Path) -> lis
     try:
         if product.type == "static":
             target = out_dir / f"{base}.pdf"
-            _place_untouched(sources[0][0], target)
+            if _needs_resave(sources[0][0]):
+                with pikepdf.open(sources[0][0]) as pdf:
+                    _save(pdf, target, pdf.pdf_version)
+            else:
+                _place_untouched(sources[0][0], target)
             return [_record(target)]
         if product.type == "multipart" and product.assembly == "separate":
             outputs = []
             for index, (path, role) in enumerate(sources, start=1):
                 target = out_dir / f"{base}_part{index}.pdf"
                 with pikepdf.open(path) as pdf:
-                    _save(pdf, target)
+                    _save(pdf, target, pdf.pdf_version)
                 outputs.append(_record(target, index, role))
             return outputs
         target = out_dir / f"{base}.pdf"
-        with _merge(sources) as merged:
-            if product.type == "megaedit":
-                _set_missing_boxes(merged, ticket)
-            _save(merged, target)
+        with contextlib.ExitStack() as stack:
+            parts = [stack.enter_context(pikepdf.open(path)) for path, _ in sources]
+            version = max((p.pdf_version for p in parts), key=lambda v: tuple(
+                int(x) for x in v.split(".")))
+            with _merge(parts) as merged:
+                if product.type == "megaedit":
+                    _set_missing_boxes(merged, ticket)
+                _save(merged, target, version)
         return [_record(target)]
     except (pikepdf.PdfError, OSError) as exc:
         raise OutputFailed(f"job {ticket.job_id}: cannot make the output: {exc}") from exc

@@ -1,21 +1,37 @@
 """Preflight: is each file print-ready for its product? One small function per check.
 
-A check returns a Check; `run()` collects them into the report kept with the job.
+Every check returns Check(check, ok, message, severity, file, page); errors block the job
+(`ValidationFailed`), warnings and notes are reported only. `run()` collects them into the
+report kept with the job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pikepdf
 
+from outputd.config import PreflightConfig
 from outputd.pipeline.geometry import BLEED_TOLERANCE_MM, fits, page_geometry
+from outputd.pipeline.pdfwalk import PageUse, Walker, WalkLimit
 from outputd.tickets import PageRules, Product
 
 _HEADER_WINDOW = 1024
+FILE_BUDGET_S = 60.0
+BOX_TOLERANCE_MM = 0.05
+# qpdf's own limits are off by default: a 1 MB stream may inflate to 1 GiB. These apply
+# to the whole process.
+DECODE_LIMIT_BYTES = 256 << 20
+pikepdf.settings.set_qpdf_limits(
+    flate_max_memory=DECODE_LIMIT_BYTES, png_max_memory=DECODE_LIMIT_BYTES,
+    run_length_max_memory=DECODE_LIMIT_BYTES, tiff_max_memory=DECODE_LIMIT_BYTES,
+    dct_max_memory=DECODE_LIMIT_BYTES, parser_max_nesting=200, max_stream_filters=6,
+    doc_max_warnings=500,
+)
 
 
 @dataclass(frozen=True)
@@ -28,13 +44,25 @@ class Check:
     page: int | None = None
 
 
+def error(check: str, message: str, file: str, page: int | None = None) -> Check:
+    return Check(check, False, message, "error", file, page)
+
+
+def warning(check: str, message: str, file: str, page: int | None = None) -> Check:
+    return Check(check, False, message, "warning", file, page)
+
+
+def passed(check: str, message: str, file: str | None = None) -> Check:
+    return Check(check, True, message, "info", file)
+
+
 @dataclass(frozen=True)
 class Report:
     checks: tuple[Check, ...]
 
     @property
     def ok(self) -> bool:
-        return all(c.ok or c.severity != "error" for c in self.checks)
+        return not self.failures()
 
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok and c.severity == "error"]
@@ -42,7 +70,8 @@ class Report:
     def summary(self) -> str:
         failed = self.failures()
         if not failed:
-            return "preflight passed"
+            warned = sum(1 for c in self.checks if not c.ok)
+            return "preflight passed" + (f" with {warned} warnings" if warned else "")
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         return failed[0].message + more
 
@@ -53,14 +82,25 @@ class Report:
         }
 
 
+@dataclass
+class FileFacts:
+    """What the document-level checks need to know of each file."""
+
+    pages: int = 0
+    trims: list[tuple[float, float]] = field(default_factory=list)
+    output_intent: str | None = None
+
+
+# -- checks of the file as a whole ---------------------------------------------
+
+
 def check_file_size(path: Path, label: str, limit: int) -> Check:
     size = path.stat().st_size
     if size > limit:
-        return Check("file_size", False, f"{label} is {size} bytes; the limit is {limit}",
-                     file=label)
+        return error("file_size", f"{label} is {size} bytes; the limit is {limit}", label)
     if size == 0:
-        return Check("file_size", False, f"{label} is empty", file=label)
-    return Check("file_size", True, f"{label} is {size} bytes", file=label)
+        return error("file_size", f"{label} is empty", label)
+    return Check("file_size", True, f"{label} is {size} bytes", "info", label)
 
 
 def check_header(path: Path, label: str) -> Check:
@@ -68,14 +108,26 @@ def check_header(path: Path, label: str) -> Check:
         head = fh.read(_HEADER_WINDOW)
     if b"%PDF-" not in head:
         kind = "an HTML page" if b"<html" in head.lower() else "not a PDF"
-        return Check("opens", False, f"{label} is {kind} (no %PDF- header)", file=label)
-    return Check("opens", True, f"{label} has a PDF header", file=label)
+        return error("opens", f"{label} is {kind} (no %PDF- header)", label)
+    return Check("opens", True, f"{label} has a PDF header", "info", label)
+
+
+def check_repair(pdf: pikepdf.Pdf, label: str) -> Check:
+    warnings = pdf.get_warnings()
+    if warnings:
+        return warning("structure", f"{label} is damaged; qpdf repaired it "
+                       f"({len(warnings)} problems, first: {warnings[0]})", label)
+    return passed("structure", f"{label} is well formed", label)
 
 
 def check_encryption(pdf: pikepdf.Pdf, label: str) -> Check:
-    if pdf.is_encrypted:
-        return Check("encryption", False, f"{label} is encrypted", file=label)
-    return Check("encryption", True, f"{label} is not encrypted", file=label)
+    if not pdf.is_encrypted:
+        return passed("encryption", f"{label} is not encrypted", label)
+    if not pdf.allow.print_highres:
+        return error("encryption", f"{label} is encrypted and forbids high-resolution "
+                     "printing", label)
+    return Check("encryption", True, f"{label} has an owner password that allows printing; "
+                 "the output is written unencrypted", "info", label)
 
 
 def check_page_count(count: int, rules: PageRules, label: str) -> Check:
@@ -89,91 +141,231 @@ def check_page_count(count: int, rules: PageRules, label: str) -> Check:
     elif rules.multiple_of is not None and count % rules.multiple_of:
         problem = f"a multiple of {rules.multiple_of}"
     if problem:
-        return Check("page_count", False,
-                     f"{label} has {count} pages; the product needs {problem}", file=label)
-    return Check("page_count", True, f"{label} has {count} pages", file=label)
+        return error("page_count", f"{label} has {count} pages; the product needs {problem}",
+                     label)
+    return Check("page_count", True, f"{label} has {count} pages", "info", label)
 
 
-def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str) -> list[Check]:
-    """Trim size and bleed of every page; one failing check per kind, naming the first
-    page and counting the rest."""
+def check_document_features(pdf: pikepdf.Pdf, label: str) -> tuple[list[Check], str | None]:
+    """Output intent, PDF/X identification, JavaScript and embedded files."""
+    checks: list[Check] = []
+    root = pdf.Root
+    intent = None
+    intents = root.get("/OutputIntents")
+    if intents:
+        first = intents[0]
+        intent = str(first.get("/OutputConditionIdentifier", first.get("/Info", "unnamed")))
+        checks.append(passed("output_intent", f"{label} has the output intent {intent}", label))
+    else:
+        checks.append(Check("output_intent", True, f"{label} has no output intent", "info",
+                            label))
+    pdfx = str(pdf.docinfo.get("/GTS_PDFXVersion", "")) if "/Info" in pdf.trailer else ""
+    if pdfx:
+        checks.append(passed("pdfx", f"{label} declares {pdfx}", label))
+    names: Any = root.get("/Names", pikepdf.Dictionary())
+    if "/JavaScript" in names or _has_js_action(root):
+        checks.append(warning("javascript", f"{label} contains JavaScript (a RIP ignores it)",
+                              label))
+    if "/EmbeddedFiles" in names:
+        checks.append(warning("embedded_files", f"{label} carries embedded files", label))
+    return checks, intent
+
+
+def _has_js_action(root: Any) -> bool:
+    action = root.get("/OpenAction")
+    return isinstance(action, pikepdf.Dictionary) and action.get("/S") == "/JavaScript"
+
+
+# -- checks per page -----------------------------------------------------------
+
+
+def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
+                         facts: FileFacts) -> list[Check]:
+    """Trim size, bleed and box nesting of every page; one check per kind naming the
+    first page and counting the rest."""
     want_w, want_h, bleed = product.trim.width_mm, product.trim.height_mm, product.bleed_mm
     wanted = f"{want_w:.1f} × {want_h:.1f} mm"
     if bleed > 0:
         wanted += f" with {bleed:.1f} mm bleed"
     size_bad: list[str] = []
     bleed_bad: list[str] = []
+    boxes_bad: list[str] = []
     for number, page in enumerate(pdf.pages, start=1):
         try:
             geo = page_geometry(page, want_w, want_h, bleed)
-        except (KeyError, TypeError, ValueError, pikepdf.PdfError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, pikepdf.PdfError) as exc:
             size_bad.append(f"page {number} has no readable page box ({exc})")
             continue
+        facts.trims.append((geo.trim.width, geo.trim.height))
         if not fits(geo.trim.width, geo.trim.height, want_w, want_h):
-            size_bad.append(
-                f"page {number} is {geo.trim.width:.1f} × {geo.trim.height:.1f} mm; "
-                f"the product is {wanted}"
-            )
+            size_bad.append(f"page {number} is {geo.trim.width:.1f} × {geo.trim.height:.1f} "
+                            f"mm; the product is {wanted}")
         elif bleed > 0 and geo.bleed < bleed - BLEED_TOLERANCE_MM:
-            bleed_bad.append(
-                f"page {number} has {max(geo.bleed, 0):.1f} mm bleed; "
-                f"the product needs {bleed:.1f} mm"
-            )
+            bleed_bad.append(f"page {number} has {max(geo.bleed, 0):.1f} mm bleed; "
+                             f"the product needs {bleed:.1f} mm")
+        outer = geo.bleed_box or geo.media
+        if geo.trim.margin_to(outer) < -BOX_TOLERANCE_MM:
+            boxes_bad.append(f"page {number}: the TrimBox reaches outside the "
+                             f"{'BleedBox' if geo.bleed_box else 'MediaBox'}")
+        elif geo.bleed_box and geo.bleed_box.margin_to(geo.media) < -BOX_TOLERANCE_MM:
+            boxes_bad.append(f"page {number}: the BleedBox reaches outside the MediaBox")
     return [
         _summarise("page_size", size_bad, f"{label}: every page is {wanted}", label),
         _summarise("bleed", bleed_bad, f"{label}: every page has the bleed", label),
+        _summarise("boxes", boxes_bad, f"{label}: TrimBox ⊂ BleedBox ⊂ MediaBox", label),
     ]
 
 
-def _summarise(name: str, problems: list[str], ok_message: str, label: str) -> Check:
+def _summarise(name: str, problems: list[str], ok_message: str, label: str,
+               severity: str = "error") -> Check:
     if not problems:
-        return Check(name, True, ok_message, file=label)
+        return Check(name, True, ok_message, "info", label)
     rest = len(problems) - 1
     more = f" (and {rest} more page{'s' if rest > 1 else ''})" if rest else ""
-    return Check(name, False, f"{label}: {problems[0]}{more}", file=label)
+    return Check(name, False, f"{label}: {problems[0]}{more}", severity, label)
+
+
+def check_content(uses: Sequence[PageUse], label: str, settings: PreflightConfig) -> list[Check]:
+    """Fonts, image resolution, colour and transparency, from the walked pages."""
+    checks: list[Check] = []
+    missing = [f"page {u.page} uses {m}, which it does not define" for u in uses
+               for m in u.missing]
+    checks.append(_summarise("resources", missing, f"{label}: every resource resolves", label))
+    fonts = [f"font {name} on page {u.page} is not embedded" for u in uses
+             for name, embedded in u.fonts.items() if not embedded]
+    checks.append(_summarise("fonts", fonts, f"{label}: every font is embedded", label))
+    images = [i for u in uses for i in u.images]
+    low_fail = [f"image {i.name} on page {i.page} is {i.ppi:.0f} ppi (at least "
+                f"{settings.min_ppi_fail:g} needed)" for i in images
+                if i.ppi < settings.min_ppi_fail]
+    low_warn = [f"image {i.name} on page {i.page} is {i.ppi:.0f} ppi (below "
+                f"{settings.min_ppi_warn:g})" for i in images
+                if settings.min_ppi_fail <= i.ppi < settings.min_ppi_warn]
+    lowest = min((i.ppi for i in images), default=None)
+    ok_images = f"{label}: {len(images)} images" + (f", lowest {lowest:.0f} ppi" if lowest
+                                                    else "")
+    if low_fail:
+        checks.append(_summarise("image_resolution", low_fail, ok_images, label))
+    else:
+        checks.append(_summarise("image_resolution", low_warn, ok_images, label, "warning"))
+    rgb_pages = [u for u in uses if u.rgb]
+    if rgb_pages:
+        where = sorted({w for u in rgb_pages for w in u.rgb})
+        pages = ", ".join(str(u.page) for u in rgb_pages[:10])
+        message = f"{label}: RGB is used on page {pages} ({', '.join(where)})"
+        checks.append(Check("colour", False, message,
+                            "error" if settings.cmyk_only else "warning", label))
+    else:
+        checks.append(passed("colour", f"{label}: no RGB", label))
+    spots = sorted({s for u in uses for s in u.spots})
+    if spots:
+        checks.append(passed("spot_colours", f"{label}: spot colours {', '.join(spots)}",
+                             label))
+    transparency = sorted({t for u in uses for t in u.transparency})
+    if transparency:
+        checks.append(passed("transparency", f"{label}: uses transparency "
+                             f"({', '.join(transparency)})", label))
+    return checks
+
+
+# -- running it all ------------------------------------------------------------
 
 
 def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
-                 rules: PageRules | None) -> tuple[list[Check], int]:
-    """Every check of one file; returns the checks and its page count (0 if unreadable).
-
-    `rules` is None when the page rules apply to a combined document instead.
-    """
+                 rules: PageRules | None, settings: PreflightConfig,
+                 budget_s: float = FILE_BUDGET_S) -> tuple[list[Check], FileFacts]:
+    """Every check of one file. `rules` is None when page rules apply to a combined
+    document instead."""
+    facts = FileFacts()
     checks = [check_file_size(path, label, max_bytes), check_header(path, label)]
-    if not checks[-1].ok or path.stat().st_size == 0:
-        return checks, 0
+    if not all(c.ok for c in checks):
+        return checks, facts
     try:
         with pikepdf.open(path) as pdf:
+            checks.append(check_repair(pdf, label))
             checks.append(check_encryption(pdf, label))
-            pages = len(pdf.pages)
+            facts.pages = len(pdf.pages)
             if rules is not None:
-                checks.append(check_page_count(pages, rules, label))
-            checks += check_pages_geometry(pdf, product, label)
-            return checks, pages
+                checks.append(check_page_count(facts.pages, rules, label))
+            checks += check_pages_geometry(pdf, product, label, facts)
+            features, facts.output_intent = check_document_features(pdf, label)
+            checks += features
+            walker = Walker(time.monotonic() + budget_s)
+            uses = []
+            for number, page in enumerate(pdf.pages, start=1):
+                try:
+                    uses.append(walker.page(page, number))
+                except WalkLimit:
+                    raise
+                except (pikepdf.PdfError, ValueError, TypeError, KeyError) as exc:
+                    checks.append(error("structure", f"{label}: page {number}'s content "
+                                        f"cannot be read ({exc})", label, number))
+            checks += check_content(uses, label, settings)
     except pikepdf.PasswordError:
-        checks.append(Check("encryption", False, f"{label} needs a password to open",
-                            file=label))
+        checks.append(error("encryption", f"{label} needs a password to open", label))
+    except WalkLimit as exc:
+        checks.append(error("limits", f"{label}: {exc}", label))
     except (pikepdf.PdfError, OSError, RecursionError, ValueError) as exc:
-        checks.append(Check("opens", False, f"{label} is not a readable PDF: {exc}",
-                            file=label))
+        checks.append(error("opens", f"{label} is not a readable PDF: {exc}", label))
     except Exception as exc:  # a file that breaks the PDF library fails on its own
-        checks.append(Check("opens", False,
-                            f"{label} could not be checked ({type(exc).__name__}: {exc})",
-                            file=label))
-    return checks, 0
+        checks.append(error("opens", f"{label} could not be checked "
+                            f"({type(exc).__name__}: {exc})", label))
+    return checks, facts
 
 
-def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int) -> Report:
+def document_checks(facts: Sequence[tuple[str, FileFacts]], product: Product,
+                    combined: bool) -> list[Check]:
+    """Checks of the document produced from several files (combine, MegaEdit)."""
+    checks: list[Check] = []
+    if combined:
+        total = sum(f.pages for _, f in facts)
+        checks.append(check_page_count(total, product.pages, "the combined document"))
+    intents = {label: f.output_intent for label, f in facts if f.output_intent}
+    if len(set(intents.values())) > 1:
+        listed = ", ".join(f"{v} ({k})" for k, v in intents.items())
+        checks.append(error("output_intent", f"the parts have different output intents: "
+                            f"{listed}", "the combined document"))
+    sizes = _distinct_sizes(t for _, f in facts for t in f.trims)
+    if len(sizes) > 1:
+        listed = ", ".join(f"{w:.1f} × {h:.1f} mm" for w, h in sizes)
+        checks.append(error("mixed_sizes", f"the pages have different sizes: {listed}",
+                            "the combined document" if combined else facts[0][0]))
+    return checks
+
+
+def _distinct_sizes(trims: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    distinct: list[tuple[float, float]] = []
+    for w, h in trims:
+        if not any(abs(w - a) <= 0.5 and abs(h - b) <= 0.5 for a, b in distinct):
+            distinct.append((w, h))
+    return distinct
+
+
+def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int,
+        defaults: PreflightConfig | None = None) -> Report:
     """Preflight the job's files (path, label) for its product."""
+    settings = _settings(defaults or PreflightConfig(), product)
     limit = product.max_file_bytes or max_file_bytes
     per_file = product.type == "static" or product.assembly == "separate"
     checks: list[Check] = []
-    total = 0
+    facts: list[tuple[str, FileFacts]] = []
     for path, label in files:
-        file_checks, pages = inspect_file(path, label, product, limit,
-                                          product.pages if per_file else None)
+        file_checks, file_facts = inspect_file(path, label, product, limit,
+                                               product.pages if per_file else None, settings)
         checks += file_checks
-        total += pages
-    if not per_file and all(c.ok for c in checks):
-        checks.append(check_page_count(total, product.pages, "the combined document"))
+        facts.append((label, file_facts))
+    if not [c for c in checks if not c.ok and c.severity == "error"]:
+        if per_file:
+            for label, f in facts:
+                checks += document_checks([(label, f)], product, combined=False)
+        else:
+            checks += document_checks(facts, product, combined=True)
     return Report(tuple(checks))
+
+
+def _settings(defaults: PreflightConfig, product: Product) -> PreflightConfig:
+    overrides = product.preflight
+    if overrides is None:
+        return defaults
+    return defaults.model_copy(update={
+        k: v for k, v in overrides.model_dump().items() if v is not None})
