@@ -1,0 +1,83 @@
+"""Multipart and MegaEdit products through the real daemon."""
+
+from __future__ import annotations
+
+import pikepdf
+
+from tests.conftest import Site
+from tests.helpers import drop_ticket, job_ticket, make_pdf
+
+
+def page_labels(path) -> list[str]:
+    """The `% label page N` comment at the start of each page's content."""
+    with pikepdf.open(path) as pdf:
+        return [page.Contents.read_bytes().split(b"\n")[0].decode()[2:] for page in pdf.pages]
+
+
+def test_multipart_combine_in_ticket_order(site: Site, daemon_factory):
+    daemon_factory()
+    make_pdf(site.intake / "J-B" / "cover.pdf", pages=2, label="cover")
+    make_pdf(site.intake / "J-B" / "body.pdf", pages=6, label="body")
+    ticket = job_ticket("J-B", ["J-B/cover.pdf", "J-B/body.pdf"], product_type="multipart",
+                        product={"pages": {"min": 8, "max": 64, "multiple_of": 4}})
+    drop_ticket(site.intake, ticket)
+    job = site.wait_status("J-B", "InHotFolder")
+    assert job["outputs"][0]["pages"] == 8
+    labels = page_labels(site.hot / "5001_J-B_FLYER-A5_q250.pdf")
+    assert labels == [f"cover page {n}" for n in (1, 2)] + [f"body page {n}" for n in range(1, 7)]
+
+
+def test_multipart_separate_outputs_use_part_and_role(tmp_path, daemon_factory):
+    hot = ('[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\n'
+           'filename = "{job_id}_{part}_{role}.pdf"\n')
+    site = Site(tmp_path / "s", hotfolders=hot)
+    from tests.conftest import DaemonProcess
+    daemon = DaemonProcess(site)
+    try:
+        make_pdf(site.intake / "J-S" / "a.pdf", pages=2, label="a")
+        make_pdf(site.intake / "J-S" / "b.pdf", pages=4, label="b")
+        ticket = job_ticket("J-S", ["J-S/a.pdf", "J-S/b.pdf"], product_type="multipart",
+                            product={"assembly": "separate", "pages": {"min": 2, "max": 4}})
+        ticket["files"][0]["role"] = "cover"
+        ticket["files"][1]["role"] = "body"
+        drop_ticket(site.intake, ticket)
+        site.wait_status("J-S", "InHotFolder")
+        assert sorted(p.name for p in site.hot.iterdir()) == ["J-S_1_cover.pdf",
+                                                              "J-S_2_body.pdf"]
+        assert page_labels(site.hot / "J-S_2_body.pdf") == [f"b page {n}" for n in range(1, 5)]
+    finally:
+        daemon.stop()
+
+
+def test_megaedit_pages_merge_in_order_with_boxes(site: Site, daemon_factory):
+    daemon_factory()
+    files = []
+    for n in range(1, 5):
+        make_pdf(site.intake / "J-M" / f"p{n}.pdf", pages=1, label=f"surface{n}")
+        files.append(f"J-M/p{n}.pdf")
+    ticket = job_ticket("J-M", files, product_type="megaedit",
+                        product={"pages": {"exact": 4}})
+    for f in ticket["files"]:
+        f["role"] = "page"
+    drop_ticket(site.intake, ticket)
+    site.wait_status("J-M", "InHotFolder")
+    out = site.hot / "5001_J-M_FLYER-A5_q250.pdf"
+    assert [label.split()[0] for label in page_labels(out)] == [
+        "surface1", "surface2", "surface3", "surface4"]
+    with pikepdf.open(out) as pdf:
+        assert all("/TrimBox" in p.obj and "/BleedBox" in p.obj for p in pdf.pages)
+
+
+def test_a_failing_multipart_job_keeps_its_report(site: Site, daemon_factory):
+    daemon_factory()
+    make_pdf(site.intake / "J-F" / "cover.pdf", pages=2)
+    make_pdf(site.intake / "J-F" / "body.pdf", pages=3)
+    ticket = job_ticket("J-F", ["J-F/cover.pdf", "J-F/body.pdf"], product_type="multipart",
+                        product={"pages": {"min": 8, "multiple_of": 4}})
+    drop_ticket(site.intake, ticket)
+    job = site.wait_status("J-F", "ValidationFailed")
+    failed = [c for c in job["preflight"]["checks"] if not c["ok"]]
+    assert failed[0]["message"] == ("the combined document has 5 pages; the product needs "
+                                    "at least 8")
+    shown = site.cli("show", "J-F").stdout
+    assert "FAIL page_count" in shown
