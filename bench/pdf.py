@@ -52,7 +52,7 @@ assert report.ok, report.summary()
 
 def make_part(path: Path, pages: int, side: int) -> None:
     pdf = pikepdf.new()
-    for n in range(pages):
+    for _ in range(pages):
         img = image(pdf, side, side)
         img.write(os.urandom(side * side * 4))  # incompressible, like a photo
         new_page(pdf, b"q 36 0 0 36 60 80 cm /Im1 Do Q",  # 160 px on half an inch

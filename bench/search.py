@@ -48,8 +48,9 @@ def build(root: Path, count: int) -> Path:
     with store.transaction() as cur:
         for n in range(count):
             job_id = f"J-{n:06d}"
+            email = f"user{n}@shop{n % 97}.example"
             ticket = dict(base, job_id=job_id, order_id=str(500000 + n // 3),
-                          customer={"username": f"user{n}", "email": f"user{n}@shop{n % 97}.example"})
+                          customer={"username": f"user{n}", "email": email})
             at = now - (count - n)
             cur.execute(
                 "INSERT INTO jobs (job_id, order_id, storefront, test_mode, product_type, sku,"
