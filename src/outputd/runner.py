@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from outputd import events, logs, states
 from outputd.config import Config
@@ -93,13 +93,17 @@ class Runner:
     # -- status bookkeeping --------------------------------------------------
 
     def _move(self, job: Job, status: str, message: str, *, by: str = BY_DAEMON,
-              due_at: float | None = None, level: int = logging.INFO, **fields: object) -> Job:
-        moved = self.s.store.transition(job.job_id, status, message, by, due_at=due_at, **fields)
+              due_at: float | None = None, level: int = logging.INFO,
+              log_fields: Mapping[str, object] | None = None, **fields: Any) -> Job:
+        """Change the job's status (with `fields` and, in the same transaction, its
+        outputs and deliveries where given) and log the change in one line."""
+        moved = self.s.store.transition(job.job_id, status, message, by, due_at=due_at,
+                                        job=job, **fields)
         if self.s.metrics is not None:
             self.s.metrics.status_changes.labels(status).inc()
         self.s.tick()
         logs.event(log, level, "job.status", job=job.job_id, order=job.order_id, status=status,
-                   previous=job.status, by=by, message=message)
+                   previous=job.status, by=by, message=message, **(log_fields or {}))
         return moved
 
     def _apply(self, job: Job, event: Event) -> Job:
@@ -182,13 +186,13 @@ class Runner:
             [(path, Path(path).name) for path, _ in self._sources(job)],
             job.ticket.product, self.s.config.limits.max_file_bytes, self.s.config.preflight,
         )
-        ms = self._timed("preflight", started)
-        logs.event(log, logging.INFO, "preflight.done", **job.log_context(), ok=report.ok, ms=ms)
+        timing = {"ms": self._timed("preflight", started)}
         if not report.ok:
             return self._move(job, states.VALIDATION_FAILED, report.summary(),
-                              preflight=report.as_json(), level=logging.ERROR)
+                              preflight=report.as_json(), level=logging.ERROR,
+                              log_fields=timing)
         return self._move(job, states.VALIDATION_FINISHED, report.summary(),
-                          due_at=time.time(), preflight=report.as_json())
+                          due_at=time.time(), preflight=report.as_json(), log_fields=timing)
 
     def _assemble(self, job: Job) -> Job:
         if job.status != states.OUTPUT_CREATION_STARTED:
@@ -200,13 +204,10 @@ class Runner:
                                         self.s.layout.outputs(job.job_id))
         except StageError as exc:
             return self._move(job, states.OUTPUT_CREATION_FAILED, str(exc), level=logging.ERROR)
-        self.s.store.set_outputs(job.job_id, outputs)
-        self.s.store.set_deliveries(job.job_id, [])
-        total = sum(o.bytes for o in outputs)
         names = ", ".join(o.name for o in outputs)
-        logs.event(log, logging.INFO, "output.created", **job.log_context(), bytes=total,
-                   ms=self._timed("assemble", started), outputs=names)
-        return self._move(job, states.OUTPUT_CREATED, f"made {names}", due_at=time.time())
+        timing = {"bytes": sum(o.bytes for o in outputs), "ms": self._timed("assemble", started)}
+        return self._move(job, states.OUTPUT_CREATED, f"made {names}", due_at=time.time(),
+                          outputs=outputs, deliveries=[], log_fields=timing)
 
     def _local_outputs(self, job: Job) -> dict[str, Output]:
         """The job's outputs, made again here when this node took the job over from

@@ -17,7 +17,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from outputd.intake import Intake, is_ticket_name
@@ -25,8 +32,10 @@ from outputd.intake import Intake, is_ticket_name
 log = logging.getLogger(__name__)
 SCAN_INTERVAL_S = 2.0
 
-# Why a path was queued: "closed" and "stable" mean the writer is done with it.
-_DONE_WRITING = frozenset({"closed", "stable"})
+# Why a path was queued: a close after writing, a rename into place (within one file
+# system a rename moves a finished file), or a scan that saw it unchanged all mean the
+# writer is done with it.
+_DONE_WRITING = frozenset({"closed", "moved", "stable"})
 
 
 def _parses(path: Path) -> bool:
@@ -78,7 +87,9 @@ class IntakeWatcher:
 
     def start(self) -> None:
         self._observer.schedule(_Handler(self.folder, self.enqueue), str(self.folder),
-                                recursive=False)
+                                recursive=False, event_filter=[
+                                    FileClosedEvent, FileMovedEvent, FileCreatedEvent,
+                                    FileModifiedEvent])
         self._observer.start()
         self._thread.start()
         self.scan(startup=True)

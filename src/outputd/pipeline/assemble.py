@@ -32,9 +32,11 @@ SAVE_OPTIONS: dict[str, Any] = {
 }
 
 
-def _record(path: Path, part: int | None = None, role: str | None = None) -> Output:
-    with pikepdf.open(path) as pdf:
-        pages = len(pdf.pages)
+def _record(path: Path, part: int | None = None, role: str | None = None,
+            pages: int | None = None) -> Output:
+    if pages is None:
+        with pikepdf.open(path) as pdf:
+            pages = len(pdf.pages)
     return Output(path.name, str(path), path.stat().st_size, sha256_file(path), pages, part, role)
 
 
@@ -50,20 +52,22 @@ def _needs_resave(pdf: pikepdf.Pdf) -> bool:
     return bool(pdf.is_encrypted or pdf.get_warnings())
 
 
-def _pass_through(source: Path, target: Path) -> None:
+def _pass_through(source: Path, target: Path) -> int:
     """The source's bytes under `target` (a hard link where possible), or a re-saved
-    copy when the file was repaired or is encrypted."""
+    copy when the file was repaired or is encrypted. Returns the page count."""
     temp = _temp(target)
     with pikepdf.open(source) as pdf:
+        pages = len(pdf.pages)
         if _needs_resave(pdf):
             pdf.save(temp, **SAVE_OPTIONS)
             os.replace(temp, target)
-            return
+            return pages
     try:
         os.link(source, temp)
     except OSError:
         shutil.copyfile(source, temp)
     os.replace(temp, target)
+    return pages
 
 
 def _qpdf_merge(paths: Sequence[Path], target: Path) -> None:
@@ -188,14 +192,13 @@ def assemble(ticket: JobTicket, sources: Sequence[SOURCE], out_dir: Path) -> lis
     try:
         if product.type == "static":
             target = out_dir / f"{base}.pdf"
-            _pass_through(sources[0][0], target)
-            return [_record(target)]
+            return [_record(target, pages=_pass_through(sources[0][0], target))]
         if product.type == "multipart" and product.assembly == "separate":
             outputs = []
             for index, (path, role) in enumerate(sources, start=1):
                 target = out_dir / f"{base}_part{index}.pdf"
-                _pass_through(path, target)
-                outputs.append(_record(target, index, role))
+                pages = _pass_through(path, target)
+                outputs.append(_record(target, index, role, pages))
             return outputs
         target = out_dir / f"{base}.pdf"
         _combine(ticket, [path for path, _ in sources], target)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +76,16 @@ class Report:
         return failed[0].message + more
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checks": [{k: v for k, v in asdict(c).items() if v is not None} for c in self.checks],
-        }
+        checks = []
+        for c in self.checks:
+            entry: dict[str, Any] = {"check": c.check, "ok": c.ok, "message": c.message,
+                                     "severity": c.severity}
+            if c.file is not None:
+                entry["file"] = c.file
+            if c.page is not None:
+                entry["page"] = c.page
+            checks.append(entry)
+        return {"ok": self.ok, "checks": checks}
 
 
 @dataclass

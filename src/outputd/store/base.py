@@ -6,6 +6,7 @@ connections, transactions and its own claim query where it has a better one.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from abc import ABC, abstractmethod
@@ -156,12 +157,15 @@ class SqlStore(OutboxMixin, ABC):
 
     def transition(
         self, job_id: str, status: str, message: str, by: str, *,
-        due_at: float | None | object = _KEEP, **fields: Any,
+        due_at: float | None | object = _KEEP, job: Job | None = None,
+        outputs: Sequence[Output] | None = None, deliveries: Sequence[Delivery] | None = None,
+        **fields: Any,
     ) -> Job:
         """Change a job's status as the transition table allows, with its history entry.
 
         `fields` sets other job columns (payment_status, approval, cancelled, preflight)
-        in the same transaction.
+        in the same transaction. Given the `job` as the caller holds it, the changed job
+        is returned without reading it back.
         """
         now = time.time()
         with self.transaction() as cur:
@@ -169,9 +173,20 @@ class SqlStore(OutboxMixin, ABC):
             if row is None:
                 raise UnknownJob(job_id)
             states.check(job_id, row[0], status)
+            if outputs is not None:
+                self._put_outputs(cur, job_id, outputs)
+            if deliveries is not None:
+                cur.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
+                for d in deliveries:
+                    self._put_delivery(cur, job_id, d)
             self._update(cur, job_id, now, status=status, due_at=due_at, **fields)
             self._append_history(cur, job_id, now, status, message, by)
             self._enqueue(cur, job_id, status, message, now)
+        if job is not None and job.status == row[0]:
+            changes = {**fields, "status": status, "updated_at": now}
+            if due_at is not _KEEP:
+                changes["due_at"] = due_at
+            return job.evolve(**changes)
         return self.get_job(job_id)
 
     def note(self, job_id: str, status: str, message: str, by: str, **fields: Any) -> None:
@@ -328,13 +343,17 @@ class SqlStore(OutboxMixin, ABC):
 
     def set_outputs(self, job_id: str, outputs: Sequence[Output]) -> None:
         with self.transaction() as cur:
-            cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
-            for o in outputs:
-                cur.execute(
-                    "INSERT INTO outputs (job_id, name, path, bytes, sha256, pages, part, role)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, o.name, o.path, o.bytes, o.sha256, o.pages, o.part, o.role),
-                )
+            self._put_outputs(cur, job_id, outputs)
+
+    @staticmethod
+    def _put_outputs(cur: Cursor, job_id: str, outputs: Sequence[Output]) -> None:
+        cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
+        for o in outputs:
+            cur.execute(
+                "INSERT INTO outputs (job_id, name, path, bytes, sha256, pages, part, role)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, o.name, o.path, o.bytes, o.sha256, o.pages, o.part, o.role),
+            )
 
     def outputs(self, job_id: str) -> list[Output]:
         with self.reader() as cur:
@@ -519,10 +538,16 @@ class SqlStore(OutboxMixin, ABC):
                     (name,))
 
 
+@functools.lru_cache(maxsize=4096)
+def _ticket(ticket_json: str) -> JobTicket:
+    """Tickets never change once accepted: parse each one once."""
+    return JobTicket.model_validate_json(ticket_json)
+
+
 def _job(row: Sequence[Any]) -> Job:
     return Job(
         job_id=row[0],
-        ticket=JobTicket.model_validate_json(row[1]),
+        ticket=_ticket(row[1]),
         status=row[2],
         payment_status=row[3],
         approval=row[4],

@@ -55,6 +55,8 @@ class LocalTransport(Transport):
         self.folder = Path(config.path)
 
     def _ready(self) -> None:
+        if self.folder.is_dir():
+            return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
