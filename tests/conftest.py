@@ -88,14 +88,16 @@ class DaemonProcess:
 
     def __init__(self, site: Site, env: dict[str, str] | None = None) -> None:
         self.site = site
+        before = site.log.read_text().count("daemon.ready") if site.log.exists() else 0
         self.log = open(site.log, "a")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "outputd", "run", "--config", str(site.config)],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-        site.wait_for(lambda: "daemon.ready" in site.log.read_text() or self.proc.poll(),
-                      timeout=30, what="the daemon to be ready")
+        site.wait_for(
+            lambda: site.log.read_text().count("daemon.ready") > before or self.proc.poll(),
+            timeout=30, what="the daemon to be ready")
         if self.proc.poll() is not None:
             raise AssertionError(f"outputd run exited at start: {site.log.read_text()}")
 
