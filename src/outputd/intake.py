@@ -24,7 +24,7 @@ from outputd.errors import OutputdError, TicketError
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, iso
 from outputd.store import DuplicateJob, SqlStore
-from outputd.tickets import EventTicket, JobTicket, parse_ticket
+from outputd.tickets import MAX_TICKET_BYTES, EventTicket, JobTicket, parse_ticket
 
 log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = (".tmp", ".part")
@@ -178,6 +178,10 @@ class Intake:
                                node=parsed[1])
 
     def _process_claimed(self, claimed: Path, name: str) -> Outcome:
+        size = claimed.stat().st_size
+        if size > MAX_TICKET_BYTES:  # refused unread: a ticket that size is not one
+            return self._reject(claimed, name, b"", f"the ticket is {size} bytes; the limit "
+                                f"is {MAX_TICKET_BYTES}")
         data = claimed.read_bytes()
         try:
             ticket = parse_ticket(data)

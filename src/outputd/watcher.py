@@ -28,6 +28,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from outputd.intake import Intake, is_ticket_name
+from outputd.tickets import MAX_TICKET_BYTES
 
 log = logging.getLogger(__name__)
 SCAN_INTERVAL_S = 2.0
@@ -40,6 +41,8 @@ _DONE_WRITING = frozenset({"closed", "moved", "stable"})
 
 def _parses(path: Path) -> bool:
     try:
+        if path.stat().st_size > MAX_TICKET_BYTES:
+            return True  # too large to be a ticket: let the intake refuse it now
         body = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
         return False

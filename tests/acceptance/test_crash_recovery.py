@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
 import sqlite3
 import threading
 import time

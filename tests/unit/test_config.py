@@ -74,3 +74,45 @@ def test_environment_lists_and_unknown_keys(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("OUTPUTD_DAEMON__WROKERS", "3")
     with pytest.raises(ConfigError, match="environment overrides: daemon.wrokers is not a known"):
         load_config(write_config(tmp_path))
+
+
+@pytest.mark.parametrize(("section", "line", "key"), [
+    ("daemon", 'workers = "two"', "daemon.workers"),
+    ("daemon", "workers = 0", "daemon.workers"),
+    ("daemon", 'log_format = "xml"', "daemon.log_format"),
+    ("daemon", "stop_grace_s = -1", "daemon.stop_grace_s"),
+    ("daemon", "state_dir = 5", "daemon.state_dir"),
+    ("store", "lease_s = 0", "store.lease_s"),
+    ("store", 'url = "mysql://x"', "store.url"),
+    ("retry", "max_attempts = 0", "retry.max_attempts"),
+    ("retry", 'initial_s = "soon"', "retry.initial_s"),
+    ("preflight", 'cmyk_only = "maybe"', "preflight.cmyk_only"),
+    ("metrics", "listen = 9464", "metrics.listen"),
+    ("daemon", "nodeid = 1", "daemon.nodeid is not a known key"),
+])
+def test_each_key_with_a_wrong_value_is_named(tmp_path: Path, section: str, line: str,
+                                              key: str):
+    config = write_config(tmp_path)
+    name = line.split("=")[0].strip()
+    lines = [x for x in config.read_text().splitlines() if x.split("=")[0].strip() != name]
+    text = "\n".join(lines) + "\n"
+    header = f"[{section}]\n"
+    text = text.replace(header, header + line + "\n", 1) if header in text else (
+        f"{header}{line}\n\n" + text)
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(config)
+
+
+@pytest.mark.parametrize(("hot", "words"), [
+    ('[hotfolders.x]\nkind = "ftp"\npath = "h"\nfilename = "a.pdf"\n', "hotfolders.x"),
+    ('[hotfolders.x]\nkind = "sftp"\npath = "/h"\nfilename = "a.pdf"\nhost = "h"\n'
+     'username = "u"\nknown_hosts = "k"\n', "key_file, password_file"),
+    ('[hotfolders.x]\nkind = "local"\npath = "h"\nfilename = "{job_id"\n', "not a valid"),
+    ('[hotfolders."bad name"]\nkind = "local"\npath = "h"\nfilename = "a.pdf"\n',
+     "hotfolders"),
+])
+def test_bad_hot_folders_are_named(tmp_path: Path, hot: str, words: str):
+    routes = '[[routes]]\nskip = true\n'
+    with pytest.raises(ConfigError, match=words):
+        load_config(write_config(tmp_path, hotfolders=hot, routes=routes))
