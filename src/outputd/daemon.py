@@ -20,6 +20,7 @@ from outputd.layout import Layout
 from outputd.metrics import Metrics, serve
 from outputd.model import JobFilter
 from outputd.notifications.sender import Notifier
+from outputd.pdfwork import PdfProcesses
 from outputd.pickup import PickupWatcher
 from outputd.runner import ERROR_BACKOFF_S, Runner, Services
 from outputd.store import open_store
@@ -75,6 +76,7 @@ class Daemon:
             config, self.store, self.layout,
             TransportPool(config.hotfolders, sweep_older_than_s=config.store.lease_s),
             self.stopping, threading.Event(), self.metrics, service.Progress(),
+            PdfProcesses(config.limits.job_memory_mb, config.limits.job_timeout_s),
         )
         self.low_space: str | None = None
         self._wakeup = threading.Event()  # the main thread's: a signal arrived
@@ -219,6 +221,8 @@ class Daemon:
             self.http.shutdown()
         self.store.release_owner(self.owner)
         self.services.transports.close()
+        if self.services.pdf is not None:
+            self.services.pdf.close()
         self.store.close()
         logs.event(log, logging.INFO, "daemon.stopped", node=self.owner)
         return 0
@@ -293,6 +297,11 @@ class Daemon:
 
     def _work(self) -> None:
         runner = Runner(self.services)
+        if self.services.pdf is not None:
+            try:
+                self.services.pdf.mine()  # start this worker's PDF process now
+            except Exception:
+                log.exception("pdf.start_failed")
         name = threading.current_thread().name
         progress = self.services.progress
         while not self.stopping.is_set():

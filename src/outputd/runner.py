@@ -28,6 +28,7 @@ from outputd.transports.base import CopyControl
 
 if TYPE_CHECKING:
     from outputd.metrics import Metrics
+    from outputd.pdfwork import PdfProcesses
     from outputd.service import Progress
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,15 @@ class Services:
     abort: threading.Event  # set when the stop grace time is over: cut copies short
     metrics: Metrics | None = None
     progress: Progress | None = None
+    pdf: PdfProcesses | None = None  # None: PDF work runs in the worker's own thread
+
+    def pdf_call(self, name: str, *args: Any) -> Any:
+        """Run PDF work in this worker's limited process, or inline without one."""
+        if self.pdf is not None:
+            return self.pdf.call(name, *args)
+        work: dict[str, Callable[..., Any]] = {
+            "preflight": preflight.run, "assemble": assemble.assemble}
+        return work[name](*args)
 
     def tick(self) -> None:
         """The current worker made progress (for the service watchdog)."""
@@ -182,10 +192,15 @@ class Runner:
 
     def _preflight(self, job: Job) -> Job:
         started = time.monotonic()
-        report = preflight.run(
-            [(path, Path(path).name) for path, _ in self._sources(job)],
-            job.ticket.product, self.s.config.limits.max_file_bytes, self.s.config.preflight,
-        )
+        try:
+            report = self.s.pdf_call(
+                "preflight", [(path, Path(path).name) for path, _ in self._sources(job)],
+                job.ticket.product, self.s.config.limits.max_file_bytes,
+                self.s.config.preflight)
+        except StageError as exc:
+            failed = preflight.Report((preflight.error("limits", str(exc), "the job"),))
+            return self._move(job, states.VALIDATION_FAILED, str(exc),
+                              preflight=failed.as_json(), level=logging.ERROR)
         timing = {"ms": self._timed("preflight", started)}
         if not report.ok:
             return self._move(job, states.VALIDATION_FAILED, report.summary(),
@@ -200,8 +215,8 @@ class Runner:
                              due_at=time.time())
         started = time.monotonic()
         try:
-            outputs = assemble.assemble(job.ticket, self._sources(job),
-                                        self.s.layout.outputs(job.job_id))
+            outputs = self.s.pdf_call("assemble", job.ticket, self._sources(job),
+                                      self.s.layout.outputs(job.job_id))
         except StageError as exc:
             return self._move(job, states.OUTPUT_CREATION_FAILED, str(exc), level=logging.ERROR)
         names = ", ".join(o.name for o in outputs)
@@ -218,8 +233,8 @@ class Runner:
         logs.event(log, logging.INFO, "output.rebuild", **job.log_context(),
                    reason="the working folder is not on this node")
         try:
-            outputs = assemble.assemble(job.ticket, self._sources(job),
-                                        self.s.layout.outputs(job.job_id))
+            outputs = self.s.pdf_call("assemble", job.ticket, self._sources(job),
+                                      self.s.layout.outputs(job.job_id))
         except StageError as exc:
             raise StageError(f"job {job.job_id}: cannot rebuild its output here: {exc}") \
                 from exc
