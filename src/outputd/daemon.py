@@ -10,6 +10,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from outputd import diskguard, logs, nodes, notifications, service, states
@@ -85,7 +86,10 @@ class Daemon:
         self.watcher = IntakeWatcher(self.intake, config.daemon.intake_dir, self.waker.wake)
         self.pickup = PickupWatcher(self.store, config.hotfolders, self.waker.wake)
         self.notifier = Notifier(self.store, lambda: self.config, self.owner, self.stopping)
-        self.scheduler = BackgroundScheduler(timezone="UTC")
+        # Two threads serve every periodic job (all short); a bounded pool, not one
+        # that grows with overlaps.
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC", executors={"default": ThreadPoolExecutor(max_workers=2)})
         self.workers = [
             threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)
             for n in range(config.daemon.workers)
