@@ -122,7 +122,7 @@ class DaemonProcess:
         self.log.close()
 
 
-PG_ADMIN_URL = os.environ.get("OUTPUTD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Many small jobs through one daemon: all delivered, and memory, file descriptors and
-threads flat after warm-up. CI runs 1,000 jobs; OUTPUTD_SOAK_JOBS=10000 runs the full
+threads flat after warm-up. CI runs 1,000 jobs; SOAK_JOBS=10000 runs the full
 soak (bench/soak figures in docs/reliability.md)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import DaemonProcess, Site
 from tests.helpers import drop_ticket, job_ticket, make_pdf
 
-JOBS = int(os.environ.get("OUTPUTD_SOAK_JOBS", "1000"))
+JOBS = int(os.environ.get("SOAK_JOBS", "1000"))
 
 
 def stats(pid: int) -> tuple[float, int, int]:

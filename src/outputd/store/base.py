@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from outputd import states
 from outputd.errors import TicketError, UnknownJob
 from outputd.model import Delivery, Event, HistoryEntry, Job, JobFilter, Output
+from outputd.store.deliveries import DeliveriesMixin
 from outputd.store.outbox import OutboxMixin
 from outputd.store.schema import MIGRATIONS
 from outputd.tickets import JobTicket, ticket_json
@@ -44,7 +45,7 @@ class DuplicateJob(TicketError):
         self.identical = identical
 
 
-class SqlStore(OutboxMixin, ABC):
+class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
     """Every store operation; one transaction per call."""
 
     serial = "INTEGER PRIMARY KEY"  # the engine's auto-numbered key, for migrations
@@ -339,139 +340,7 @@ class SqlStore(OutboxMixin, ABC):
         with self.transaction() as cur:
             cur.execute("UPDATE events SET applied_at = ? WHERE id = ?", (time.time(), event_id))
 
-    # -- outputs and deliveries ----------------------------------------------
-
-    def set_outputs(self, job_id: str, outputs: Sequence[Output]) -> None:
-        with self.transaction() as cur:
-            self._put_outputs(cur, job_id, outputs)
-
-    @staticmethod
-    def _put_outputs(cur: Cursor, job_id: str, outputs: Sequence[Output]) -> None:
-        cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
-        for o in outputs:
-            cur.execute(
-                "INSERT INTO outputs (job_id, name, path, bytes, sha256, pages, part, role)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, o.name, o.path, o.bytes, o.sha256, o.pages, o.part, o.role),
-            )
-
-    def outputs(self, job_id: str) -> list[Output]:
-        with self.reader() as cur:
-            rows = cur.execute(
-                "SELECT name, path, bytes, sha256, pages, part, role FROM outputs"
-                " WHERE job_id = ? ORDER BY COALESCE(part, 0), name",
-                (job_id,),
-            ).fetchall()
-        return [Output(*row) for row in rows]
-
-    def set_deliveries(self, job_id: str, deliveries: Sequence[Delivery]) -> None:
-        """Replace the job's delivery plan."""
-        with self.transaction() as cur:
-            cur.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
-            for d in deliveries:
-                self._put_delivery(cur, job_id, d)
-
-    def update_delivery(self, job_id: str, delivery: Delivery) -> None:
-        with self.transaction() as cur:
-            self._put_delivery(cur, job_id, delivery)
-            now = time.time()
-            if delivery.state == "delivered":
-                self._hotfolder_row(cur, delivery.hotfolder)
-                cur.execute(
-                    "UPDATE hotfolders SET last_success_at = ? WHERE name = ?",
-                    (now, delivery.hotfolder),
-                )
-            elif delivery.state == "failed":
-                self._hotfolder_row(cur, delivery.hotfolder)
-                cur.execute(
-                    "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
-                    (delivery.error, now, delivery.hotfolder),
-                )
-
-    def delivered_at(self, path: str) -> list[str]:
-        """Jobs in InHotFolder with a delivered file at `path`."""
-        with self.reader() as cur:
-            rows = cur.execute(
-                "SELECT d.job_id FROM deliveries d JOIN jobs j ON j.job_id = d.job_id"
-                " WHERE d.path = ? AND d.state = 'delivered' AND j.status = ?",
-                (path, states.IN_HOT_FOLDER),
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def waiting_files(self, hotfolder: str, since: float | None = None
-                      ) -> list[tuple[str, str, float]]:
-        """(job id, path, time it went InHotFolder) of files delivered to `hotfolder`
-        whose jobs are still InHotFolder, those older than `since` only when given."""
-        sql = (
-            "SELECT d.job_id, d.path, j.updated_at FROM deliveries d"
-            " JOIN jobs j ON j.job_id = d.job_id"
-            " WHERE d.hotfolder = ? AND d.state = 'delivered' AND j.status = ?"
-        )
-        params: list[Any] = [hotfolder, states.IN_HOT_FOLDER]
-        if since is not None:
-            sql += " AND j.updated_at < ?"
-            params.append(since)
-        with self.reader() as cur:
-            rows = cur.execute(sql + " ORDER BY j.updated_at", params).fetchall()
-        return [(row[0], row[1], row[2]) for row in rows]
-
-    def deliveries(self, job_id: str) -> list[Delivery]:
-        with self.reader() as cur:
-            rows = cur.execute(
-                "SELECT hotfolder, output, path, state, attempts, error, next_attempt_at,"
-                " permanent FROM deliveries WHERE job_id = ? ORDER BY hotfolder, output",
-                (job_id,),
-            ).fetchall()
-        return [
-            Delivery(hotfolder=r[0], output=r[1], path=r[2], state=r[3], attempts=r[4],
-                     error=r[5], next_attempt_at=r[6], permanent=bool(r[7]))
-            for r in rows
-        ]
-
-    # -- hot folders and summary ---------------------------------------------
-
-    def set_paused(self, hotfolder: str, paused: bool) -> None:
-        with self.transaction() as cur:
-            self._hotfolder_row(cur, hotfolder)
-            cur.execute(
-                "UPDATE hotfolders SET paused = ? WHERE name = ?", (int(paused), hotfolder)
-            )
-
-    def retry_hotfolder(self, hotfolder: str) -> int:
-        """Make failed deliveries to `hotfolder` pending again (its config changed);
-        returns how many jobs this wakes."""
-        with self.transaction() as cur:
-            cur.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL,"
-                " permanent = 0 WHERE hotfolder = ? AND state = 'failed'", (hotfolder,))
-            done = cur.execute(
-                "UPDATE jobs SET due_at = ? WHERE status = ? AND job_id IN"
-                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state = 'pending')",
-                (time.time(), states.COPY_FAILED, hotfolder),
-            )
-            self._notify(cur)
-        return int(done.rowcount)
-
-    def wake_paused(self, hotfolder: str) -> None:
-        """Make jobs whose deliveries waited for a paused hot folder due now."""
-        with self.transaction() as cur:
-            cur.execute(
-                "UPDATE jobs SET due_at = ? WHERE status IN (?, ?) AND job_id IN"
-                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state <> 'delivered')",
-                (time.time(), states.OUTPUT_CREATED, states.COPY_FAILED, hotfolder),
-            )
-            self._notify(cur)
-
-    def hotfolder_states(self) -> dict[str, dict[str, Any]]:
-        with self.reader() as cur:
-            rows = cur.execute(
-                "SELECT name, paused, last_success_at, last_error, last_error_at FROM hotfolders"
-            ).fetchall()
-        return {
-            row[0]: {"paused": bool(row[1]), "last_success_at": row[2], "last_error": row[3],
-                     "last_error_at": row[4]}
-            for row in rows
-        }
+    # -- summary ---------------------------------------------------------------
 
     def status_counts(self) -> dict[str, int]:
         with self.reader() as cur:
@@ -517,26 +386,6 @@ class SqlStore(OutboxMixin, ABC):
         cur.execute(
             f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values.values(), job_id)
         )
-
-    @staticmethod
-    def _put_delivery(cur: Cursor, job_id: str, d: Delivery) -> None:
-        cur.execute(
-            "DELETE FROM deliveries WHERE job_id = ? AND hotfolder = ? AND output = ?",
-            (job_id, d.hotfolder, d.output),
-        )
-        cur.execute(
-            "INSERT INTO deliveries (job_id, hotfolder, output, path, state, attempts, error,"
-            " next_attempt_at, permanent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, d.hotfolder, d.output, d.path, d.state, d.attempts, d.error,
-             d.next_attempt_at, int(d.permanent)),
-        )
-
-    @staticmethod
-    def _hotfolder_row(cur: Cursor, name: str) -> None:
-        # ON CONFLICT: two nodes may record the first delivery to a hot folder at once.
-        cur.execute("INSERT INTO hotfolders (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
-                    (name,))
-
 
 @functools.lru_cache(maxsize=4096)
 def _ticket(ticket_json: str) -> JobTicket:
