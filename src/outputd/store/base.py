@@ -387,9 +387,10 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
             f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values.values(), job_id)
         )
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)
 def _ticket(ticket_json: str) -> JobTicket:
-    """Tickets never change once accepted: parse each one once."""
+    """Tickets never change once accepted: a job read again while it is worked is not
+    parsed again. Small: each entry holds a ticket and its JSON text."""
     return JobTicket.model_validate_json(ticket_json)
 
 
