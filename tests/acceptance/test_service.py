@@ -58,7 +58,7 @@ def test_notify_ready_watchdog_stopping_in_order(site: Site, daemon_factory, not
     assert daemon.proc.wait(timeout=10) == 0
     kinds = [m.split("=")[0] for m in got]
     assert kinds[0] == "READY" and "STATUS=" in got[0]
-    assert kinds.count("WATCHDOG") >= 4  # every 0.2 s for 1.5 s
+    assert kinds.count("WATCHDOG") >= 3  # every 0.2 s for 1.5 s, on a loaded machine too
     assert kinds[-1] == "STOPPING"
     assert kinds.index("READY") < kinds.index("WATCHDOG") < kinds.index("STOPPING")
 
@@ -84,8 +84,9 @@ def test_sighup_adds_a_hot_folder_and_refuses_a_bad_config(site: Site, daemon_fa
         '[[routes]]\nmatch = {sku = "POSTER-*"}\nto = ["rip2"]\n\n'
         "[[routes]]\nmatch = {test_mode = true}"))
     daemon.signal(signal.SIGHUP)
-    got = messages(sock, "READY=1", timeout=5)
-    assert got[0].startswith("RELOADING=1\nMONOTONIC_USEC=")
+    got = [m for m in messages(sock, "READY=1", timeout=5) if not m.startswith("STATUS=")]
+    assert got[0].startswith("RELOADING=1\nMONOTONIC_USEC=")  # periodic STATUS= aside
+    assert got[-1].startswith("READY=1")
     drop_job = job_ticket("J-P", ["J-P/art.pdf"], product={"sku": "POSTER-A2"})
     make_pdf(site.intake / "J-P" / "art.pdf")
     drop_ticket(site.intake, drop_job)
