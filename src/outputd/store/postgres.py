@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from outputd.store.base import Cursor, SqlStore
+from outputd.store.base import Cursor, SqlStore, ThreadConnections
 
 log = logging.getLogger(__name__)
 CHANNEL = "outputd"
@@ -44,30 +44,25 @@ class _Cursor:
         return self._cursor.rowcount
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(ThreadConnections, SqlStore):
     """A store in a PostgreSQL database, one connection per thread."""
 
     serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     row_lock = " FOR UPDATE OF j SKIP LOCKED"
 
     def __init__(self, url: str, connect_timeout_s: float = 10) -> None:
+        super().__init__()
         self.url = url
         self.connect_timeout_s = connect_timeout_s
-        self._local = threading.local()
-        self._connections: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True,
                                connect_timeout=int(self.connect_timeout_s))
 
     def _connection(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        conn: psycopg.Connection[Any] | None = self._own()
         if conn is None or conn.closed or conn.broken:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            conn = self._keep(self._connect())
         return conn
 
     @contextmanager
@@ -111,10 +106,3 @@ class PostgresStore(SqlStore):
     def ping(self) -> None:
         with psycopg.connect(self.url, connect_timeout=2) as conn:
             conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()

@@ -8,24 +8,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from outputd.store.base import Cursor, SqlStore
+from outputd.store.base import Cursor, SqlStore, ThreadConnections
 
 
-class SqliteStore(SqlStore):
+class SqliteStore(ThreadConnections, SqlStore):
     """A store in one SQLite file, one connection per thread."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
         # Threads of this process take turns at writing here, where a hand-over is
         # immediate; SQLite's own busy handler sleeps for milliseconds between retries.
         self._write_lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = self._own()
         if conn is None:
             conn = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
@@ -33,9 +31,7 @@ class SqliteStore(SqlStore):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            self._keep(conn)
         return conn
 
     @contextmanager
@@ -61,10 +57,3 @@ class SqliteStore(SqlStore):
             conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         finally:
             conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
