@@ -154,6 +154,7 @@ class Daemon:
             (self._renew_claims, max(lease / 3, 0.5)),
             (self._check_disk, DISK_CHECK_S),
             (self._sweep_sources, 3600.0),
+            (self.services.transports.sweep_all, 3600.0),
             (self._report_status, STATUS_EVERY_S),
         ]
         interval = service.watchdog_interval()

@@ -6,17 +6,18 @@ results into status changes, each committed with its history entry before the ne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from outputd import events, logs, states
 from outputd.config import Config
-from outputd.errors import OutputdError, RequestRefused, StageError
+from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused, StageError
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Delivery, Event, Job, Output
 from outputd.pipeline import assemble, deliver, gate, preflight
@@ -24,7 +25,7 @@ from outputd.retry import RetryPolicy
 from outputd.routing import route
 from outputd.store import SqlStore
 from outputd.transports import TransportPool
-from outputd.transports.base import CopyControl
+from outputd.transports.base import CopyControl, part_name
 
 if TYPE_CHECKING:
     from outputd.metrics import Metrics
@@ -342,6 +343,19 @@ class Runner:
         return self._move(job, states.OUTPUT_DELETE, "old output removed", due_at=time.time())
 
     def _clean_up(self, job: Job) -> Job:
+        """Clear the working folder; deliveries the order no longer needs are dropped,
+        with any temp file a cut-short copy left in their hot folder."""
+        dropped = [d for d in self.s.store.deliveries(job.job_id)
+                   if d.state in ("pending", "failed")]
+        for d in dropped:
+            name = part_name(PurePosixPath(d.path).name)
+            with contextlib.suppress(DeliveryError, ConfigError, KeyError):
+                self.s.transports.get(d.hotfolder).remove(name)
         self.s.layout.clear_work(job.job_id)
-        return self._move(job, states.CLEAN_UP, "working folder cleared")
+        message = "working folder cleared"
+        if dropped:
+            message += "; not delivered to " + ", ".join(sorted({d.hotfolder for d in dropped}))
+        return self._move(job, states.CLEAN_UP, message, deliveries=[
+            replace(d, state="skipped", error=f"{job.status} before delivery")
+            if d in dropped else d for d in self.s.store.deliveries(job.job_id)])
 

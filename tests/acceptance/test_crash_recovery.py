@@ -166,6 +166,8 @@ def test_300_jobs_survive_repeated_kills(tmp_path: Path):
         sha = dict(outputs)
         expected = {}
         for job_id, hotfolder, path, state in deliveries:
+            if rows[job_id] == states.CLEAN_UP and state == "skipped":
+                continue  # the order shipped before this copy was made: none is owed
             assert state == "delivered", (job_id, hotfolder, state)
             expected[path] = sha[job_id]
         on_disk = {str(p): p for folder in (site.hot, sshd.dest) for p in folder.iterdir()}

@@ -164,3 +164,23 @@ def test_a_node_taking_over_rebuilds_the_working_folder(env: Services):
     run(env)
     assert env.store.get_job("J-1").status == states.IN_HOT_FOLDER
     assert Path(env.store.outputs("J-1")[0].path).exists()
+
+
+def test_shipping_before_delivery_drops_it_and_its_temp_file(env: Services):
+    accept(env, "J-1")
+    env.store.set_paused("rip1", True)
+    run(env)
+    assert env.store.deliveries("J-1")[0].state == "pending"
+    hot = Path(env.config.hotfolders["rip1"].path)
+    hot.mkdir(parents=True, exist_ok=True)
+    stale = hot / ".5001_J-1_FLYER-A5_q250.pdf.part"
+    stale.write_bytes(b"%PDF- half a copy")  # as a copy cut short by a crash leaves it
+    env.store.add_events(["J-1"], "shipped", "shop", "")
+    run(env)
+    job = env.store.get_job("J-1")
+    assert job.status == states.CLEAN_UP
+    assert env.store.history("J-1")[-1].message == (
+        "working folder cleared; not delivered to rip1")
+    delivery = env.store.deliveries("J-1")[0]
+    assert delivery.state == "skipped" and delivery.error == "Shipped before delivery"
+    assert not stale.exists()

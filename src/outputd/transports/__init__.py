@@ -53,6 +53,16 @@ class TransportPool:
                 self._transports[name] = transport
             return transport
 
+    def sweep_all(self) -> None:
+        """Remove stale temp files in every hot folder used so far (hourly)."""
+        with self._lock:
+            transports = list(self._transports.items())
+        for name, transport in transports:
+            swept = transport.sweep(self.sweep_older_than_s)
+            if swept:
+                logs.event(log, logging.INFO, "hotfolder.swept", hotfolder=name,
+                           files=",".join(swept))
+
     def update(self, hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> None:
         """Take a reloaded config: transports of changed or removed hot folders close."""
         with self._lock:
