@@ -216,9 +216,9 @@ class Runner:
                              due_at=time.time())
         started = time.monotonic()
         try:
-            outputs = self.s.pdf_call("assemble", job.ticket, self._sources(job),
-                                      self.s.layout.outputs(job.job_id))
-        except StageError as exc:
+            outputs = self._clean_static(job) or self.s.pdf_call(
+                "assemble", job.ticket, self._sources(job), self.s.layout.outputs(job.job_id))
+        except (StageError, OSError) as exc:
             return self._move(job, states.OUTPUT_CREATION_FAILED, str(exc), level=logging.ERROR)
         names = ", ".join(o.name for o in outputs)
         timing = {"bytes": sum(o.bytes for o in outputs), "ms": self._timed("assemble", started)}
@@ -241,6 +241,20 @@ class Runner:
                 from exc
         self.s.store.set_outputs(job.job_id, outputs)
         return {o.name: o for o in outputs}
+
+    def _clean_static(self, job: Job) -> list[Output] | None:
+        """A static file preflight found clean needs no PDF parsing to pass on: placed
+        here, saving a round trip to the PDF process."""
+        files = (job.preflight or {}).get("files") or []
+        if job.ticket.product.type != "static" or len(files) != 1:
+            return None
+        facts = files[0]
+        if facts.get("resave", True) or not facts.get("pages"):
+            return None
+        source = self._sources(job)[0][0]
+        return [assemble.place_clean_static(job.ticket, source,
+                                            self.s.layout.outputs(job.job_id),
+                                            int(facts["pages"]))]
 
     def _deliver(self, job: Job) -> Job:
         store = self.s.store

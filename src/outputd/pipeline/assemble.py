@@ -70,6 +70,20 @@ def _pass_through(source: Path, target: Path) -> int:
     return pages
 
 
+def place_clean_static(ticket: JobTicket, source: Path, out_dir: Path, pages: int) -> Output:
+    """A static file preflight found clean (not repaired, not encrypted): its bytes
+    under the output name, without parsing it again."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{ticket.job_id}.pdf"
+    temp = _temp(target)
+    try:
+        os.link(source, temp)
+    except OSError:
+        shutil.copyfile(source, temp)
+    os.replace(temp, target)
+    return _record(target, pages=pages)
+
+
 def _qpdf_merge(paths: Sequence[Path], target: Path) -> None:
     """qpdf's page merge, in process: the first file's catalogue, every file's pages."""
     args = ["qpdf", str(paths[0]), "--decrypt", "--object-streams=disable", "--pages",

@@ -59,6 +59,9 @@ def passed(check: str, message: str, file: str | None = None) -> Check:
 @dataclass(frozen=True)
 class Report:
     checks: tuple[Check, ...]
+    # Per file: {"file", "pages", "resave"}; resave when qpdf repaired it or it is
+    # encrypted, so that assembly knows without opening the file again.
+    files: tuple[dict[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -85,7 +88,7 @@ class Report:
             if c.page is not None:
                 entry["page"] = c.page
             checks.append(entry)
-        return {"ok": self.ok, "checks": checks}
+        return {"ok": self.ok, "checks": checks, "files": list(self.files)}
 
 
 @dataclass
@@ -95,6 +98,7 @@ class FileFacts:
     pages: int = 0
     trims: list[tuple[float, float]] = field(default_factory=list)
     output_intent: str | None = None
+    resave: bool = True  # until the file is known to be clean
 
 
 # -- checks of the file as a whole ---------------------------------------------
@@ -291,6 +295,7 @@ def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
             checks.append(check_repair(pdf, label))
             checks.append(check_encryption(pdf, label))
             facts.pages = len(pdf.pages)
+            facts.resave = bool(pdf.is_encrypted or pdf.get_warnings())
             if rules is not None:
                 checks.append(check_page_count(facts.pages, rules, label))
             checks += check_pages_geometry(pdf, product, label, facts)
@@ -366,7 +371,8 @@ def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int
                 checks += document_checks([(label, f)], product, combined=False)
         else:
             checks += document_checks(facts, product, combined=True)
-    return Report(tuple(checks))
+    return Report(tuple(checks), tuple(
+        {"file": label, "pages": f.pages, "resave": f.resave} for label, f in facts))
 
 
 def _settings(defaults: PreflightConfig, product: Product) -> PreflightConfig:
