@@ -35,7 +35,6 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "rejected": {"approval": "Rejected"},
     "cancelled": {"cancelled": True},
 }
-OPERATOR_REQUESTS = ("retry", "release")
 # Facts about the order that a hold must not lose: recorded, and the job stays Blocked.
 _NOTED_WHILE_HELD = ("paid", "approved")
 

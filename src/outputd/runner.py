@@ -359,8 +359,8 @@ class Runner:
     def _clean_up(self, job: Job) -> Job:
         """Clear the working folder; deliveries the order no longer needs are dropped,
         with any temp file a cut-short copy left in their hot folder."""
-        dropped = [d for d in self.s.store.deliveries(job.job_id)
-                   if d.state in ("pending", "failed")]
+        deliveries = self.s.store.deliveries(job.job_id)
+        dropped = [d for d in deliveries if d.state in ("pending", "failed")]
         for d in dropped:
             name = part_name(PurePosixPath(d.path).name)
             with contextlib.suppress(DeliveryError, ConfigError, KeyError):
@@ -371,5 +371,5 @@ class Runner:
             message += "; not delivered to " + ", ".join(sorted({d.hotfolder for d in dropped}))
         return self._move(job, states.CLEAN_UP, message, deliveries=[
             replace(d, state="skipped", error=f"{job.status} before delivery")
-            if d in dropped else d for d in self.s.store.deliveries(job.job_id)])
+            if d in dropped else d for d in deliveries])
 

@@ -76,7 +76,11 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
     """Every store operation; one transaction per call."""
 
     serial = "INTEGER PRIMARY KEY"  # the engine's auto-numbered key, for migrations
-    row_lock = ""  # appended to claim queries: PostgreSQL's FOR UPDATE … SKIP LOCKED
+
+    def _row_lock(self, alias: str) -> str:
+        """Appended to claim queries: PostgreSQL locks the rows and skips locked ones;
+        SQLite's write transaction already holds the whole database."""
+        return ""
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Cursor]:
@@ -257,13 +261,14 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
                 "SELECT j.job_id FROM jobs j WHERE j.job_id IN"
                 " (SELECT e.job_id FROM events e WHERE e.applied_at IS NULL)"
                 f" AND {free} ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1"
-                + self.row_lock,
+                + self._row_lock("j"),
                 (now,),
             ).fetchone()
             if row is None:
                 row = cur.execute(
                     f"SELECT j.job_id FROM jobs j WHERE j.due_at <= ? AND {free}"
-                    " ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1" + self.row_lock,
+                    " ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1"
+                    + self._row_lock("j"),
                     (now, now),
                 ).fetchone()
             if row is None:
@@ -304,14 +309,6 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
             sql += " AND job_id = ?"
             params.append(job_id)
         cur.execute(sql, params)
-
-    def claim_history(self, job_id: str) -> list[tuple[str, float, float | None]]:
-        """(owner, claimed at, released at) of every claim of a job, oldest first."""
-        with self.reader() as cur:
-            rows = cur.execute(
-                "SELECT owner, claimed_at, released_at FROM claim_log WHERE job_id = ?"
-                " ORDER BY claimed_at, id", (job_id,)).fetchall()
-        return [(row[0], row[1], row[2]) for row in rows]
 
     def claim_owners(self) -> list[str]:
         with self.reader() as cur:

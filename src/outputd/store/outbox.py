@@ -39,11 +39,11 @@ class OutboxMixin:
     """Outbox operations of the store (mixed into SqlStore)."""
 
     outbox_policy: OutboxPolicy | None = None
-    row_lock: str
 
     # Provided by SqlStore.
     def transaction(self) -> Any: ...
     def reader(self) -> Any: ...
+    _row_lock: Callable[[str], str]
 
     def _enqueue(self, cur: Cursor, job_id: str, status: str, message: str, at: float,
                  kinds: Sequence[str] = ("webhook", "email")) -> None:
@@ -88,48 +88,34 @@ class OutboxMixin:
         with self.transaction() as cur:
             self._enqueue(cur, job_id, status, message, time.time(), kinds)
 
-    def next_webhook(self, owner: str, lease_s: float) -> Notification | None:
-        """Claim the next due webhook whose job has nothing older pending for that URL."""
+    def _claim(self, where: str, params: Sequence[Any], owner: str, lease_s: float,
+               limit: int | None) -> list[Notification]:
+        """Claim pending notifications matching `where` (alias `o`), oldest first."""
         now = time.time()
+        sql = (f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
+               " WHERE o.state = 'pending' AND o.next_attempt_at <= ?"
+               " AND (o.claimed_by IS NULL OR o.claim_expires_at < ?) AND " + where
+               + " ORDER BY o.id" + (f" LIMIT {limit}" if limit else "") + self._row_lock("o"))
         with self.transaction() as cur:
-            row = cur.execute(
-                f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
-                " WHERE o.kind = 'webhook' AND o.state = 'pending' AND o.next_attempt_at <= ?"
-                " AND (o.claimed_by IS NULL OR o.claim_expires_at < ?)"
-                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.job_id = o.job_id"
-                " AND p.target = o.target AND p.state = 'pending' AND p.id < o.id)"
-                " ORDER BY o.id LIMIT 1" + self.row_lock.replace(" OF j", " OF o"),
-                (now, now),
-            ).fetchone()
-            if row is None:
-                return None
-            cur.execute("UPDATE outbox SET claimed_by = ?, claim_expires_at = ? WHERE id = ?",
-                        (owner, now + lease_s, row[0]))
-        return Notification(*row)
-
-    def due_emails(self, owner: str, lease_s: float, older_than: float) -> list[Notification]:
-        """Claim every pending mail created before `older_than` and due now."""
-        now = time.time()
-        with self.transaction() as cur:
-            rows = cur.execute(
-                f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
-                " WHERE o.kind = 'email' AND o.state = 'pending' AND o.next_attempt_at <= ?"
-                " AND o.created_at <= ? AND (o.claimed_by IS NULL OR o.claim_expires_at < ?)"
-                " ORDER BY o.id" + self.row_lock.replace(" OF j", " OF o"),
-                (now, older_than, now),
-            ).fetchall()
+            rows = cur.execute(sql, (now, now, *params)).fetchall()
             for row in rows:
                 cur.execute(
                     "UPDATE outbox SET claimed_by = ?, claim_expires_at = ? WHERE id = ?",
                     (owner, now + lease_s, row[0]))
         return [Notification(*row) for row in rows]
 
-    def recent_failures(self, status: str, since: float) -> int:
-        """Mails owed for `status` since `since` (to tell a burst)."""
-        with self.reader() as cur:
-            row = cur.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'email' AND status = ?"
-                              " AND created_at >= ?", (status, since)).fetchone()
-        return int(row[0])
+    def next_webhook(self, owner: str, lease_s: float) -> Notification | None:
+        """Claim the next due webhook whose job has nothing older pending for that URL."""
+        claimed = self._claim(
+            "o.kind = 'webhook' AND NOT EXISTS (SELECT 1 FROM outbox p"
+            " WHERE p.job_id = o.job_id AND p.target = o.target AND p.state = 'pending'"
+            " AND p.id < o.id)", (), owner, lease_s, limit=1)
+        return claimed[0] if claimed else None
+
+    def due_emails(self, owner: str, lease_s: float, older_than: float) -> list[Notification]:
+        """Claim every pending mail created before `older_than` and due now."""
+        return self._claim("o.kind = 'email' AND o.created_at <= ?", (older_than,), owner,
+                           lease_s, limit=None)
 
     def notification_sent(self, notification_id: int) -> None:
         with self.transaction() as cur:

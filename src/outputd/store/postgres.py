@@ -48,7 +48,9 @@ class PostgresStore(ThreadConnections, SqlStore):
     """A store in a PostgreSQL database, one connection per thread."""
 
     serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
-    row_lock = " FOR UPDATE OF j SKIP LOCKED"
+
+    def _row_lock(self, alias: str) -> str:
+        return f" FOR UPDATE OF {alias} SKIP LOCKED"
 
     def __init__(self, url: str, connect_timeout_s: float = 10) -> None:
         super().__init__()
