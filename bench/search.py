@@ -85,6 +85,15 @@ for r in rows:
 print(len(rows))
 """
 
+BASELINE_SHOW = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+job = db.execute("SELECT * FROM jobs WHERE job_id = ?", (sys.argv[2],)).fetchone()
+for table in ("history", "outputs", "deliveries"):
+    db.execute(f"SELECT * FROM {table} WHERE job_id = ?", (sys.argv[2],)).fetchall()
+print(job[0])
+"""
+
 
 def wall(cmd: list[str]) -> float:
     started = time.perf_counter()
@@ -108,7 +117,7 @@ def main() -> None:
         job_id = f"J-{args.jobs // 2:06d}"
         store = open_store(config.store.url)
         in_process = {"search": [], "show": []}
-        commands = {"search": [], "show": [], "baseline": []}
+        commands = {"search": [], "show": [], "baseline": [], "baseline_show": []}
         cli = [sys.executable, "-m", "outputd", "--config", str(config_path)]
         for _ in range(args.rounds):
             t = time.perf_counter()
@@ -121,13 +130,17 @@ def main() -> None:
             commands["search"].append(wall(cli + ["jobs", "--search", email, "--json"]))
             commands["show"].append(wall(cli + ["show", job_id, "--json"]))
             commands["baseline"].append(wall([sys.executable, "-c", BASELINE, db, email]))
+            commands["baseline_show"].append(
+                wall([sys.executable, "-c", BASELINE_SHOW, db, job_id]))
         med = {k: statistics.median(v) for k, v in {**commands,
                "search_query": in_process["search"], "show_query": in_process["show"]}.items()}
         print(f"jobs={args.jobs} rounds={args.rounds} (medians, ms)")
         print(f"  outputd jobs --search (command)   {med['search']:8.1f}")
         print(f"  outputd show (command)            {med['show']:8.1f}")
-        print(f"  baseline: python+sqlite3 query    {med['baseline']:8.1f}")
+        print(f"  baseline: python+sqlite3 search  {med['baseline']:8.1f}")
+        print(f"  baseline: python+sqlite3 show    {med['baseline_show']:8.1f}")
         print(f"  ratio search/baseline             {med['search'] / med['baseline']:8.2f}")
+        print(f"  ratio show/baseline               {med['show'] / med['baseline_show']:8.2f}")
         print(f"  store search + job objects        {med['search_query']:8.1f}")
         print(f"  store show + job object           {med['show_query']:8.1f}")
         startup = wall([sys.executable, "-c", "import outputd.cli"])

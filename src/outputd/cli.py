@@ -10,18 +10,22 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from outputd import commands, diskguard, states
-from outputd.config import Config, load_config
+from outputd import states
+from outputd.configfile import ConfigFile, read_config_file
 from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
-from outputd.intake import Intake
 from outputd.jobview import job_object, render, render_row
-from outputd.layout import Layout
 from outputd.model import JobFilter, iso
-from outputd.nodes import node_id
 from outputd.store import SqlStore, open_store
-from outputd.tickets import EVENTS
+
+if TYPE_CHECKING:
+    from outputd.config import Config
+    from outputd.layout import Layout
+
+# `show` and `jobs` only read the store: they neither validate the whole config nor load
+# the pydantic models (about 100 ms of every command). The other commands import what
+# they need when they run.
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LIMIT = 500
@@ -39,17 +43,41 @@ def _print_json(value: Any) -> None:
 
 
 class Context:
-    """The config, store and folders a command works on, opened on first use."""
+    """The config, store and folders a command works on, opened on first use.
 
-    def __init__(self, config_path: str | None) -> None:
-        self.config: Config = load_config(config_path)
-        self.layout = Layout(self.config)
+    The config is validated up front unless the command only reads the store; then only
+    the keys that locate the store are read.
+    """
+
+    def __init__(self, config_path: str | None, *, validate: bool = True) -> None:
+        self._file: ConfigFile = read_config_file(config_path)
+        self._config: Config | None = None
+        self._layout: Layout | None = None
         self._store: SqlStore | None = None
+        if validate:
+            self.config  # noqa: B018 (a bad config is refused before anything is done)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from outputd.config import validate
+
+            self._config = validate(self._file)
+        return self._config
+
+    @property
+    def layout(self) -> Layout:
+        if self._layout is None:
+            from outputd.layout import Layout
+
+            self._layout = Layout(self.config)
+        return self._layout
 
     @property
     def store(self) -> SqlStore:
         if self._store is None:
-            self._store = open_store(self.config.store.url)
+            url = self._config.store.url if self._config else self._file.quick_store_url()
+            self._store = open_store(url)
         return self._store
 
 
@@ -60,6 +88,9 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
+    from outputd.intake import Intake
+    from outputd.nodes import node_id
+
     data = Path(args.ticket).read_bytes()
     ctx.layout.create()
     outcome = Intake(ctx.store, ctx.layout, node_id()).submit(data, _who())
@@ -102,6 +133,8 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
 
 def _request(ctx: Context, job_id: str | None, order_id: str | None, event: str,
              message: str = "") -> int:
+    from outputd import commands
+
     ids = commands.target_jobs(ctx.store, job_id, order_id)
     recorded = commands.record_event(ctx.store, ctx.layout, ids, event, _who(), message)
     skipped = sorted(set(ids) - set(recorded))
@@ -150,6 +183,8 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    from outputd import diskguard
+
     store = ctx.store
     depth, oldest = store.queue()
     folders = store.hotfolder_states()
@@ -309,15 +344,15 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Print-output daemon and its operator tools.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[Context, argparse.Namespace], int], help: str
-            ) -> argparse.ArgumentParser:
+    def add(name: str, func: Callable[[Context, argparse.Namespace], int], help: str,
+            reads_only: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help)
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, reads_only=reads_only)
         return p
 
     add("run", cmd_run, "run the daemon in the foreground")
     add("submit", cmd_submit, "accept a ticket as the intake folder would").add_argument("ticket")
-    p = add("jobs", cmd_jobs, "list and search jobs")
+    p = add("jobs", cmd_jobs, "list and search jobs", reads_only=True)
     p.add_argument("--status")
     p.add_argument("--order")
     p.add_argument("--storefront")
@@ -327,7 +362,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cancelled", action="store_true", help="only cancelled jobs")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
     p.add_argument("--json", action="store_true")
-    p = add("show", cmd_show, "one job in full")
+    p = add("show", cmd_show, "one job in full", reads_only=True)
     p.add_argument("job_id")
     p.add_argument("--json", action="store_true")
     p = add("event", cmd_event, "record an event for a job or an order")
@@ -363,8 +398,8 @@ def _event_args(args: argparse.Namespace) -> None:
         args.job_id, args.event = values
     else:
         raise _Usage("usage: outputd event JOB_ID EVENT, or outputd event --order ID EVENT")
-    if args.event not in EVENTS:
-        raise _Usage(f"unknown event {args.event!r}; events: {', '.join(EVENTS)}")
+    if args.event not in states.EVENTS:
+        raise _Usage(f"unknown event {args.event!r}; events: {', '.join(states.EVENTS)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _known_status(args.status)
         if getattr(args, "history_status", None):
             _known_status(args.history_status)
-        ctx = Context(getattr(args, "config", None))
+        ctx = Context(getattr(args, "config", None), validate=not args.reads_only)
         return int(args.func(ctx, args))
     except (_Usage, ConfigError) as exc:
         print(f"outputd: {exc}", file=sys.stderr)

@@ -1,8 +1,8 @@
 """The configuration: one TOML file, every key overridable by OUTPUTD_<SECTION>__<KEY>.
 
-Validated with pydantic models; the environment overrides are merged here rather than
-through pydantic-settings, whose import (asyncio and more) slowed every command
-by about 45 ms.
+Validated with pydantic models; the file is read and the environment overrides merged
+in `outputd.configfile` rather than through pydantic-settings, whose import (asyncio and
+more) slowed every command by about 45 ms.
 
 Relative paths resolve against the config file's folder. A bad config raises ConfigError
 with one sentence naming the key.
@@ -10,12 +10,8 @@ with one sentence naming the key.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import string
-import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,15 +25,18 @@ from pydantic import (
     model_validator,
 )
 
+from outputd.configfile import (
+    DEFAULT_STATE_DIR,
+    SQLITE_PREFIX,
+    ConfigFile,
+    read_config_file,
+)
 from outputd.errors import ConfigError
 
-DEFAULT_CONFIG = Path("config/outputd.toml")
 TEMPLATE_FIELDS = frozenset(
     {"job_id", "order_id", "storefront", "sku", "quantity", "type", "part", "role"}
 )
 ROUTE_MATCH_KEYS = frozenset({"type", "sku", "storefront", "test_mode"})
-ENV_PREFIX = "OUTPUTD_"
-ENV_NOT_SETTINGS = frozenset({"OUTPUTD_CONFIG"})
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
 
 
@@ -46,7 +45,7 @@ class _Section(BaseModel):
 
 
 class DaemonConfig(_Section):
-    state_dir: Path = Path("../var/state")
+    state_dir: Path = DEFAULT_STATE_DIR
     intake_dir: Path = Path("../var/intake")
     sources_dir: Path | None = None  # default: state_dir/sources
     node_id: str = ""
@@ -205,71 +204,25 @@ class Config(_Section):
     @property
     def sqlite_path(self) -> Path | None:
         """The SQLite file the store URL names, or None for another engine."""
-        prefix = "sqlite:///"
-        return Path(self.store.url[len(prefix):]) if self.store.url.startswith(prefix) else None
-
-
-def resolve_config_path(given: str | os.PathLike[str] | None) -> Path:
-    """The config file to use: the flag, else $OUTPUTD_CONFIG, else config/outputd.toml."""
-    if given:
-        return Path(given)
-    env = os.environ.get("OUTPUTD_CONFIG")
-    return Path(env) if env else DEFAULT_CONFIG
+        url = self.store.url
+        return Path(url[len(SQLITE_PREFIX):]) if url.startswith(SQLITE_PREFIX) else None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read, validate and resolve the config file; raise ConfigError naming the key."""
-    config_path = resolve_config_path(path)
+    return validate(read_config_file(path))
+
+
+def validate(file: ConfigFile) -> Config:
+    """Validate and resolve a read config file; raise ConfigError naming the key."""
     try:
-        with open(config_path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {config_path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
-    overrides = env_overrides(os.environ)
-    try:
-        config = Config.model_validate(_merge(raw, overrides))
+        config = Config.model_validate(file.raw)
     except ValidationError as exc:
-        where = f"config file {config_path}"
-        if overrides:
+        where = f"config file {file.path}"
+        if file.overridden:
             where += " with the OUTPUTD_ environment overrides"
         raise ConfigError(f"{where}: {_first_error(exc)}") from None
-    return _resolve(config, config_path.resolve().parent)
-
-
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """`OUTPUTD_<SECTION>__<KEY>=value` as nested keys; values that are JSON lists or
-    objects are parsed, the rest stay strings for validation to convert."""
-    tree: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
-            continue
-        path = name[len(ENV_PREFIX):].lower().split("__")
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"environment variable {name} conflicts with another")
-        parsed: Any = value
-        if value[:1] in ("[", "{"):
-            # A plain string may start like JSON too, e.g. a filename template.
-            with contextlib.suppress(ValueError):
-                parsed = json.loads(value)
-        node[path[-1]] = parsed
-    return tree
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return _resolve(config, file)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -283,10 +236,8 @@ def _first_error(exc: ValidationError) -> str:
     return f"{loc or 'the file'} {message}" if loc else message
 
 
-def _resolve(config: Config, base: Path) -> Config:
-    def at(path: Path) -> Path:
-        return Path(os.path.normpath(base / path.expanduser()))
-
+def _resolve(config: Config, file: ConfigFile) -> Config:
+    at = file.at
     daemon = config.daemon
     state_dir = at(daemon.state_dir)
     daemon = daemon.model_copy(update={
@@ -294,11 +245,7 @@ def _resolve(config: Config, base: Path) -> Config:
         "intake_dir": at(daemon.intake_dir),
         "sources_dir": at(daemon.sources_dir) if daemon.sources_dir else state_dir / "sources",
     })
-    url = config.store.url or f"sqlite:///{state_dir / 'outputd.db'}"
-    if url.startswith("sqlite:///"):
-        url = f"sqlite:///{at(Path(url[len('sqlite:///'):]))}"
-    elif not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("store.url must start with sqlite:/// or postgresql://")
+    url = file.store_url(config.store.url, state_dir)
     hotfolders: dict[str, LocalHotFolder | SftpHotFolder] = {}
     for name, folder in config.hotfolders.items():
         if isinstance(folder, LocalHotFolder):
@@ -324,7 +271,7 @@ def _resolve(config: Config, base: Path) -> Config:
         "daemon": daemon,
         "store": config.store.model_copy(update={"url": url}),
         "hotfolders": hotfolders,
-        "source": base,
+        "source": file.base,
     })
     _check_routes(resolved)
     _check_folders(resolved)

@@ -10,24 +10,24 @@ from outputd.store import SqlStore
 
 def job_object(store: SqlStore, job: Job, *, full: bool = True) -> dict[str, Any]:
     """The stable JSON shape of DESIGN §5."""
-    t = job.ticket
+    t = job.ticket_data  # the stored JSON: no ticket models to load
     body: dict[str, Any] = {
         "job_id": job.job_id,
-        "order_id": t.order_id,
-        "storefront": t.storefront,
-        "test_mode": t.test_mode,
-        "product_type": t.product.type,
-        "sku": t.product.sku,
-        "quantity": t.quantity,
+        "order_id": t["order_id"],
+        "storefront": t["storefront"],
+        "test_mode": t["test_mode"],
+        "product_type": t["product"]["type"],
+        "sku": t["product"]["sku"],
+        "quantity": t["quantity"],
         "status": job.status,
         "payment_status": job.payment_status,
         "approval": job.approval,
         "cancelled": job.cancelled,
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
-        "customer": {"username": t.customer.username, "email": t.customer.email},
-        "priority": t.priority,
-        "process_after": t.process_after.isoformat() if t.process_after else None,
+        "customer": {"username": t["customer"]["username"], "email": t["customer"]["email"]},
+        "priority": t["priority"],
+        "process_after": t["process_after"],
         "due_at": iso(job.due_at),
         "outputs": [],
         "deliveries": [],
@@ -35,7 +35,7 @@ def job_object(store: SqlStore, job: Job, *, full: bool = True) -> dict[str, Any
         "history": [],
     }
     if full:
-        body["files"] = [{"path": f.path, "role": f.role} for f in t.files]
+        body["files"] = [{"path": f["path"], "role": f["role"]} for f in t["files"]]
         body["outputs"] = [
             {"name": o.name, "bytes": o.bytes, "sha256": o.sha256, "pages": o.pages}
             for o in store.outputs(job.job_id)

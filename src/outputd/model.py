@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from outputd.tickets import JobTicket
+if TYPE_CHECKING:
+    from outputd.tickets import JobTicket
 
 BY_DAEMON = "outputd"
 
@@ -20,12 +23,26 @@ def iso(at: float | None) -> str | None:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_ticket(text: str) -> JobTicket:
+    """Tickets never change once accepted: a job read again while it is worked is not
+    parsed again. Small: each entry holds a ticket and its JSON text."""
+    from outputd.tickets import JobTicket
+
+    return JobTicket.model_validate_json(text)
+
+
 @dataclass(frozen=True)
 class Job:
-    """A job as the store holds it; evolve() gives a changed copy."""
+    """A job as the store holds it; evolve() gives a changed copy.
+
+    The ticket is kept as the JSON text the store holds and validated into a JobTicket
+    on first use: the read-only commands show a job from `ticket_data` alone, without
+    loading the validation models.
+    """
 
     job_id: str
-    ticket: JobTicket
+    ticket_text: str
     status: str
     payment_status: str
     approval: str
@@ -37,15 +54,25 @@ class Job:
     preflight: dict[str, Any] | None = None
     ticket_sha256: str = ""
 
+    @functools.cached_property
+    def ticket(self) -> JobTicket:
+        return _parse_ticket(self.ticket_text)
+
+    @functools.cached_property
+    def ticket_data(self) -> dict[str, Any]:
+        """The ticket as JSON data, field names as the schema spells them."""
+        data: dict[str, Any] = json.loads(self.ticket_text)
+        return data
+
     @property
     def order_id(self) -> str:
-        return self.ticket.order_id
+        return str(self.ticket_data["order_id"])
 
     def evolve(self, **changes: Any) -> Job:
         return replace(self, **changes)
 
     def log_context(self) -> dict[str, Any]:
-        return {"job": self.job_id, "order": self.ticket.order_id, "status": self.status}
+        return {"job": self.job_id, "order": self.order_id, "status": self.status}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,12 @@ MIS_RETRIGGER = "MisNotificationRetrigger"
 SENT_EMAIL = "SentEmail"
 SENT_EMAIL_FAILED = "SentEmailFailed"
 JOB_DATA_DELETED = "JobDataDeleted"
+# The events a ticket or `outputd event` may carry (schema outputd.event/1).
+EVENTS = (
+    "paid", "approved", "rejected", "shipped", "ready_for_collection", "completed",
+    "cancelled", "recreate", "reopen", "hold", "release", "renotify",
+)
+
 NOTES: frozenset[str] = frozenset({
     MIS_NOTIFIED, MIS_FAILED, MIS_RETRIGGER, SENT_EMAIL, SENT_EMAIL_FAILED, JOB_DATA_DELETED,
 })

@@ -10,16 +10,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from outputd.errors import TicketError
+from outputd.states import EVENTS
 
 JOB_SCHEMA = "outputd.job/1"
 EVENT_SCHEMA = "outputd.event/1"
 MAX_TICKET_BYTES = 1 << 20
 ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
-EVENTS = (
-    "paid", "approved", "rejected", "shipped", "ready_for_collection", "completed",
-    "cancelled", "recreate", "reopen", "hold", "release", "renotify",
-)
 
 
 class _Strict(BaseModel):

@@ -115,3 +115,33 @@ def test_show_json_has_the_contract_fields(site: Site):
     assert job["created_at"].endswith("Z")
     assert job["history"][0]["status"] == "Ordered"
     assert job["history"][0]["by"] not in ("", "outputd")  # the user who submitted it
+
+
+def test_show_and_jobs_read_the_store_without_the_validation_models(site: Site):
+    submit(site, "J-1", customer={"username": "alice", "email": "a@x.example"},
+           process_after="2030-01-01T08:00:00+02:00")
+    probe = (
+        "import sys\n"
+        "from outputd.cli import main\n"
+        f"assert main(['show', 'J-1', '--config', {str(site.config)!r}]) == 0\n"
+        f"assert main(['jobs', '--search', 'alice', '--config', {str(site.config)!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'"
+        " or m in ('outputd.tickets', 'outputd.config')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "J-1" in done.stdout and "alice" in done.stdout
+
+    shown = site.show("J-1")
+    assert shown["process_after"] == "2030-01-01T08:00:00+02:00"
+    assert shown["customer"] == {"username": "alice", "email": "a@x.example"}
+    assert shown["files"] == [{"path": "J-1/art.pdf", "role": "part"}]
+
+    # An operator can still look at jobs while a config mistake stops the daemon...
+    site.config.write_text(site.config.read_text() + "\n[bogus]\nx = 1\n")
+    assert ids(site.jobs("--search", "alice")) == ["J-1"]
+    assert site.show("J-1")["status"] == "Ordered"
+    # ...and every other command still refuses the config, naming the key.
+    refused = site.cli("status", check=False)
+    assert refused.returncode == 2 and "bogus is not a known key" in refused.stderr

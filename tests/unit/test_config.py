@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from outputd.config import load_config
+from outputd.configfile import read_config_file
 from outputd.errors import ConfigError
 from tests.helpers import write_config
 
@@ -116,3 +117,32 @@ def test_bad_hot_folders_are_named(tmp_path: Path, hot: str, words: str):
     routes = '[[routes]]\nskip = true\n'
     with pytest.raises(ConfigError, match=words):
         load_config(write_config(tmp_path, hotfolders=hot, routes=routes))
+
+
+@pytest.mark.parametrize(("store", "env"), [
+    ("", {}),
+    ('url = "db/jobs.sqlite"', {}),
+    ('url = "sqlite:///db/jobs.sqlite"', {}),
+    ("", {"OUTPUTD_DAEMON__STATE_DIR": "elsewhere"}),
+    ("", {"OUTPUTD_STORE__URL": "postgresql://u@127.0.0.1/outputd"}),
+])
+def test_read_only_commands_find_the_store_the_daemon_uses(tmp_path: Path, monkeypatch,
+                                                           store: str, env: dict[str, str]):
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("[store]\n", f"[store]\n{store}\n", 1))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if store == 'url = "db/jobs.sqlite"':
+        with pytest.raises(ConfigError, match="store.url must start with"):
+            load_config(path)
+        with pytest.raises(ConfigError, match="store.url must start with"):
+            read_config_file(path).quick_store_url()
+        return
+    assert read_config_file(path).quick_store_url() == load_config(path).store.url
+
+
+def test_read_only_store_lookup_names_a_bad_key(tmp_path: Path):
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace('state_dir = "state"', "state_dir = 3"))
+    with pytest.raises(ConfigError, match="daemon.state_dir must be a string"):
+        read_config_file(path).quick_store_url()

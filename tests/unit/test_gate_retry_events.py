@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from outputd.errors import DeliveryError, PermanentDeliveryError, RequestRefused
 from outputd.model import HistoryEntry, Job
 from outputd.pipeline.gate import decide
 from outputd.retry import RetryPolicy
-from outputd.tickets import JobTicket
+from outputd.tickets import JobTicket, ticket_json
 from tests.helpers import job_ticket
 
 NOW = 1_800_000_000.0
@@ -50,7 +51,8 @@ def test_retry_back_off_doubles_up_to_the_cap_and_gives_up():
 
 
 def job(status: str) -> Job:
-    return Job("J-1", ticket(), status, "Paid", "NotRequired", False, NOW, NOW)
+    return Job("J-1", json.dumps(ticket_json(ticket())), status, "Paid", "NotRequired", False,
+               NOW, NOW)
 
 
 def test_events_follow_the_transition_table():

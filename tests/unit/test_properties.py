@@ -13,7 +13,7 @@ from outputd import events, states
 from outputd.errors import RequestRefused, TicketError
 from outputd.model import HistoryEntry, Job
 from outputd.routing import filename, sanitise
-from outputd.tickets import JobTicket, parse_ticket
+from outputd.tickets import JobTicket, parse_ticket, ticket_json
 from tests.helpers import job_ticket
 
 json_values = st.recursive(
@@ -92,8 +92,9 @@ def test_the_table_is_consistent(current: str, new: str):
 @given(st.sampled_from(sorted(states.ALL)),
        st.sampled_from(list(events._RECORDS) + ["retry", "release", "renotify"]))
 def test_event_plans_only_make_allowed_changes(status: str, event: str):
-    job = Job("J-1", JobTicket.model_validate(job_ticket("J-1", ["a.pdf"])), status, "Paid",
-              "NotRequired", False, 0.0, 0.0)
+    ticket = JobTicket.model_validate(job_ticket("J-1", ["a.pdf"]))
+    job = Job("J-1", json.dumps(ticket_json(ticket)), status, "Paid", "NotRequired", False,
+              0.0, 0.0)
     history = [HistoryEntry(0, states.ORDERED, "", "x"), HistoryEntry(1, status, "", "x")]
     try:
         plan = events.plan(job, event, history)

@@ -6,14 +6,13 @@ connections, transactions and its own claim query where it has a better one.
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from outputd import states
 from outputd.errors import TicketError, UnknownJob
@@ -21,7 +20,9 @@ from outputd.model import Delivery, Event, HistoryEntry, Job, JobFilter, Output
 from outputd.store.deliveries import DeliveriesMixin
 from outputd.store.outbox import OutboxMixin
 from outputd.store.schema import MIGRATIONS
-from outputd.tickets import JobTicket, ticket_json
+
+if TYPE_CHECKING:
+    from outputd.tickets import JobTicket
 
 _JOB_COLUMNS = (
     "job_id, ticket, status, payment_status, approval, cancelled, created_at, updated_at, "
@@ -128,6 +129,8 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
         due_at: float | None,
     ) -> Job:
         """Insert a job with its first history entry; raise DuplicateJob if the id exists."""
+        from outputd.tickets import ticket_json  # only writers pay for the ticket models
+
         now = time.time()
         with self.transaction() as cur:
             row = cur.execute(
@@ -411,17 +414,10 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
             f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values.values(), job_id)
         )
 
-@functools.lru_cache(maxsize=256)
-def _ticket(ticket_json: str) -> JobTicket:
-    """Tickets never change once accepted: a job read again while it is worked is not
-    parsed again. Small: each entry holds a ticket and its JSON text."""
-    return JobTicket.model_validate_json(ticket_json)
-
-
 def _job(row: Sequence[Any]) -> Job:
     return Job(
         job_id=row[0],
-        ticket=_ticket(row[1]),
+        ticket_text=row[1],
         status=row[2],
         payment_status=row[3],
         approval=row[4],
