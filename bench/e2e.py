@@ -90,7 +90,8 @@ def prepare(root: Path, jobs: int, mb: int) -> list[Path]:
 
 def outputd_round(root: Path, jobs: int, files: list[Path], tag: str) -> dict[str, float]:
     site = root / f"site-{tag}"
-    config = write_config(site, hotfolders='[hotfolders.rip1]\nkind = "local"\n'
+    config = write_config(site, workers=None,  # the shipped default
+                          hotfolders='[hotfolders.rip1]\nkind = "local"\n'
                           'path = "hot"\nfilename = "{job_id}.pdf"\n',
                           limits=f"max_file_bytes = {1 << 32}")
     (site / "intake").mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,8 @@ def baseline_round(root: Path, files: list[Path], tag: str) -> float:
 
 def idle_latency(root: Path, count: int) -> dict[str, float]:
     site = root / "idle"
-    config = write_config(site, hotfolders='[hotfolders.rip1]\nkind = "local"\n'
+    config = write_config(site, workers=None,
+                          hotfolders='[hotfolders.rip1]\nkind = "local"\n'
                           'path = "hot"\nfilename = "{job_id}.pdf"\n')
     (site / "hot").mkdir(parents=True)
     proc, _ = start_daemon(config, str(site / "notify.sock"))

@@ -83,10 +83,11 @@ def drop_ticket(intake: Path, ticket: dict[str, Any], name: str | None = None) -
     return final
 
 
-def write_config(root: Path, *, workers: int = 2, extra: str = "", routes: str | None = None,
-                 hotfolders: str | None = None, metrics: str = "",
+def write_config(root: Path, *, workers: int | None = 2, extra: str = "",
+                 routes: str | None = None, hotfolders: str | None = None, metrics: str = "",
                  limits: str = "") -> Path:
-    """A config under `root` with one local hot folder `rip1` and a route for every job."""
+    """A config under `root` with one local hot folder `rip1` and a route for every job;
+    `workers=None` leaves the daemon's default."""
     root.mkdir(parents=True, exist_ok=True)
     hot = hotfolders if hotfolders is not None else (
         '[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\n'
@@ -97,9 +98,10 @@ def write_config(root: Path, *, workers: int = 2, extra: str = "", routes: str |
         '[[routes]]\nmatch = {}\nto = ["rip1"]\n'
     )
     text = (
-        f'[daemon]\nstate_dir = "state"\nintake_dir = "intake"\nworkers = {workers}\n'
-        f"stop_grace_s = 5\n\n[store]\nlease_s = 5\n\n[retry]\ninitial_s = 0.5\nmax_s = 2\n"
-        f"max_attempts = 4\n\n[metrics]\nlisten = \"{metrics}\"\n\n"
+        '[daemon]\nstate_dir = "state"\nintake_dir = "intake"\n'
+        + (f"workers = {workers}\n" if workers is not None else "")
+        + "stop_grace_s = 5\n\n[store]\nlease_s = 5\n\n[retry]\ninitial_s = 0.5\nmax_s = 2\n"
+        + f"max_attempts = 4\n\n[metrics]\nlisten = \"{metrics}\"\n\n"
         f"[limits]\nmin_free_mb = 10\n{limits}\n\n{extra}\n{hot}\n{route}"
     )
     path = root / "outputd.toml"

@@ -49,7 +49,7 @@ class DaemonConfig(_Section):
     intake_dir: Path = Path("../var/intake")
     sources_dir: Path | None = None  # default: state_dir/sources
     node_id: str = ""
-    workers: int = Field(2, ge=1, le=64)
+    workers: int = Field(4, ge=1, le=64)
     stop_grace_s: float = Field(30, ge=0)
     log_format: Literal["text", "json"] = "text"
 

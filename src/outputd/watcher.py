@@ -4,7 +4,9 @@ Events (close-after-write, rename into place, creation) are acted on at once whe
 ticket already parses as a whole JSON object, since a cut-off JSON object never does.
 A scan every few seconds catches what events miss (network shares): a ticket whose size
 and time have not changed between two scans is handled even if it does not parse, so a
-bad ticket is rejected rather than left waiting.
+bad ticket is rejected rather than left waiting. Writes themselves are not watched: every
+write() would be an event (and a re-read of a ticket still being written) while the close,
+rename or link that follows says more.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 from watchdog.events import (
     FileClosedEvent,
     FileCreatedEvent,
-    FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -71,9 +72,6 @@ class _Handler(FileSystemEventHandler):
         if not event.is_directory:
             self._offer(event.src_path, "created")
 
-    def on_modified(self, event: FileSystemEvent) -> None:
-        if not event.is_directory:
-            self._offer(event.src_path, "modified")
 
 
 class IntakeWatcher:
@@ -91,8 +89,7 @@ class IntakeWatcher:
     def start(self) -> None:
         self._observer.schedule(_Handler(self.folder, self.enqueue), str(self.folder),
                                 recursive=False, event_filter=[
-                                    FileClosedEvent, FileMovedEvent, FileCreatedEvent,
-                                    FileModifiedEvent])
+                                    FileClosedEvent, FileMovedEvent, FileCreatedEvent])
         self._observer.start()
         self._thread.start()
         self.scan(startup=True)
