@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -16,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from outputd import diskguard, logs, nodes, notifications, service, states
 from outputd.config import Config, load_config
 from outputd.errors import ConfigError
-from outputd.intake import Intake
+from outputd.intake import Intake, lock_intake
 from outputd.layout import Layout
 from outputd.metrics import Metrics, serve
 from outputd.model import JobFilter
@@ -348,4 +349,8 @@ def _safe_url(url: str) -> str:
 def run(config: Config, config_path: str | None = None) -> int:
     logs.setup(config.daemon.log_format)
     Path(config.daemon.state_dir).mkdir(parents=True, exist_ok=True)
-    return Daemon(config, config_path).run()
+    lock = lock_intake(config.daemon.intake_dir, shared=config.sqlite_path is None)
+    try:
+        return Daemon(config, config_path).run()
+    finally:
+        os.close(lock)

@@ -23,13 +23,19 @@ def iso(at: float | None) -> str | None:
     )
 
 
+# Tickets never change once accepted, and a job is read again and again while it is
+# worked: each ticket text is parsed once. Small: each entry holds a ticket and its text.
 @functools.lru_cache(maxsize=256)
 def _parse_ticket(text: str) -> JobTicket:
-    """Tickets never change once accepted: a job read again while it is worked is not
-    parsed again. Small: each entry holds a ticket and its JSON text."""
     from outputd.tickets import JobTicket
 
     return JobTicket.model_validate_json(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _ticket_data(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(text)
+    return data
 
 
 @dataclass(frozen=True)
@@ -54,15 +60,15 @@ class Job:
     preflight: dict[str, Any] | None = None
     ticket_sha256: str = ""
 
-    @functools.cached_property
+    @property
     def ticket(self) -> JobTicket:
         return _parse_ticket(self.ticket_text)
 
-    @functools.cached_property
+    @property
     def ticket_data(self) -> dict[str, Any]:
-        """The ticket as JSON data, field names as the schema spells them."""
-        data: dict[str, Any] = json.loads(self.ticket_text)
-        return data
+        """The ticket as JSON data, field names as the schema spells them; shared
+        between reads of the job, so never changed in place."""
+        return _ticket_data(self.ticket_text)
 
     @property
     def order_id(self) -> str:

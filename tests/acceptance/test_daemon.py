@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from tests.conftest import Site
+from tests.conftest import DaemonProcess, Site
 from tests.helpers import drop_ticket, job_ticket, make_pdf
 
 
@@ -155,3 +157,29 @@ def test_a_kill_mid_delivery_resumes_without_a_duplicate(site: Site, daemon_fact
     assert sha(final) == digest
     history = [h["status"] for h in site.show("J-BIG")["history"]]
     assert history.count("InHotFolder") == 1
+
+
+def test_a_second_daemon_with_its_own_store_is_refused_the_intake(site: Site, daemon_factory,
+                                                                   tmp_path: Path):
+    daemon = daemon_factory()
+    # Another SQLite daemon (its own state folder, so its own store) on the same intake
+    # would split orders between two stores: it must not start.
+    other = Site(tmp_path / "other")
+    other.config.write_text(other.config.read_text().replace(
+        'intake_dir = "intake"', f'intake_dir = "{site.intake}"'))
+    refused = subprocess.run(
+        [sys.executable, "-m", "outputd", "run", "--config", str(other.config)],
+        capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1
+    assert f"the intake folder {site.intake} is in use by another outputd" in refused.stderr
+
+    make_pdf(site.intake / "J-1" / "art.pdf")
+    drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"]))  # the first goes on
+    site.wait_status("J-1", "InHotFolder")
+    assert daemon.stop() == 0
+    # Once the first has stopped, the intake is free again.
+    second = DaemonProcess(other)
+    try:
+        assert second.proc.poll() is None
+    finally:
+        assert second.stop() == 0

@@ -10,7 +10,8 @@ import pytest
 
 from outputd import states
 from outputd.config import load_config
-from outputd.intake import Intake, claim_name
+from outputd.errors import RequestRefused
+from outputd.intake import Intake, claim_name, lock_intake
 from outputd.layout import Layout
 from outputd.store import open_store
 from tests.helpers import job_ticket, make_pdf, write_config
@@ -116,3 +117,29 @@ def test_an_event_ticket_for_an_unknown_job_is_rejected(setup):
     outcome = intake.handle(write(layout.intake, event, "ev.json"))
     assert outcome.result == "rejected"
     assert "there is no job J-404" in outcome.reason
+
+
+def test_an_intake_is_held_alone_by_an_own_store_and_shared_by_a_shared_one(tmp_path: Path):
+    folder = tmp_path / "intake"
+    first = lock_intake(folder, shared=True)
+    second = lock_intake(folder, shared=True)  # nodes of one PostgreSQL store
+    with pytest.raises(RequestRefused, match="in use by another outputd"):
+        lock_intake(folder, shared=False)
+    os.close(first)
+    os.close(second)
+    alone = lock_intake(folder, shared=False)
+    for shared in (True, False):
+        with pytest.raises(RequestRefused):
+            lock_intake(folder, shared=shared)
+    os.close(alone)
+    assert os.listdir(folder) == []  # the folder itself is locked: no file to confuse
+
+
+def test_a_node_with_its_own_store_handles_tickets_where_they_lie(setup):
+    intake, layout, store = setup
+    assert not intake.claims
+    make_pdf(layout.intake / "J-1" / "a.pdf")
+    path = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
+    assert intake.handle(path).result == "accepted"
+    assert intake.handle(path).result == "gone"  # a second event for the same ticket
+    assert store.get_job("J-1").status == states.ORDERED

@@ -77,6 +77,7 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
     """Every store operation; one transaction per call."""
 
     serial = "INTEGER PRIMARY KEY"  # the engine's auto-numbered key, for migrations
+    shared = False  # whether several nodes may work on this store at once
 
     def _row_lock(self, alias: str) -> str:
         """Appended to claim queries: PostgreSQL locks the rows and skips locked ones;

@@ -48,6 +48,7 @@ class PostgresStore(ThreadConnections, SqlStore):
     """A store in a PostgreSQL database, one connection per thread."""
 
     serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    shared = True
 
     def _row_lock(self, alias: str) -> str:
         return f" FOR UPDATE OF {alias} SKIP LOCKED"
