@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -36,9 +37,12 @@ def _under_journald() -> bool:
     return stream == f"{st.st_dev}:{st.st_ino}"
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\n\t]')
+
+
 def _quote(value: Any) -> str:
     text = str(value)
-    if text == "" or any(c in text for c in ' "=\n\t'):
+    if text == "" or _NEEDS_QUOTES.search(text):
         return json.dumps(text, ensure_ascii=False)
     return text
 
@@ -84,6 +88,12 @@ class JsonFormatter(logging.Formatter):
 
 def setup(log_format: str = "text", level: int = logging.INFO) -> None:
     """Send outputd's log lines to stderr in the configured format."""
+    # A line names its event and fields, not the source line, thread or process: spare
+    # every record the stack walk and the lookups (the logging manual's optimisations).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     journald = _under_journald()
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter if log_format == "json" else TextFormatter
