@@ -145,6 +145,25 @@ class StoreContract:
         assert store.count_jobs(JobFilter()) == 2
 
 
+    def test_a_reader_never_sees_another_threads_unfinished_transaction(self, store):
+        inside, seen = threading.Event(), []
+
+        def write_then_fail() -> None:
+            with pytest.raises(RuntimeError), store.transaction() as cur:
+                cur.execute("UPDATE jobs SET status = 'Bogus' WHERE job_id = 'J-1'")
+                inside.set()
+                time.sleep(0.3)  # the reader runs now
+                raise RuntimeError("rolled back")
+
+        add(store, "J-1")
+        writer = threading.Thread(target=write_then_fail)
+        writer.start()
+        assert inside.wait(5)
+        seen.append(store.get_job("J-1").status)
+        writer.join()
+        assert seen == [states.ORDERED]
+
+
 class TestSqliteStore(StoreContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> SqlStore:

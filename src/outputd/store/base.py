@@ -7,7 +7,6 @@ connections, transactions and its own claim query where it has a better one.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -45,32 +44,6 @@ class DuplicateJob(TicketError):
         super().__init__(f"job {job_id} already exists and this ticket {reason} its ticket")
         self.job_id = job_id
         self.identical = identical
-
-
-class ThreadConnections:
-    """One database connection per thread, all closed together."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._connections: list[Any] = []
-        self._lock = threading.Lock()
-
-    def _own(self) -> Any:
-        """This thread's connection, or None."""
-        return getattr(self._local, "conn", None)
-
-    def _keep(self, conn: Any) -> Any:
-        self._local.conn = conn
-        with self._lock:
-            self._connections.append(conn)
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
 
 
 class SqlStore(DeliveriesMixin, OutboxMixin, ABC):

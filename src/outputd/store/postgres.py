@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from outputd.store.base import Cursor, SqlStore, ThreadConnections
+from outputd.store.base import Cursor, SqlStore
 
 log = logging.getLogger(__name__)
 CHANNEL = "outputd"
@@ -42,6 +42,32 @@ class _Cursor:
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount
+
+
+class ThreadConnections:
+    """One database connection per thread, all closed together."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _own(self) -> Any:
+        """This thread's connection, or None."""
+        return getattr(self._local, "conn", None)
+
+    def _keep(self, conn: Any) -> Any:
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
 
 
 class PostgresStore(ThreadConnections, SqlStore):
