@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import resource
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -36,6 +37,9 @@ def _functions() -> dict[str, Any]:
 
 def _serve(conn: Connection, memory_mb: int) -> None:
     """The child: run calls until the pipe closes."""
+    # Ctrl-C at a terminal reaches the whole process group; the daemon ends its PDF
+    # processes itself, by closing their pipes, once its stop is under way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     functions = _functions()

@@ -183,3 +183,22 @@ def test_a_second_daemon_with_its_own_store_is_refused_the_intake(site: Site, da
         assert second.proc.poll() is None
     finally:
         assert second.stop() == 0
+
+
+def test_ctrl_c_at_a_terminal_stops_every_process_quietly(site: Site):
+    # Ctrl-C sends SIGINT to the whole foreground process group, PDF processes included.
+    with open(site.log, "a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "outputd", "run", "--config", str(site.config)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        site.wait_for(lambda: "daemon.ready" in site.log.read_text(), timeout=30,
+                      what="the daemon to be ready")
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = site.log.read_text()
+    assert "daemon.stopped" in text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text
