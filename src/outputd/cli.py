@@ -46,15 +46,17 @@ class Context:
     """The config, store and folders a command works on, opened on first use.
 
     The config is validated up front unless the command only reads the store; then only
-    the keys that locate the store are read.
+    the keys that locate the store are read, and a store that does not exist yet is not
+    made (a `sudo outputd jobs` before the first start would leave root's file behind).
     """
 
-    def __init__(self, config_path: str | None, *, validate: bool = True) -> None:
+    def __init__(self, config_path: str | None, *, reads_only: bool = False) -> None:
+        self._reads_only = reads_only
         self._file: ConfigFile = read_config_file(config_path)
         self._config: Config | None = None
         self._layout: Layout | None = None
         self._store: SqlStore | None = None
-        if validate:
+        if not reads_only:
             self.config  # noqa: B018 (a bad config is refused before anything is done)
 
     @property
@@ -77,7 +79,7 @@ class Context:
     def store(self) -> SqlStore:
         if self._store is None:
             url = self._config.store.url if self._config else self._file.quick_store_url()
-            self._store = open_store(url)
+            self._store = open_store(url, create=not self._reads_only)
         return self._store
 
 
@@ -411,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _known_status(args.status)
         if getattr(args, "history_status", None):
             _known_status(args.history_status)
-        ctx = Context(getattr(args, "config", None), validate=not args.reads_only)
+        ctx = Context(getattr(args, "config", None), reads_only=args.reads_only)
         return int(args.func(ctx, args))
     except (_Usage, ConfigError) as exc:
         print(f"outputd: {exc}", file=sys.stderr)

@@ -145,3 +145,12 @@ def test_show_and_jobs_read_the_store_without_the_validation_models(site: Site):
     # ...and every other command still refuses the config, naming the key.
     refused = site.cli("status", check=False)
     assert refused.returncode == 2 and "bogus is not a known key" in refused.stderr
+
+
+def test_reading_before_the_first_start_makes_no_store(site: Site):
+    done = site.cli("jobs", check=False)
+    assert done.returncode == 1
+    assert "there is no store at" in done.stderr and "outputd run creates it" in done.stderr
+    assert not site.state.exists()
+    assert site.cli("show", "J-1", check=False).returncode == 1
+    assert not site.state.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from outputd.errors import TransitionRefused, UnknownJob
 from outputd.model import Delivery, JobFilter
 from outputd.store import DuplicateJob, SqlStore, open_store
 from outputd.tickets import JobTicket
+from tests.conftest import IN_CI
 from tests.helpers import job_ticket
 
 
@@ -220,3 +222,19 @@ class TestPostgresStore(StoreContract):
         from outputd.errors import ConfigError
         with pytest.raises(ConfigError, match="cannot open the store"):
             open_store("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_a_store_root_creates_belongs_to_the_state_folders_owner(tmp_path: Path):
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("CI runs as root; this checks what root leaves behind")
+        pytest.skip("needs root")
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 65534, 65534)  # the daemon's user (here: nobody)
+    store = open_store(f"sqlite:///{state / 'outputd.db'}")
+    add(store, "J-1")
+    store.close()
+    owners = {p.name: (p.stat().st_uid, p.stat().st_gid) for p in state.iterdir()}
+    assert owners["outputd.db"] == (65534, 65534)
+    assert set(owners.values()) == {(65534, 65534)}

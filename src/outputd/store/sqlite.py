@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -63,6 +64,11 @@ class SqliteStore(SqlStore):
                 self._conn.close()
                 self._conn = None
 
+    def migrate(self) -> None:
+        super().migrate()
+        if os.geteuid() == 0:
+            _hand_over(self.path)  # the file exists now, and its WAL with it
+
     def ping(self) -> None:
         """Raise if the database file cannot be opened and read right now."""
         conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=2)
@@ -70,3 +76,16 @@ class SqliteStore(SqlStore):
             conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         finally:
             conn.close()
+
+
+def _hand_over(path: Path) -> None:
+    """Root (an operator's `sudo outputd …`) gives the database files it created to the
+    owner of their folder, the daemon's user: else the daemon could not open them."""
+    owner = path.parent.stat()
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        try:
+            st = os.lstat(path.parent / name)
+            if (st.st_uid, st.st_gid) != (owner.st_uid, owner.st_gid):
+                os.chown(path.parent / name, owner.st_uid, owner.st_gid)
+        except FileNotFoundError:
+            continue
