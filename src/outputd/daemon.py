@@ -349,8 +349,9 @@ def _safe_url(url: str) -> str:
 def run(config: Config, config_path: str | None = None) -> int:
     logs.setup(config.daemon.log_format)
     Path(config.daemon.state_dir).mkdir(parents=True, exist_ok=True)
-    lock = lock_intake(config.daemon.intake_dir, shared=config.sqlite_path is None)
+    daemon = Daemon(config, config_path)
+    lock = lock_intake(config.daemon.intake_dir, shared=daemon.store.shared)
     try:
-        return Daemon(config, config_path).run()
+        return daemon.run()
     finally:
         os.close(lock)

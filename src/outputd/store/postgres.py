@@ -44,33 +44,7 @@ class _Cursor:
         return self._cursor.rowcount
 
 
-class ThreadConnections:
-    """One database connection per thread, all closed together."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._connections: list[Any] = []
-        self._lock = threading.Lock()
-
-    def _own(self) -> Any:
-        """This thread's connection, or None."""
-        return getattr(self._local, "conn", None)
-
-    def _keep(self, conn: Any) -> Any:
-        self._local.conn = conn
-        with self._lock:
-            self._connections.append(conn)
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-
-class PostgresStore(ThreadConnections, SqlStore):
+class PostgresStore(SqlStore):
     """A store in a PostgreSQL database, one connection per thread."""
 
     serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
@@ -80,19 +54,30 @@ class PostgresStore(ThreadConnections, SqlStore):
         return f" FOR UPDATE OF {alias} SKIP LOCKED"
 
     def __init__(self, url: str, connect_timeout_s: float = 10) -> None:
-        super().__init__()
         self.url = url
         self.connect_timeout_s = connect_timeout_s
+        self._local = threading.local()  # this thread's connection, as `conn`
+        self._connections: list[psycopg.Connection[Any]] = []  # every thread's, to close
+        self._lock = threading.Lock()
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True,
                                connect_timeout=int(self.connect_timeout_s))
 
     def _connection(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = self._own()
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            conn = self._keep(self._connect())
+            conn = self._local.conn = self._connect()
+            with self._lock:
+                self._connections.append(conn)
         return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def _using(self) -> Iterator[psycopg.Connection[Any]]:
