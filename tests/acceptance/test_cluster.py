@@ -103,6 +103,11 @@ def test_three_daemons_share_500_jobs_and_survive_a_kill(tmp_path: Path, pg_url:
         assert names == sorted(digests)  # exactly one file per job, no temp file
         for name in names:
             assert hashlib.sha256((hot / name).read_bytes()).hexdigest() == digests[name]
+        # A ticket the dead node had claimed is put back (and found to be a duplicate)
+        # once its claim is older than the lease, at the next sweep: within 1.5 leases.
+        deadline = time.monotonic() + 3 * 4
+        while os.listdir(shared / "intake") != ["rejected"] and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert sorted(os.listdir(shared / "intake")) == ["rejected"]
         assert os.listdir(shared / "intake" / "rejected") == []
         assert overlapping_claims(pg_url, dead={"node2"}, lease_s=4) == []
