@@ -3,6 +3,7 @@
 OutputdError
  ├── ConfigError             the config file or an override is invalid
  ├── TicketError             a ticket is refused at intake (moved to rejected/)
+ ├── IntakeDeferred          a ticket cannot be taken in yet (a full disk): it waits
  ├── RequestRefused          a CLI request or event the job does not allow (exit 1)
  │    ├── UnknownJob
  │    └── TransitionRefused  the state machine forbids the change
@@ -27,6 +28,11 @@ class ConfigError(OutputdError):
 
 class TicketError(OutputdError):
     """A ticket cannot be accepted."""
+
+
+class IntakeDeferred(OutputdError):
+    """A ticket cannot be taken in yet for a reason outside it (a full or unwritable
+    folder): it stays in the intake folder and is tried again."""
 
 
 class RequestRefused(OutputdError):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from outputd import commands, logs, states
-from outputd.errors import OutputdError, RequestRefused, TicketError
+from outputd.errors import IntakeDeferred, OutputdError, RequestRefused, TicketError
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, iso
 from outputd.store import DuplicateJob, SqlStore
@@ -121,10 +121,15 @@ def move_file(source: Path, target: Path) -> None:
         if exc.errno != errno.EXDEV:
             raise
     temp = target.with_name(f".{target.name}.part")
-    shutil.copyfile(source, temp)
-    with open(temp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(temp, target)
+    try:
+        shutil.copyfile(source, temp)
+        with open(temp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a part copy would hold the space it took
+            temp.unlink()
+        raise
     source.unlink()
 
 
@@ -177,6 +182,11 @@ class Intake:
                 claimed = path.with_name(claim_name(path.name, self.owner))
                 os.rename(path, claimed)
             return self._process_claimed(claimed, path.name)
+        except IntakeDeferred:
+            if claimed != path:  # back in the intake for whichever node tries next
+                with contextlib.suppress(OSError):
+                    os.rename(claimed, path)
+            raise
         except FileNotFoundError as exc:
             if exc.filename not in (str(path), str(claimed)):
                 raise
@@ -215,6 +225,8 @@ class Intake:
                 claimed.unlink()
                 return outcome
             return self._job(ticket, data, claimed)
+        except IntakeDeferred:
+            raise
         except (TicketError, OutputdError) as exc:
             return self._reject(claimed, name, data, str(exc))
 
@@ -241,15 +253,12 @@ class Intake:
         existing = self.store.find_job(ticket.job_id)
         if existing is not None:
             return self._duplicate(ticket, sha, present, claimed)
-        for relative, path in present.items():
-            if path is not None:
-                move_file(path, self.layout.source_file(ticket.job_id, relative))
-                remove_empty_parents(path, intake)
-        ticket_file = self.layout.ticket_file(ticket.job_id)
-        ticket_file.parent.mkdir(parents=True, exist_ok=True)
-        temp = ticket_file.with_name(".ticket.json.part")
-        temp.write_bytes(data)
-        os.replace(temp, ticket_file)
+        try:
+            self._keep_sources(ticket, data, present)
+        except OSError as exc:
+            raise IntakeDeferred(
+                f"job {ticket.job_id}: its files cannot be kept in "
+                f"{self.layout.sources_root}: {_os_reason(exc)}") from exc
         missing = [f.path for f in ticket.files
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
@@ -264,6 +273,20 @@ class Intake:
         logs.event(log, logging.INFO, "job.accepted", job=ticket.job_id, order=ticket.order_id,
                    status=states.ORDERED, type=ticket.product.type, files=len(ticket.files))
         return Outcome("accepted", ticket.job_id)
+
+    def _keep_sources(self, ticket: JobTicket, data: bytes,
+                      present: dict[str, Path | None]) -> None:
+        """Move the named files that are here, then the ticket, into the job's sources;
+        a file moved before a failure is found there on the next try."""
+        for relative, path in present.items():
+            if path is not None:
+                move_file(path, self.layout.source_file(ticket.job_id, relative))
+                remove_empty_parents(path, self.layout.intake)
+        ticket_file = self.layout.ticket_file(ticket.job_id)
+        ticket_file.parent.mkdir(parents=True, exist_ok=True)
+        temp = ticket_file.with_name(".ticket.json.part")
+        temp.write_bytes(data)
+        os.replace(temp, ticket_file)
 
     def _duplicate(self, ticket: JobTicket, sha: str, present: dict[str, Path | None],
                    claimed: Path | None) -> Outcome:
@@ -298,6 +321,12 @@ class Intake:
         logs.event(log, logging.ERROR, "ticket.rejected", ticket=name, reason=reason,
                    moved_to=str(target))
         return Outcome("rejected", None, reason)
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    return str(exc.strerror or exc)
 
 
 def _free_name(path: Path) -> Path:

@@ -4,9 +4,10 @@ Events (close-after-write, rename into place, creation) are acted on at once whe
 ticket already parses as a whole JSON object, since a cut-off JSON object never does.
 A scan every few seconds catches what events miss (network shares): a ticket whose size
 and time have not changed between two scans is handled even if it does not parse, so a
-bad ticket is rejected rather than left waiting. Writes themselves are not watched: every
-write() would be an event (and a re-read of a ticket still being written) while the close,
-rename or link that follows says more.
+bad ticket is rejected rather than left waiting. A ticket that cannot be taken in yet
+(a full disk) stays where it is and is tried again, less often each time. Writes
+themselves are not watched: every write() would be an event (and a re-read of a ticket
+still being written) while the close, rename or link that follows says more.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from watchdog.events import (
     FileClosedEvent,
@@ -28,11 +31,14 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from outputd import logs
+from outputd.errors import IntakeDeferred
 from outputd.intake import Intake, is_ticket_name
 from outputd.tickets import MAX_TICKET_BYTES
 
 log = logging.getLogger(__name__)
 SCAN_INTERVAL_S = 2.0
+DEFERRED_MAX_S = 30.0  # a ticket waiting for disk space is tried at most this far apart
 
 # Why a path was queued: a close after writing, a rename into place (within one file
 # system a rename moves a finished file), or a scan that saw it unchanged all mean the
@@ -83,6 +89,7 @@ class IntakeWatcher:
         self.on_accept = on_accept
         self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
         self._seen: dict[str, tuple[int, int]] = {}
+        self._deferred: dict[str, _Deferred] = {}  # ticket name → why it waits, and until
         self._observer = Observer()
         self._thread = threading.Thread(target=self._loop, name="intake", daemon=True)
 
@@ -123,6 +130,8 @@ class IntakeWatcher:
             stable = self._seen.get(entry.name) == mark
             self.enqueue(Path(entry.path), "stable" if stable else "scan")
         self._seen = seen
+        for name in self._deferred.keys() - seen.keys():
+            del self._deferred[name]  # withdrawn or taken in by another node
 
     def _loop(self) -> None:
         while True:
@@ -132,12 +141,36 @@ class IntakeWatcher:
             path, why = item
             if not path.exists():
                 continue
+            deferred = self._deferred.get(path.name)
+            if deferred is not None and why in ("scan", "stable") \
+                    and time.monotonic() < deferred.retry_at:
+                continue
             if why not in _DONE_WRITING and not _parses(path):
                 continue  # still being written: a close event or the scan comes back
             try:
                 outcome = self.intake.handle(path)
+            except IntakeDeferred as exc:
+                self._defer(path.name, str(exc))
+                continue
             except Exception:
                 log.exception("intake.failed", extra={"fields": {"ticket": path.name}})
                 continue
+            if deferred is not None:
+                del self._deferred[path.name]
             if outcome.result in ("accepted", "event"):
                 self.on_accept()
+
+    def _defer(self, name: str, reason: str) -> None:
+        """Try `name` again later; say why once, and again only when the reason changes."""
+        before = self._deferred.get(name)
+        delay = min(before.delay_s * 2, DEFERRED_MAX_S) if before else SCAN_INTERVAL_S
+        self._deferred[name] = _Deferred(reason, delay, time.monotonic() + delay)
+        if before is None or before.reason != reason:
+            logs.event(log, logging.ERROR, "intake.deferred", ticket=name, reason=reason,
+                       then="the ticket stays in the intake folder and is tried again")
+
+
+class _Deferred(NamedTuple):
+    reason: str
+    delay_s: float
+    retry_at: float

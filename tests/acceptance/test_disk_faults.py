@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,5 +79,34 @@ def test_a_read_only_hot_folder_waits_for_an_operator(tmp_path: Path, small_disk
         remount(small_disk, "rw")
         site.cli("retry", "J-1")
         site.wait_status("J-1", "InHotFolder", timeout=10)
+    finally:
+        daemon.stop()
+
+
+def test_a_full_sources_folder_defers_the_ticket_and_others_go_on(tmp_path: Path,
+                                                                   small_disk: Path):
+    site = site_on(tmp_path, tmp_path / "hot")
+    site.config.write_text(site.config.read_text().replace(
+        'intake_dir = "intake"', f'intake_dir = "intake"\nsources_dir = "{small_disk}"'))
+    daemon = DaemonProcess(site)
+    try:
+        make_pdf(site.intake / "J-BIG" / "art.pdf", padding=6 << 20)  # the disk holds 4 MB
+        drop_ticket(site.intake, job_ticket("J-BIG", ["J-BIG/art.pdf"]))
+        site.wait_for(lambda: "intake.deferred" in site.log.read_text(), what="deferral")
+        make_pdf(site.intake / "J-SMALL" / "art.pdf")
+        drop_ticket(site.intake, job_ticket("J-SMALL", ["J-SMALL/art.pdf"]))
+        # The part copy of the big file was removed, so the small job fits.
+        site.wait_status("J-SMALL", "InHotFolder")
+        time.sleep(5)  # tried again meanwhile, and said once
+        assert (site.intake / "J-BIG.json").exists()
+        assert (site.intake / "J-BIG" / "art.pdf").exists()
+        assert [p.name for p in small_disk.rglob("*") if p.is_file()
+                and p.name.endswith(".part")] == []
+        lines = [line for line in site.log.read_text().splitlines() if "J-BIG" in line]
+        assert len(lines) == 1 and "no space left on the device" in lines[0], lines
+        assert site.cli("show", "J-BIG", check=False).returncode != 0  # not a job yet
+        remount(small_disk, "size=64m")
+        site.wait_status("J-BIG", "InHotFolder", timeout=40)
+        assert not (site.intake / "J-BIG.json").exists()
     finally:
         daemon.stop()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from outputd import intake as intake_module
 from outputd import states
 from outputd.config import load_config
-from outputd.errors import RequestRefused
+from outputd.errors import IntakeDeferred, RequestRefused
 from outputd.intake import Intake, claim_name, lock_intake
 from outputd.layout import Layout
 from outputd.store import open_store
@@ -143,3 +145,22 @@ def test_a_node_with_its_own_store_handles_tickets_where_they_lie(setup):
     assert intake.handle(path).result == "accepted"
     assert intake.handle(path).result == "gone"  # a second event for the same ticket
     assert store.get_job("J-1").status == states.ORDERED
+
+
+def test_a_ticket_whose_files_cannot_be_kept_waits_in_the_intake(setup, monkeypatch):
+    intake, layout, store = setup
+    intake.claims = True  # as on a shared intake: the claim must be given back
+    make_pdf(layout.intake / "J-1" / "a.pdf")
+    ticket = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
+
+    def full(source: Path, target: Path) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr(intake_module, "move_file", full)
+    with pytest.raises(IntakeDeferred, match=r"job J-1: .*no space left on the device"):
+        intake.handle(ticket)
+    assert sorted(os.listdir(layout.intake)) == ["J-1", "J-1.json", "rejected"]
+    assert store.find_job("J-1") is None
+    monkeypatch.undo()
+    assert intake.handle(ticket).result == "accepted"
+    assert layout.source_file("J-1", "J-1/a.pdf").exists()
