@@ -142,9 +142,8 @@ class IntakeWatcher:
             if not path.exists():
                 continue
             deferred = self._deferred.get(path.name)
-            if deferred is not None and why in ("scan", "stable") \
-                    and time.monotonic() < deferred.retry_at:
-                continue
+            if deferred is not None and time.monotonic() < deferred.retry_at:
+                continue  # the scan comes back to it
             if why not in _DONE_WRITING and not _parses(path):
                 continue  # still being written: a close event or the scan comes back
             try:
@@ -152,22 +151,29 @@ class IntakeWatcher:
             except IntakeDeferred as exc:
                 self._defer(path.name, str(exc))
                 continue
-            except Exception:
-                log.exception("intake.failed", extra={"fields": {"ticket": path.name}})
+            except Exception as exc:  # the store down or full, or a fault of our own
+                self._defer(path.name, f"{type(exc).__name__}: {exc}", exc)
                 continue
             if deferred is not None:
                 del self._deferred[path.name]
             if outcome.result in ("accepted", "event"):
                 self.on_accept()
 
-    def _defer(self, name: str, reason: str) -> None:
-        """Try `name` again later; say why once, and again only when the reason changes."""
+    def _defer(self, name: str, reason: str, unexpected: Exception | None = None) -> None:
+        """Try `name` again later; say why once (with the traceback of an unexpected
+        error), and again only when the reason changes."""
         before = self._deferred.get(name)
         delay = min(before.delay_s * 2, DEFERRED_MAX_S) if before else SCAN_INTERVAL_S
         self._deferred[name] = _Deferred(reason, delay, time.monotonic() + delay)
-        if before is None or before.reason != reason:
+        if before is not None and before.reason == reason:
+            return
+        then = "the ticket stays in the intake folder and is tried again"
+        if unexpected is None:
             logs.event(log, logging.ERROR, "intake.deferred", ticket=name, reason=reason,
-                       then="the ticket stays in the intake folder and is tried again")
+                       then=then)
+        else:
+            log.error("intake.failed", exc_info=unexpected,
+                      extra={"fields": {"ticket": name, "then": then}})
 
 
 class _Deferred(NamedTuple):
