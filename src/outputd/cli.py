@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LIMIT = 500
+INTAKE_WAITING_S = 60  # `status` lists tickets in the intake folder longer than this
 
 
 def _who() -> str:
@@ -209,6 +210,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
             for name, cfg in ctx.config.hotfolders.items()
         },
         "stale_files": _stale_files(ctx),
+        "intake_waiting": _waiting_tickets(ctx),
         "free_mb": diskguard.free_mb(ctx.config),
         "low_space": diskguard.low_space(ctx.config),
     }
@@ -239,7 +241,20 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
         print("files waiting in a hot folder longer than its stale_after_s")
         for f in body["stale_files"]:
             print(f"  {f['hotfolder']:<12} {f['job_id']:<16} {f['waiting_s']:>8.0f} s  {f['path']}")
+    if body["intake_waiting"]:
+        print(f"tickets in the intake folder for over {INTAKE_WAITING_S} s (see the log: "
+              "intake.deferred, intake.failed)")
+        for t in body["intake_waiting"]:
+            print(f"  {t['ticket']:<28} {t['waiting_s']:>8.0f} s")
     return EXIT_OK
+
+
+def _waiting_tickets(ctx: Context) -> list[dict[str, Any]]:
+    from outputd.intake import waiting_tickets
+
+    now = time.time()
+    return [{"ticket": name, "waiting_s": round(now - arrived, 1)} for name, arrived
+            in waiting_tickets(ctx.config.daemon.intake_dir, now - INTAKE_WAITING_S)]
 
 
 def _stale_files(ctx: Context) -> list[dict[str, Any]]:

@@ -72,6 +72,26 @@ def lock_intake(folder: Path, shared: bool) -> int:
     return fd
 
 
+def waiting_tickets(folder: Path, arrived_before: float) -> list[tuple[str, float]]:
+    """(name, arrival time) of tickets in the intake folder that arrived before the given
+    time, oldest first: the daemon is not running, or cannot take them in yet."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    waiting = []
+    for entry in entries:
+        if not is_ticket_name(entry.name):
+            continue
+        try:
+            arrived = entry.stat(follow_symlinks=False).st_ctime  # the rename into place
+        except OSError:
+            continue
+        if arrived < arrived_before:
+            waiting.append((entry.name, arrived))
+    return sorted(waiting, key=lambda item: item[1])
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of a ticket: accepted, duplicate (no-op), event, rejected or gone."""

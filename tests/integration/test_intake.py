@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from outputd import intake as intake_module
 from outputd import states
 from outputd.config import load_config
 from outputd.errors import IntakeDeferred, RequestRefused
-from outputd.intake import Intake, claim_name, lock_intake
+from outputd.intake import Intake, claim_name, lock_intake, waiting_tickets
 from outputd.layout import Layout
 from outputd.store import open_store
 from tests.helpers import job_ticket, make_pdf, write_config
@@ -164,3 +165,16 @@ def test_a_ticket_whose_files_cannot_be_kept_waits_in_the_intake(setup, monkeypa
     monkeypatch.undo()
     assert intake.handle(ticket).result == "accepted"
     assert layout.source_file("J-1", "J-1/a.pdf").exists()
+
+
+def test_tickets_left_in_the_intake_are_listed_oldest_first(tmp_path: Path):
+    first = write(tmp_path, job_ticket("J-1", []))
+    time.sleep(0.05)
+    write(tmp_path, job_ticket("J-2", []))
+    (tmp_path / ".J-3.json.tmp").write_text("{}")  # still being written: not a ticket
+    (tmp_path / "J-4").mkdir()
+    now = time.time()
+    assert waiting_tickets(tmp_path, now - 60) == []
+    listed = waiting_tickets(tmp_path, now + 60)
+    assert [name for name, _ in listed] == ["J-1.json", "J-2.json"]
+    assert listed[0][1] == pytest.approx(first.stat().st_ctime)
