@@ -106,6 +106,8 @@ class Daemon:
     def run(self) -> int:
         self.layout.create()
         self._recover()
+        if self.services.pdf is not None:
+            self.services.pdf.prestart(len(self.workers))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)

@@ -65,24 +65,37 @@ def _serve(conn: Connection, memory_mb: int) -> None:
 class PdfProcess:
     """A pre-started process for one worker's PDF work."""
 
-    def __init__(self, memory_mb: int, timeout_s: float) -> None:
+    def __init__(self, memory_mb: int, timeout_s: float, wait: bool = True) -> None:
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
         self._conn: Connection | None = None
         self._proc: Any = None
-        self.start()
+        self._ready = False
+        self.start(wait)
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the process; with `wait`, return once it serves."""
         parent, child = _CONTEXT.Pipe()
         proc = _CONTEXT.Process(target=_serve, args=(child, self.memory_mb),
                                 name="outputd-pdf", daemon=True)
         proc.start()
         child.close()
-        if not parent.poll(60):
-            proc.kill()
-            raise StageError("the PDF process did not start")
-        parent.recv()
-        self._conn, self._proc = parent, proc
+        self._conn, self._proc, self._ready = parent, proc, False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        if self._ready:
+            return
+        assert self._conn is not None
+        try:
+            if not self._conn.poll(60):
+                raise EOFError
+            self._conn.recv()
+        except (EOFError, OSError):
+            self.close()
+            raise StageError("the PDF process did not start") from None
+        self._ready = True
 
     def _replace(self) -> None:
         self.close()
@@ -92,6 +105,7 @@ class PdfProcess:
         """Run `name(*args)` in the process; raise LimitBroken when a limit is broken."""
         if self._conn is None or not self._proc.is_alive():
             self._replace()
+        self.wait_ready()
         assert self._conn is not None
         started = time.monotonic()
         self._conn.send((name, args))
@@ -125,25 +139,47 @@ class PdfProcess:
             self._proc.kill()
             self._proc.join(5)
         self._conn = self._proc = None
+        self._ready = False
 
 
 class PdfProcesses:
-    """A PdfProcess per worker thread, each started by its thread when the thread starts."""
+    """A PdfProcess per worker thread: started ahead by the main thread (`prestart`), or
+    else by the worker itself."""
 
     def __init__(self, memory_mb: int, timeout_s: float) -> None:
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._all: list[PdfProcess] = []
+        self._spare: list[PdfProcess] = []
         self._lock = threading.Lock()
 
+    def prestart(self, count: int) -> None:
+        """Start `count` processes now, without waiting for them, with SIGINT set aside
+        while they are made: they are born ignoring it, so that a Ctrl-C at a terminal
+        while they start up prints no traceback from each. Main thread only."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            started = [PdfProcess(self.memory_mb, self.timeout_s, wait=False)
+                       for _ in range(count)]
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        with self._lock:
+            self._spare.extend(started)
+            self._all.extend(started)
+
     def mine(self) -> PdfProcess:
+        """This thread's process, serving."""
         process: PdfProcess | None = getattr(self._local, "process", None)
         if process is None:
-            process = PdfProcess(self.memory_mb, self.timeout_s)
-            self._local.process = process
             with self._lock:
-                self._all.append(process)
+                process = self._spare.pop() if self._spare else None
+            if process is None:
+                process = PdfProcess(self.memory_mb, self.timeout_s)
+                with self._lock:
+                    self._all.append(process)
+            self._local.process = process
+        process.wait_ready()
         return process
 
     def call(self, name: str, *args: Any) -> Any:
@@ -154,3 +190,4 @@ class PdfProcesses:
             for process in self._all:
                 process.close()
             self._all.clear()
+            self._spare.clear()
