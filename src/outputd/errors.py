@@ -34,6 +34,10 @@ class IntakeDeferred(OutputdError):
     """A ticket cannot be taken in yet for a reason outside it (a full or unwritable
     folder): it stays in the intake folder and is tried again."""
 
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
 
 class RequestRefused(OutputdError):
     """A request the store or the state machine refuses."""

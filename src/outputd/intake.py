@@ -278,7 +278,7 @@ class Intake:
         except OSError as exc:
             raise IntakeDeferred(
                 f"job {ticket.job_id}: its files cannot be kept in "
-                f"{self.layout.sources_root}: {_os_reason(exc)}") from exc
+                f"{self.layout.sources_root}: {_os_reason(exc)}", ticket.job_id) from exc
         missing = [f.path for f in ticket.files
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")

@@ -149,7 +149,7 @@ class IntakeWatcher:
             try:
                 outcome = self.intake.handle(path)
             except IntakeDeferred as exc:
-                self._defer(path.name, str(exc))
+                self._defer(path.name, str(exc), job_id=exc.job_id)
                 continue
             except Exception as exc:  # the store down or full, or a fault of our own
                 self._defer(path.name, f"{type(exc).__name__}: {exc}", exc)
@@ -159,7 +159,8 @@ class IntakeWatcher:
             if outcome.result in ("accepted", "event"):
                 self.on_accept()
 
-    def _defer(self, name: str, reason: str, unexpected: Exception | None = None) -> None:
+    def _defer(self, name: str, reason: str, unexpected: Exception | None = None,
+               job_id: str | None = None) -> None:
         """Try `name` again later; say why once (with the traceback of an unexpected
         error), and again only when the reason changes."""
         before = self._deferred.get(name)
@@ -169,8 +170,8 @@ class IntakeWatcher:
             return
         then = "the ticket stays in the intake folder and is tried again"
         if unexpected is None:
-            logs.event(log, logging.ERROR, "intake.deferred", ticket=name, reason=reason,
-                       then=then)
+            logs.event(log, logging.ERROR, "intake.deferred", job=job_id, ticket=name,
+                       reason=reason, then=then)
         else:
             log.error("intake.failed", exc_info=unexpected,
                       extra={"fields": {"ticket": name, "then": then}})

@@ -104,6 +104,7 @@ def test_a_full_sources_folder_defers_the_ticket_and_others_go_on(tmp_path: Path
                 and p.name.endswith(".part")] == []
         lines = [line for line in site.log.read_text().splitlines() if "J-BIG" in line]
         assert len(lines) == 1 and "no space left on the device" in lines[0], lines
+        assert "intake.deferred job=J-BIG " in lines[0]
         assert site.cli("show", "J-BIG", check=False).returncode != 0  # not a job yet
         remount(small_disk, "size=64m")
         site.wait_status("J-BIG", "InHotFolder", timeout=40)
