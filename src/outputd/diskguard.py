@@ -22,18 +22,21 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def free_mb(config: Config) -> dict[str, int]:
-    """Free megabytes on each folder's file system (the nearest existing parent)."""
-    return {
-        name: shutil.disk_usage(_existing(path)).free // (1 << 20)
-        for name, path in watched_paths(config).items()
-    }
+def free_mb(config: Config, with_sources: bool = True) -> dict[str, int]:
+    """Free megabytes on each folder's file system (the nearest existing parent), and on
+    sources_dir's: it fills with intake, not with work, so it is reported, not guarded."""
+    paths = watched_paths(config)
+    if with_sources and config.daemon.sources_dir is not None:
+        paths["sources_dir"] = config.daemon.sources_dir
+    return {name: shutil.disk_usage(_existing(path)).free // (1 << 20)
+            for name, path in paths.items()}
 
 
 def low_space(config: Config) -> str | None:
     """Why new work must wait, or None when every folder has `min_free_mb` free."""
     limit = config.limits.min_free_mb
-    low = [f"{name} has {mb} MB free" for name, mb in free_mb(config).items() if mb < limit]
+    low = [f"{name} has {mb} MB free"
+           for name, mb in free_mb(config, with_sources=False).items() if mb < limit]
     if not low:
         return None
     return "; ".join(low) + f" (limits.min_free_mb = {limit}): not claiming new work"

@@ -3,6 +3,7 @@ when the folder does. Uses a small tmpfs the test mounts (root only)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -106,6 +107,9 @@ def test_a_full_sources_folder_defers_the_ticket_and_others_go_on(tmp_path: Path
         assert len(lines) == 1 and "no space left on the device" in lines[0], lines
         assert "intake.deferred job=J-BIG " in lines[0]
         assert site.cli("show", "J-BIG", check=False).returncode != 0  # not a job yet
+        status = json.loads(site.cli("status", "--json").stdout)
+        assert status["free_mb"]["sources_dir"] <= 4  # shown, but it does not stop work
+        assert status["low_space"] is None
         remount(small_disk, "size=64m")
         site.wait_status("J-BIG", "InHotFolder", timeout=40)
         assert not (site.intake / "J-BIG.json").exists()
