@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LIMIT = 500
-INTAKE_WAITING_S = 60  # `status` lists tickets in the intake folder longer than this
 
 
 def _who() -> str:
@@ -186,89 +185,14 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
-    from outputd import diskguard
+    from outputd import statusreport
 
-    store = ctx.store
-    depth, oldest = store.queue()
-    folders = store.hotfolder_states()
-    body: dict[str, Any] = {
-        "counts": store.status_counts(),
-        "queue_depth": depth,
-        "outbox_depth": store.outbox_depth(),
-        "oldest_waiting": None if oldest is None else {
-            "job_id": oldest.job_id, "status": oldest.status,
-            "waiting_s": round(time.time() - oldest.updated_at, 1),
-        },
-        "hotfolders": {
-            name: {
-                "kind": cfg.kind,
-                "paused": folders.get(name, {}).get("paused", False),
-                "last_success_at": iso(folders.get(name, {}).get("last_success_at")),
-                "last_error": folders.get(name, {}).get("last_error"),
-                "last_error_at": iso(folders.get(name, {}).get("last_error_at")),
-            }
-            for name, cfg in ctx.config.hotfolders.items()
-        },
-        "stale_files": _stale_files(ctx),
-        "intake_waiting": _waiting_tickets(ctx),
-        "free_mb": diskguard.free_mb(ctx.config),
-        "low_space": diskguard.low_space(ctx.config),
-    }
+    body = statusreport.build(ctx.config, ctx.store)
     if args.json:
         _print_json(body)
-        return EXIT_OK
-    print("jobs by status")
-    for status, count in sorted(body["counts"].items()):
-        print(f"  {status:<24} {count}")
-    print(f"queue depth  {depth}")
-    print(f"outbox       {body['outbox_depth']} notifications waiting")
-    if body["oldest_waiting"]:
-        o = body["oldest_waiting"]
-        print(f"oldest       {o['job_id']} ({o['status']}, {o['waiting_s']} s)")
-    print("hot folders")
-    for name, h in body["hotfolders"].items():
-        state = "paused" if h["paused"] else "active"
-        line = f"  {name:<12} {h['kind']:<6} {state:<7} last success {h['last_success_at'] or '-'}"
-        if h["last_error"]:
-            line += f"  last error {h['last_error_at']}: {h['last_error']}"
-        print(line)
-    print("free space")
-    for name, mb in body["free_mb"].items():
-        print(f"  {name:<20} {mb} MB")
-    if body["low_space"]:
-        print(f"LOW SPACE: {body['low_space']}")
-    if body["stale_files"]:
-        print("files waiting in a hot folder longer than its stale_after_s")
-        for f in body["stale_files"]:
-            print(f"  {f['hotfolder']:<12} {f['job_id']:<16} {f['waiting_s']:>8.0f} s  {f['path']}")
-    if body["intake_waiting"]:
-        print(f"tickets in the intake folder for over {INTAKE_WAITING_S} s (see the log: "
-              "intake.deferred, intake.failed)")
-        for t in body["intake_waiting"]:
-            print(f"  {t['ticket']:<28} {t['waiting_s']:>8.0f} s")
+    else:
+        print(statusreport.render(body))
     return EXIT_OK
-
-
-def _waiting_tickets(ctx: Context) -> list[dict[str, Any]]:
-    from outputd.intake import waiting_tickets
-
-    now = time.time()
-    return [{"ticket": name, "waiting_s": round(now - arrived, 1)} for name, arrived
-            in waiting_tickets(ctx.config.daemon.intake_dir, now - INTAKE_WAITING_S)]
-
-
-def _stale_files(ctx: Context) -> list[dict[str, Any]]:
-    """Delivered files still in a local hot folder longer than its stale_after_s."""
-    now = time.time()
-    stale = []
-    for name, cfg in ctx.config.hotfolders.items():
-        if cfg.kind != "local":
-            continue
-        for job_id, path, since in ctx.store.waiting_files(name, now - cfg.stale_after_s):
-            if os.path.exists(path):
-                stale.append({"hotfolder": name, "job_id": job_id, "path": path,
-                              "waiting_s": round(now - since, 1)})
-    return stale
 
 
 def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
