@@ -90,6 +90,7 @@ class IntakeWatcher:
         self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
         self._seen: dict[str, tuple[int, int]] = {}
         self._deferred: dict[str, _Deferred] = {}  # ticket name → why it waits, and until
+        self._deferred_lock = threading.Lock()  # the scan runs in the scheduler's thread
         self._observer = Observer()
         self._thread = threading.Thread(target=self._loop, name="intake", daemon=True)
 
@@ -130,8 +131,9 @@ class IntakeWatcher:
             stable = self._seen.get(entry.name) == mark
             self.enqueue(Path(entry.path), "stable" if stable else "scan")
         self._seen = seen
-        for name in self._deferred.keys() - seen.keys():
-            del self._deferred[name]  # withdrawn or taken in by another node
+        with self._deferred_lock:
+            for name in self._deferred.keys() - seen.keys():
+                del self._deferred[name]  # withdrawn or taken in by another node
 
     def _loop(self) -> None:
         while True:
@@ -141,7 +143,8 @@ class IntakeWatcher:
             path, why = item
             if not path.exists():
                 continue
-            deferred = self._deferred.get(path.name)
+            with self._deferred_lock:
+                deferred = self._deferred.get(path.name)
             if deferred is not None and time.monotonic() < deferred.retry_at:
                 continue  # the scan comes back to it
             if why not in _DONE_WRITING and not _parses(path):
@@ -155,7 +158,8 @@ class IntakeWatcher:
                 self._defer(path.name, f"{type(exc).__name__}: {exc}", exc)
                 continue
             if deferred is not None:
-                del self._deferred[path.name]
+                with self._deferred_lock:
+                    self._deferred.pop(path.name, None)
             if outcome.result in ("accepted", "event"):
                 self.on_accept()
 
@@ -163,9 +167,10 @@ class IntakeWatcher:
                job_id: str | None = None) -> None:
         """Try `name` again later; say why once (with the traceback of an unexpected
         error), and again only when the reason changes."""
-        before = self._deferred.get(name)
-        delay = min(before.delay_s * 2, DEFERRED_MAX_S) if before else SCAN_INTERVAL_S
-        self._deferred[name] = _Deferred(reason, delay, time.monotonic() + delay)
+        with self._deferred_lock:
+            before = self._deferred.get(name)
+            delay = min(before.delay_s * 2, DEFERRED_MAX_S) if before else SCAN_INTERVAL_S
+            self._deferred[name] = _Deferred(reason, delay, time.monotonic() + delay)
         if before is not None and before.reason == reason:
             return
         then = "the ticket stays in the intake folder and is tried again"
