@@ -247,6 +247,8 @@ class Daemon:
         dead = [w.name for w in self.workers if not w.is_alive()]
         if dead and not self.stopping.is_set():
             reasons.append(f"workers not running: {', '.join(dead)}")
+        if not self.watcher.alive() and not self.stopping.is_set():
+            reasons.append("the intake folder is not being watched")
         wedged = self.services.progress.wedged(self.config.limits.job_timeout_s) \
             if self.services.progress else []
         if wedged:
@@ -256,11 +258,13 @@ class Daemon:
         return reasons
 
     def _pet_watchdog(self) -> None:
-        """Pet only while every worker is alive and idle or making progress, so that a
-        wedged worker lets systemd's watchdog fire."""
+        """Pet only while the intake is watched and every worker is alive and idle or
+        making progress, so that a wedged worker or a dead intake lets systemd's watchdog
+        fire (and restart the daemon)."""
         progress = self.services.progress
         limit = max(self.config.limits.job_timeout_s, 2 * (service.watchdog_interval() or 0))
-        if all(w.is_alive() for w in self.workers) and progress and not progress.wedged(limit):
+        if all(w.is_alive() for w in self.workers) and self.watcher.alive() and progress \
+                and not progress.wedged(limit):
             service.pet()
 
     # -- periodic work -------------------------------------------------------

@@ -108,6 +108,10 @@ class IntakeWatcher:
         self._observer.join(timeout=5)
         self._thread.join(timeout=30)
 
+    def alive(self) -> bool:
+        """Whether events are watched and tickets handled (both threads run)."""
+        return self._thread.is_alive() and self._observer.is_alive()
+
     def enqueue(self, path: Path, why: str) -> None:
         self._queue.put((path, why))
 

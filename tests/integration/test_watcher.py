@@ -76,3 +76,12 @@ def test_an_unexpected_error_is_said_with_its_traceback_once_per_reason(tmp_path
     failed = [r for r in caplog.records if r.getMessage() == "intake.failed"]
     assert [str(r.exc_info[1]) for r in failed if r.exc_info] == [
         "database or disk is full", "database is locked"]
+
+
+def test_the_watcher_says_whether_it_runs(tmp_path: Path):
+    watcher = IntakeWatcher(FlakyIntake([]), tmp_path, lambda: None)  # type: ignore[arg-type]
+    assert not watcher.alive()
+    watcher.start()
+    assert watcher.alive()
+    watcher.stop()
+    assert not watcher.alive()
