@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
 
 READ_CHUNK = 1 << 20
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong, in the words an operator reads."""
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    return str(exc.strerror or exc)
 
 
 def sha256_file(path: Path) -> str:

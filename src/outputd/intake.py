@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from outputd import commands, logs, states
 from outputd.errors import IntakeDeferred, OutputdError, RequestRefused, TicketError
+from outputd.fileutil import os_reason
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, iso
 from outputd.store import DuplicateJob, SqlStore
@@ -278,7 +279,7 @@ class Intake:
         except OSError as exc:
             raise IntakeDeferred(
                 f"job {ticket.job_id}: its files cannot be kept in "
-                f"{self.layout.sources_root}: {_os_reason(exc)}", ticket.job_id) from exc
+                f"{self.layout.sources_root}: {os_reason(exc)}", ticket.job_id) from exc
         missing = [f.path for f in ticket.files
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
@@ -341,12 +342,6 @@ class Intake:
         logs.event(log, logging.ERROR, "ticket.rejected", ticket=name, reason=reason,
                    moved_to=str(target))
         return Outcome("rejected", None, reason)
-
-
-def _os_reason(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "no space left on the device"
-    return str(exc.strerror or exc)
 
 
 def _free_name(path: Path) -> Path:

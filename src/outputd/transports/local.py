@@ -10,7 +10,7 @@ from pathlib import Path
 
 from outputd.config import LocalHotFolder
 from outputd.errors import DeliveryError, PermanentDeliveryError
-from outputd.fileutil import fsync_dir, sha256_file
+from outputd.fileutil import fsync_dir, os_reason, sha256_file
 from outputd.transports.base import CopyControl, Transport, is_part_name, part_name
 
 CHUNK = 8 << 20
@@ -39,12 +39,8 @@ def copy_fd(src: int, dst: int, size: int, control: CopyControl | None) -> None:
 
 
 def _reason(exc: OSError, what: str) -> DeliveryError:
-    text = f"{what}: {exc.strerror or exc}"
-    if exc.errno in _PERMANENT:
-        return PermanentDeliveryError(text)
-    if exc.errno == errno.ENOSPC:
-        return DeliveryError(f"{what}: no space left on the device")
-    return DeliveryError(text)
+    text = f"{what}: {os_reason(exc)}"
+    return PermanentDeliveryError(text) if exc.errno in _PERMANENT else DeliveryError(text)
 
 
 class LocalTransport(Transport):
