@@ -138,6 +138,9 @@ class _HotFolderBase(_Section):
 
 class LocalHotFolder(_HotFolderBase):
     kind: Literal["local"]
+    # The mount point of the share the hot folder is on (NFS, SMB): deliveries wait while
+    # it is not mounted, so that no file lands on the local disk beneath it.
+    mount: str | None = None
     watch_pickup: bool = False
     stale_after_s: float = Field(3600, gt=0)
 
@@ -249,7 +252,9 @@ def _resolve(config: Config, file: ConfigFile) -> Config:
     hotfolders: dict[str, LocalHotFolder | SftpHotFolder] = {}
     for name, folder in config.hotfolders.items():
         if isinstance(folder, LocalHotFolder):
-            hotfolders[name] = folder.model_copy(update={"path": str(at(Path(folder.path)))})
+            hotfolders[name] = folder.model_copy(update={
+                "path": str(at(Path(folder.path))),
+                "mount": str(at(Path(folder.mount))) if folder.mount else None})
         else:
             update = {
                 key: at(getattr(folder, key))
@@ -302,3 +307,6 @@ def _check_folders(config: Config) -> None:
                 f"hotfolders.{name}.path {hot} and daemon.intake_dir {intake} overlap; "
                 "outputd would pick up its own output"
             )
+        if folder.mount and not _inside(hot, Path(folder.mount).resolve()):
+            raise ConfigError(f"hotfolders.{name}.path {hot} is not inside "
+                              f"hotfolders.{name}.mount {folder.mount}")

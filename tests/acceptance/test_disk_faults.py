@@ -115,3 +115,25 @@ def test_a_full_sources_folder_defers_the_ticket_and_others_go_on(tmp_path: Path
         assert not (site.intake / "J-BIG.json").exists()
     finally:
         daemon.stop()
+
+
+def test_a_hot_folder_whose_share_is_not_mounted_waits_for_it(tmp_path: Path,
+                                                              small_disk: Path):
+    site = site_on(tmp_path, small_disk / "in")
+    site.config.write_text(site.config.read_text().replace(
+        'kind = "local"\n', f'kind = "local"\nmount = "{small_disk}"\n', 1))
+    subprocess.run(["umount", str(small_disk)], check=True)  # the share dropped
+    daemon = DaemonProcess(site)
+    try:
+        make_pdf(site.intake / "J-1" / "art.pdf")
+        drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"]))
+        job = site.wait_status("J-1", "CopyToHotFolderFailed")
+        assert f"its share {small_disk} is not mounted" in job["deliveries"][0]["error"]
+        assert job["due_at"] is not None  # retried with back-off
+        assert os.listdir(small_disk) == []  # nothing on the disk beneath the share
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small_disk)],
+                       check=True)
+        site.wait_status("J-1", "InHotFolder", timeout=20)
+        assert os.listdir(small_disk / "in") == ["J-1.pdf"]
+    finally:
+        daemon.stop()

@@ -59,6 +59,17 @@ def test_intake_and_hot_folder_must_not_overlap(tmp_path: Path, hot_path: str):
         load_config(write_config(tmp_path, hotfolders=hot))
 
 
+def test_a_hot_folder_mount_resolves_and_must_hold_the_folder(tmp_path: Path):
+    hot = ('[hotfolders.rip1]\nkind = "local"\npath = "share/in"\nmount = "share"\n'
+           'filename = "x.pdf"\n')
+    config = load_config(write_config(tmp_path, hotfolders=hot))
+    assert config.hotfolders["rip1"].mount == str(tmp_path / "share")
+    outside = hot.replace('mount = "share"', 'mount = "other"')
+    with pytest.raises(ConfigError, match="hotfolders.rip1.path .* is not inside "
+                                          "hotfolders.rip1.mount"):
+        load_config(write_config(tmp_path, hotfolders=outside))
+
+
 def test_unreadable_files_are_config_errors(tmp_path: Path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.toml")

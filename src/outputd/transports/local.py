@@ -49,8 +49,12 @@ class LocalTransport(Transport):
     def __init__(self, name: str, config: LocalHotFolder) -> None:
         super().__init__(name)
         self.folder = Path(config.path)
+        self.mount = config.mount
 
     def _ready(self) -> None:
+        if self.mount is not None and not os.path.ismount(self.mount):
+            raise DeliveryError(f"hot folder {self.folder} is not usable: its share "
+                                f"{self.mount} is not mounted")
         if self.folder.is_dir():
             return
         try:
