@@ -166,7 +166,8 @@ def remove_empty_parents(path: Path, stop: Path) -> None:
 
 
 def take_late_file(layout: Layout, relative: str, target: Path) -> bool:
-    """Move a file an AwaitingData job waits for into its sources once it has settled."""
+    """Move a file an AwaitingData job waits for into its sources once it has settled;
+    raise IntakeDeferred if it cannot be kept there yet (the job tries again later)."""
     try:
         path = check_named_file(layout.intake, relative)
     except TicketError:
@@ -180,6 +181,9 @@ def take_late_file(layout: Layout, relative: str, target: Path) -> bool:
         move_file(path, target)
     except FileNotFoundError:
         return False  # another node took it
+    except OSError as exc:
+        raise IntakeDeferred(f"{relative} has arrived but cannot be kept in "
+                             f"{layout.sources_root}: {os_reason(exc)}") from exc
     remove_empty_parents(path, layout.intake)
     return True
 

@@ -137,3 +137,27 @@ def test_a_hot_folder_whose_share_is_not_mounted_waits_for_it(tmp_path: Path,
         assert os.listdir(small_disk / "in") == ["J-1.pdf"]
     finally:
         daemon.stop()
+
+
+def test_a_late_file_that_does_not_fit_leaves_the_job_waiting(tmp_path: Path,
+                                                              small_disk: Path):
+    site = site_on(tmp_path, tmp_path / "hot")
+    site.config.write_text(site.config.read_text().replace(
+        'intake_dir = "intake"', f'intake_dir = "intake"\nsources_dir = "{small_disk}"'))
+    daemon = DaemonProcess(site)
+    try:
+        drop_ticket(site.intake, job_ticket("J-LATE", ["J-LATE/art.pdf"]))
+        site.wait_status("J-LATE", "AwaitingData")
+        make_pdf(site.intake / "J-LATE" / "art.pdf", padding=6 << 20)  # the disk holds 4 MB
+        site.wait_for(lambda: "has arrived but cannot be kept" in site.log.read_text(),
+                      what="the reason in the log")
+        line = next(x for x in site.log.read_text().splitlines() if "cannot be kept" in x)
+        assert "job.error job=J-LATE" in line and "no space left on the device" in line
+        assert site.show("J-LATE")["status"] == "AwaitingData"
+        assert [p for p in small_disk.rglob("*") if p.name.endswith(".part")] == []
+        remount(small_disk, "size=64m")
+        site.wait_status("J-LATE", "InHotFolder", timeout=45)  # tried again after 30 s
+        text = site.log.read_text()
+        assert "job.crashed" not in text and "Traceback" not in text
+    finally:
+        daemon.stop()
