@@ -154,7 +154,21 @@ def cmd_event(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
-    return _request(ctx, args.job_id, None, "retry")
+    if (args.job_id is None) == (args.hotfolder is None):
+        raise _Usage("name a job (outputd retry JOB_ID) or a hot folder (--hotfolder NAME)")
+    if args.job_id is not None:
+        return _request(ctx, args.job_id, None, "retry")
+    from outputd import commands
+
+    name = _hotfolder(ctx, args.hotfolder)
+    ids = sorted(job.job_id for job in ctx.store.list_jobs(JobFilter(status=states.COPY_FAILED))
+                 if any(d.hotfolder == name and d.state == "failed"
+                        for d in ctx.store.deliveries(job.job_id)))
+    if not ids:
+        raise RequestRefused(f"no job has a failed delivery to {name}")
+    recorded = commands.record_event(ctx.store, ctx.layout, ids, "retry", _who())
+    print(f"retry recorded for {len(recorded)} jobs: {', '.join(recorded)}")
+    return EXIT_OK
 
 
 def cmd_recreate(ctx: Context, args: argparse.Namespace) -> int:
@@ -310,8 +324,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="+", metavar="[JOB_ID] EVENT")
     p.add_argument("--order")
     p.add_argument("--message", default="")
+    p = add("retry", cmd_retry, "re-run a failed validation, output or delivery")
+    p.add_argument("job_id", nargs="?")
+    p.add_argument("--hotfolder", help="every job whose delivery to this hot folder failed")
     for name, func, text in (
-        ("retry", cmd_retry, "re-run a failed validation, output or delivery"),
         ("recreate", cmd_recreate, "make and deliver new output"),
         ("reopen", cmd_reopen, "bring back a cleaned-up job"),
     ):

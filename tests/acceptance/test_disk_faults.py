@@ -161,3 +161,32 @@ def test_a_late_file_that_does_not_fit_leaves_the_job_waiting(tmp_path: Path,
         assert "job.crashed" not in text and "Traceback" not in text
     finally:
         daemon.stop()
+
+
+def test_after_an_outage_one_command_retries_every_job_the_hot_folder_failed(
+        tmp_path: Path, small_disk: Path):
+    hot = small_disk / "rip1"
+    hot.mkdir()
+    remount(small_disk, "ro")
+    site = site_on(tmp_path, hot)
+    daemon = DaemonProcess(site)
+    try:
+        for job_id in ("J-1", "J-2"):
+            make_pdf(site.intake / job_id / "art.pdf")
+            drop_ticket(site.intake, job_ticket(job_id, [f"{job_id}/art.pdf"]))
+        for job_id in ("J-1", "J-2"):
+            assert site.wait_status(job_id, "CopyToHotFolderFailed")["due_at"] is None
+        remount(small_disk, "rw")
+        assert site.cli("retry", check=False).returncode == 2  # a job or a hot folder
+        done = site.cli("retry", "--hotfolder", "rip1")
+        assert "retry recorded for 2 jobs: J-1, J-2" in done.stdout
+        for job_id in ("J-1", "J-2"):
+            job = site.wait_status(job_id, "InHotFolder", timeout=10)
+            failed, retried = job["history"][-3:-1]
+            assert failed["status"] == "CopyToHotFolderFailed"
+            assert retried["message"] == "retry requested" and retried["by"] != "outputd"
+        assert sorted(os.listdir(hot)) == ["J-1.pdf", "J-2.pdf"]
+        again = site.cli("retry", "--hotfolder", "rip1", check=False)
+        assert again.returncode == 1 and "no job has a failed delivery to rip1" in again.stderr
+    finally:
+        daemon.stop()
