@@ -85,6 +85,7 @@ class Daemon:
         self._reload_requested = False
         self.intake = Intake(self.store, self.layout, self.owner)
         self.watcher = IntakeWatcher(self.intake, config.daemon.intake_dir, self.waker.wake)
+        self.metrics.intake_deferred.set_function(self.watcher.deferred_count)
         self.pickup = PickupWatcher(self.store, config.hotfolders, self.waker.wake)
         self.notifier = Notifier(self.store, lambda: self.config, self.owner, self.stopping)
         # Two threads serve every periodic job (all short); a bounded pool, not one

@@ -67,6 +67,9 @@ class Metrics:
         self.last_delivery = Gauge("outputd_last_successful_delivery_timestamp_seconds",
                                    "When the last delivery to a hot folder succeeded",
                                    ["hotfolder"], registry=r)
+        self.intake_deferred = Gauge("outputd_intake_deferred_tickets",
+                                     "Tickets the intake cannot take in yet (a full disk)",
+                                     registry=r)
         r.register(_StoreCollector(store))
 
     def delivery(self, hotfolder: str, outcome: str, seconds: float, size: int) -> None:

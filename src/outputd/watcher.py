@@ -108,6 +108,11 @@ class IntakeWatcher:
         self._observer.join(timeout=5)
         self._thread.join(timeout=30)
 
+    def deferred_count(self) -> int:
+        """Tickets that could not be taken in yet and wait to be tried again."""
+        with self._deferred_lock:
+            return len(self._deferred)
+
     def alive(self) -> bool:
         """Whether events are watched and tickets handled (both threads run)."""
         return self._thread.is_alive() and self._observer.is_alive()

@@ -30,9 +30,12 @@ class FlakyIntake:
         return Outcome("accepted", path.stem)
 
 
-def run_until_accepted(tmp_path: Path, intake: FlakyIntake, accepted: list[int]) -> None:
+def run_until_accepted(tmp_path: Path, intake: FlakyIntake, accepted: list[int]) -> list[int]:
+    """Drop a ticket and scan until it is accepted; returns the deferred count seen at
+    each scan, and once more at the end."""
     watcher = IntakeWatcher(intake, tmp_path, lambda: accepted.append(1))  # type: ignore[arg-type]
     watcher.start()
+    waiting = []
     try:
         temp = tmp_path / ".J-1.json.tmp"
         temp.write_text('{"job_id": "J-1"}')
@@ -40,9 +43,12 @@ def run_until_accepted(tmp_path: Path, intake: FlakyIntake, accepted: list[int])
         deadline = time.monotonic() + 10
         while not accepted and time.monotonic() < deadline:
             watcher.scan()
+            waiting.append(watcher.deferred_count())
             time.sleep(0.02)
+        waiting.append(watcher.deferred_count())
     finally:
         watcher.stop()
+    return waiting
 
 
 @pytest.fixture
@@ -56,8 +62,9 @@ def test_a_deferred_ticket_is_tried_again_less_often_and_said_once(tmp_path: Pat
     intake = FlakyIntake([IntakeDeferred(full) for _ in range(4)])
     accepted: list[int] = []
     with caplog.at_level(logging.ERROR, logger="outputd.watcher"):
-        run_until_accepted(tmp_path, intake, accepted)
+        waiting = run_until_accepted(tmp_path, intake, accepted)
     assert accepted == [1] and len(intake.calls) == 5
+    assert max(waiting) == 1 and waiting[-1] == 0  # counted while it waited, not after
     gaps = [b - a for a, b in zip(intake.calls, intake.calls[1:], strict=False)]
     assert all(gap >= 0.1 * 2 ** n * 0.95 for n, gap in enumerate(gaps)), gaps  # doubling
     said = [r for r in caplog.records if r.getMessage() == "intake.deferred"]
