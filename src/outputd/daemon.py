@@ -23,7 +23,7 @@ from outputd.metrics import Metrics, serve
 from outputd.model import JobFilter
 from outputd.notifications.sender import Notifier
 from outputd.pdfwork import PdfProcesses
-from outputd.pickup import PickupWatcher
+from outputd.pickup import RECONCILE_S, PickupWatcher
 from outputd.runner import ERROR_BACKOFF_S, Runner, Services
 from outputd.store import open_store
 from outputd.transports import TransportPool, check_kinds
@@ -161,6 +161,8 @@ class Daemon:
             (self.services.transports.sweep_all, 3600.0),
             (self._report_status, STATUS_EVERY_S),
         ]
+        if self.pickup.folders:
+            jobs.append((self.pickup.reconcile, RECONCILE_S))
         interval = service.watchdog_interval()
         if interval is not None:
             jobs.append((self._pet_watchdog, interval))

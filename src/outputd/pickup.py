@@ -1,4 +1,8 @@
-"""RIP pickup: a file taken out of a `watch_pickup` hot folder puts its job InProduction."""
+"""RIP pickup: a file taken out of a `watch_pickup` hot folder puts its job InProduction.
+
+inotify reports a removal at once; a periodic look at the files still waiting catches
+what it cannot see (a remote RIP emptying a share, removals while outputd was down).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from outputd.config import LocalHotFolder, SftpHotFolder
 from outputd.store import SqlStore
 
 log = logging.getLogger(__name__)
+RECONCILE_S = 10.0  # a removal inotify does not see (a share emptied by a remote RIP)
 
 
 def watched_folders(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> dict[str, Path]:
@@ -50,7 +55,8 @@ class PickupWatcher(FileSystemEventHandler):
             self._observer.join(timeout=5)
 
     def reconcile(self) -> None:
-        """Catch up on files taken while outputd was not running."""
+        """Catch up on files taken unseen: while outputd was not running, or on a share,
+        where inotify sees only this machine's own changes."""
         for name in self.folders:
             for job_id, path, _ in self.store.waiting_files(name):
                 if not os.path.exists(path):

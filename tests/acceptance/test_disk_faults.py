@@ -190,3 +190,22 @@ def test_after_an_outage_one_command_retries_every_job_the_hot_folder_failed(
         assert again.returncode == 1 and "no job has a failed delivery to rip1" in again.stderr
     finally:
         daemon.stop()
+
+
+def test_a_file_taken_unseen_by_inotify_is_found_taken(tmp_path: Path, small_disk: Path):
+    # As on a share a remote RIP empties: the file goes without an inotify event here.
+    site = site_on(tmp_path, small_disk / "rip1")
+    site.config.write_text(site.config.read_text().replace(
+        'kind = "local"\n', 'kind = "local"\nwatch_pickup = true\n', 1))
+    daemon = DaemonProcess(site)
+    try:
+        make_pdf(site.intake / "J-1" / "art.pdf")
+        drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"]))
+        site.wait_status("J-1", "InHotFolder")
+        subprocess.run(["umount", "-l", str(small_disk)], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small_disk)],
+                       check=True)  # another file system in its place: the file is gone
+        job = site.wait_status("J-1", "InProduction", timeout=25)
+        assert "the RIP took" in job["history"][-1]["message"]
+    finally:
+        daemon.stop()
