@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 RECONCILE_S = 10.0  # a removal inotify does not see (a share emptied by a remote RIP)
 
 
-def watched_folders(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> dict[str, Path]:
+def watched_folders(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]
+                    ) -> dict[str, LocalHotFolder]:
     return {
-        name: Path(cfg.path)
-        for name, cfg in hotfolders.items()
+        name: cfg for name, cfg in hotfolders.items()
         if isinstance(cfg, LocalHotFolder) and cfg.watch_pickup
     }
 
@@ -43,9 +43,14 @@ class PickupWatcher(FileSystemEventHandler):
     def start(self) -> None:
         if not self.folders:
             return
-        for folder in self.folders.values():
-            folder.mkdir(parents=True, exist_ok=True)
-            self._observer.schedule(self, str(folder), recursive=False)
+        for name, cfg in self.folders.items():
+            if cfg.mount is not None and not os.path.ismount(cfg.mount):
+                logs.event(log, logging.WARNING, "pickup.unwatched", hotfolder=name,
+                           reason=f"its share {cfg.mount} is not mounted",
+                           then=f"files taken are found within {RECONCILE_S:g} s")
+                continue  # no folder made on the local disk beneath the mount point
+            Path(cfg.path).mkdir(parents=True, exist_ok=True)
+            self._observer.schedule(self, cfg.path, recursive=False)
         self._observer.start()
         self.reconcile()
 

@@ -121,7 +121,8 @@ def test_a_hot_folder_whose_share_is_not_mounted_waits_for_it(tmp_path: Path,
                                                               small_disk: Path):
     site = site_on(tmp_path, small_disk / "in")
     site.config.write_text(site.config.read_text().replace(
-        'kind = "local"\n', f'kind = "local"\nmount = "{small_disk}"\n', 1))
+        'kind = "local"\n', f'kind = "local"\nmount = "{small_disk}"\nwatch_pickup = true\n',
+        1))
     subprocess.run(["umount", str(small_disk)], check=True)  # the share dropped
     daemon = DaemonProcess(site)
     try:
@@ -131,6 +132,7 @@ def test_a_hot_folder_whose_share_is_not_mounted_waits_for_it(tmp_path: Path,
         assert f"its share {small_disk} is not mounted" in job["deliveries"][0]["error"]
         assert job["due_at"] is not None  # retried with back-off
         assert os.listdir(small_disk) == []  # nothing on the disk beneath the share
+        assert "pickup.unwatched hotfolder=rip1" in site.log.read_text()
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small_disk)],
                        check=True)
         site.wait_status("J-1", "InHotFolder", timeout=20)
