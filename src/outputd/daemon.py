@@ -23,7 +23,7 @@ from outputd.metrics import Metrics, serve
 from outputd.model import JobFilter
 from outputd.notifications.sender import Notifier
 from outputd.pdfwork import PdfProcesses
-from outputd.pickup import RECONCILE_S, PickupWatcher
+from outputd.pickup import RECONCILE_S, PickupWatcher, watched_folders
 from outputd.runner import ERROR_BACKOFF_S, Runner, Services
 from outputd.store import open_store
 from outputd.transports import TransportPool, check_kinds
@@ -161,8 +161,7 @@ class Daemon:
             (self.services.transports.sweep_all, 3600.0),
             (self._report_status, STATUS_EVERY_S),
         ]
-        if self.pickup.folders:
-            jobs.append((self.pickup.reconcile, RECONCILE_S))
+        jobs.append((lambda: self.pickup.reconcile(), RECONCILE_S))  # whichever watches now
         interval = service.watchdog_interval()
         if interval is not None:
             jobs.append((self._pet_watchdog, interval))
@@ -199,6 +198,10 @@ class Daemon:
         self.services.transports.update(new.hotfolders)
         self.store.outbox_policy = notifications.policy(new.notify)
         self.services.config = new
+        if watched_folders(new.hotfolders) != watched_folders(old.hotfolders):
+            self.pickup.stop()
+            self.pickup = PickupWatcher(self.store, new.hotfolders, self.waker.wake)
+            self.pickup.start()
         for name, folder in new.hotfolders.items():
             if old.hotfolders.get(name) != folder:
                 woken = self.store.retry_hotfolder(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from datetime import UTC, datetime
 
@@ -196,6 +197,19 @@ def test_rip_pickup_records_in_production(site: Site, daemon_factory):
     job = site.wait_status("J-1", "InProduction", timeout=3)
     assert "the RIP took" in job["history"][-1]["message"]
     assert site.show("J-2")["status"] == "InHotFolder"
+
+
+def test_pickup_turned_on_by_a_reload_watches_at_once(site: Site, daemon_factory):
+    daemon = daemon_factory()
+    drop(site, "J-1")
+    site.wait_status("J-1", "InHotFolder")
+    site.config.write_text(site.config.read_text().replace(
+        'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"\n',
+        'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"\nwatch_pickup = true\n'))
+    daemon.signal(signal.SIGHUP)
+    site.wait_for(lambda: "config.reloaded" in site.log.read_text(), timeout=5)
+    os.rename(site.hot / FINAL.format("J-1"), site.root / "taken.pdf")
+    site.wait_status("J-1", "InProduction", timeout=3)  # inotify, not the 10 s check
 
 
 def test_clear_test_data_exports_then_removes_only_test_jobs(site: Site, daemon_factory):
