@@ -20,8 +20,7 @@ from tests.helpers import drop_ticket, job_ticket, make_pdf
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = mount_tmpfs(mount)
     if done.returncode != 0:
         message = f"cannot mount a tmpfs here: {done.stderr.strip()}"
         if IN_CI:
@@ -31,6 +30,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def mount_tmpfs(mount: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
 
 
 def remount(mount: Path, options: str) -> None:
@@ -43,6 +47,13 @@ def site_on(tmp_path: Path, hot: Path) -> Site:
     site = Site(tmp_path / "site", hotfolders=folder)
     site.config.write_text(site.config.read_text().replace("min_free_mb = 10",
                                                            "min_free_mb = 0"))
+    return site
+
+
+def site_with_sources_on(tmp_path: Path, disk: Path) -> Site:
+    site = site_on(tmp_path, tmp_path / "hot")
+    site.config.write_text(site.config.read_text().replace(
+        'intake_dir = "intake"', f'intake_dir = "intake"\nsources_dir = "{disk}"'))
     return site
 
 
@@ -86,9 +97,7 @@ def test_a_read_only_hot_folder_waits_for_an_operator(tmp_path: Path, small_disk
 
 def test_a_full_sources_folder_defers_the_ticket_and_others_go_on(tmp_path: Path,
                                                                    small_disk: Path):
-    site = site_on(tmp_path, tmp_path / "hot")
-    site.config.write_text(site.config.read_text().replace(
-        'intake_dir = "intake"', f'intake_dir = "intake"\nsources_dir = "{small_disk}"'))
+    site = site_with_sources_on(tmp_path, small_disk)
     daemon = DaemonProcess(site)
     try:
         make_pdf(site.intake / "J-BIG" / "art.pdf", padding=6 << 20)  # the disk holds 4 MB
@@ -133,8 +142,7 @@ def test_a_hot_folder_whose_share_is_not_mounted_waits_for_it(tmp_path: Path,
         assert job["due_at"] is not None  # retried with back-off
         assert os.listdir(small_disk) == []  # nothing on the disk beneath the share
         assert "pickup.unwatched hotfolder=rip1" in site.log.read_text()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small_disk)],
-                       check=True)
+        mount_tmpfs(small_disk).check_returncode()
         site.wait_status("J-1", "InHotFolder", timeout=20)
         assert os.listdir(small_disk / "in") == ["J-1.pdf"]
     finally:
@@ -143,9 +151,7 @@ def test_a_hot_folder_whose_share_is_not_mounted_waits_for_it(tmp_path: Path,
 
 def test_a_late_file_that_does_not_fit_leaves_the_job_waiting(tmp_path: Path,
                                                               small_disk: Path):
-    site = site_on(tmp_path, tmp_path / "hot")
-    site.config.write_text(site.config.read_text().replace(
-        'intake_dir = "intake"', f'intake_dir = "intake"\nsources_dir = "{small_disk}"'))
+    site = site_with_sources_on(tmp_path, small_disk)
     daemon = DaemonProcess(site)
     try:
         drop_ticket(site.intake, job_ticket("J-LATE", ["J-LATE/art.pdf"]))
@@ -205,8 +211,7 @@ def test_a_file_taken_unseen_by_inotify_is_found_taken(tmp_path: Path, small_dis
         drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"]))
         site.wait_status("J-1", "InHotFolder")
         subprocess.run(["umount", "-l", str(small_disk)], check=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small_disk)],
-                       check=True)  # another file system in its place: the file is gone
+        mount_tmpfs(small_disk).check_returncode()  # another file system there: the file is gone
         job = site.wait_status("J-1", "InProduction", timeout=25)
         assert "the RIP took" in job["history"][-1]["message"]
     finally:
