@@ -161,9 +161,7 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     from outputd import commands
 
     name = _hotfolder(ctx, args.hotfolder)
-    ids = sorted(job.job_id for job in ctx.store.list_jobs(JobFilter(status=states.COPY_FAILED))
-                 if any(d.hotfolder == name and d.state == "failed"
-                        for d in ctx.store.deliveries(job.job_id)))
+    ids = ctx.store.failed_at(name)
     if not ids:
         raise RequestRefused(f"no job has a failed delivery to {name}")
     recorded = commands.record_event(ctx.store, ctx.layout, ids, "retry", _who())

@@ -160,8 +160,8 @@ class Daemon:
             (self._sweep_sources, 3600.0),
             (self.services.transports.sweep_all, 3600.0),
             (self._report_status, STATUS_EVERY_S),
+            (lambda: self.pickup.reconcile(), RECONCILE_S),  # whichever watcher is current
         ]
-        jobs.append((lambda: self.pickup.reconcile(), RECONCILE_S))  # whichever watches now
         interval = service.watchdog_interval()
         if interval is not None:
             jobs.append((self._pet_watchdog, interval))

@@ -136,6 +136,19 @@ class StoreContract:
         assert store.deliveries("J-1")[0].error == "disk full"
         assert store.hotfolder_states()["rip1"]["last_error"] == "disk full"
 
+    def test_jobs_a_hot_folder_failed_are_found(self, store):
+        for job_id, hotfolder, copy_failed in (("J-2", "rip1", True), ("J-1", "rip1", True),
+                                               ("J-3", "rip2", True), ("J-4", "rip1", False)):
+            add(store, job_id)
+            store.set_deliveries(job_id, [
+                Delivery(hotfolder, f"{job_id}.pdf", f"/hot/{job_id}.pdf", "failed", 1, "x")])
+            if copy_failed:
+                for status in (states.VALIDATION_FINISHED, states.OUTPUT_CREATION_STARTED,
+                               states.OUTPUT_CREATED, states.COPY_FAILED):
+                    store.transition(job_id, status, "", "outputd")
+        assert store.failed_at("rip1") == ["J-1", "J-2"]
+        assert store.failed_at("rip3") == []
+
     def test_filters_combine(self, store):
         add(store, "J-1", order_id="1", customer={"username": "Ann", "email": "ann@a.example"})
         add(store, "J-2", order_id="2", storefront="beta")

@@ -115,6 +115,15 @@ class DeliveriesMixin:
                 "UPDATE hotfolders SET paused = ? WHERE name = ?", (int(paused), hotfolder)
             )
 
+    def failed_at(self, hotfolder: str) -> list[str]:
+        """Jobs in CopyToHotFolderFailed whose delivery to `hotfolder` failed, by id."""
+        with self.reader() as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT d.job_id FROM deliveries d JOIN jobs j ON j.job_id = d.job_id"
+                " WHERE d.hotfolder = ? AND d.state = 'failed' AND j.status = ?"
+                " ORDER BY d.job_id", (hotfolder, states.COPY_FAILED)).fetchall()
+        return [row[0] for row in rows]
+
     def retry_hotfolder(self, hotfolder: str) -> int:
         """Make failed deliveries to `hotfolder` pending again (its config changed);
         returns how many jobs this wakes."""
