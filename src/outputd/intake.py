@@ -10,20 +10,17 @@ watcher to pair per ticket, its largest cost in a burst.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
-import shutil
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from outputd import commands, logs, states
+from outputd import commands, intakefiles, logs, safefs, states
 from outputd.errors import IntakeDeferred, OutputdError, RequestRefused, TicketError
 from outputd.fileutil import os_reason
 from outputd.layout import Layout
@@ -102,90 +99,37 @@ class Outcome:
     reason: str = ""
 
 
-def _lstat(path: Path) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None
-
-
-def check_named_file(intake: Path, relative: str) -> Path | None:
-    """The intake path of a named file if it is there; raise TicketError if it is a
-    symlink, not a regular file, or lies outside the intake folder."""
-    path = intake
-    parts = PurePosixPath(relative).parts
-    for index, part in enumerate(parts):
-        path = path / part
-        st = _lstat(path)
-        if st is None:
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            raise TicketError(f"file {relative} goes through a symlink ({path.name})")
-        last = index == len(parts) - 1
-        if last and not stat.S_ISREG(st.st_mode):
-            raise TicketError(f"file {relative} is not a regular file")
-        if not last and not stat.S_ISDIR(st.st_mode):
-            raise TicketError(f"file {relative}: {path.name} is not a folder")
-    resolved = path.resolve()
-    if intake.resolve() not in resolved.parents:
-        raise TicketError(f"file {relative} leaves the intake folder")
-    return path
-
-
-def move_file(source: Path, target: Path) -> None:
-    """Rename `source` to `target`; across file systems, copy, fsync, then unlink."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(source, target)
-        return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    temp = target.with_name(f".{target.name}.part")
-    try:
-        shutil.copyfile(source, temp)
-        with open(temp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):  # a part copy would hold the space it took
-            temp.unlink()
-        raise
-    source.unlink()
-
-
-def remove_empty_parents(path: Path, stop: Path) -> None:
-    """Remove folders above `path` up to (not including) `stop` while they are empty."""
-    folder = path.parent
-    while folder != stop and stop in folder.parents:
+def take_late_file(layout: Layout, job_id: str, relative: str) -> bool:
+    """Keep a file an AwaitingData job waits for once it has settled; raise
+    IntakeDeferred if it cannot be kept there yet (the job tries again later)."""
+    with safefs.folder(layout.intake) as intake_fd:
         try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
-
-
-def take_late_file(layout: Layout, relative: str, target: Path) -> bool:
-    """Move a file an AwaitingData job waits for into its sources once it has settled;
-    raise IntakeDeferred if it cannot be kept there yet (the job tries again later)."""
-    try:
-        path = check_named_file(layout.intake, relative)
-    except TicketError:
-        return False
-    if path is None:
-        return False
-    st = _lstat(path)
-    if st is None or time.time() - st.st_mtime < LATE_FILE_SETTLE_S:
-        return False
-    try:
-        move_file(path, target)
-    except FileNotFoundError:
-        return False  # another node took it
-    except OSError as exc:
-        raise IntakeDeferred(f"{relative} has arrived but cannot be kept in "
-                             f"{layout.sources_root}: {os_reason(exc)}") from exc
-    remove_empty_parents(path, layout.intake)
+            named = intakefiles.open_named(intake_fd, relative)
+        except TicketError:
+            return False
+        if named is None:
+            return False
+        try:
+            if time.time() - named.st.st_mtime < LATE_FILE_SETTLE_S:
+                return False
+            sha = intakefiles.keep(named, layout.source_file(job_id, relative))
+        except (FileNotFoundError, TicketError):
+            return False  # another node took it, or it was swapped while being taken
+        except OSError as exc:
+            raise IntakeDeferred(f"{relative} has arrived but cannot be kept in "
+                                 f"{layout.sources_root}: {os_reason(exc)}") from exc
+        finally:
+            named.close()
+        intakefiles.remove_empty_folders(intake_fd, relative)
+    _record_sha256(layout, job_id, {relative: sha})
     return True
+
+
+def _record_sha256(layout: Layout, job_id: str, kept: dict[str, str]) -> None:
+    """Note the sha256 of each kept file beside the job's sources (`files.sha256`)."""
+    if kept:
+        with open(layout.sources(job_id) / "files.sha256", "a", encoding="utf-8") as fh:
+            fh.writelines(f"{sha}  {relative}\n" for relative, sha in kept.items())
 
 
 class Intake:
@@ -201,21 +145,23 @@ class Intake:
 
     def handle(self, path: Path) -> Outcome:
         """Claim (where the intake is shared) and process a ticket in the intake folder."""
-        claimed = path
-        try:
-            if self.claims:
-                claimed = path.with_name(claim_name(path.name, self.owner))
-                os.rename(path, claimed)
-            return self._process_claimed(claimed, path.name)
-        except IntakeDeferred:
-            if claimed != path:  # back in the intake for whichever node tries next
-                with contextlib.suppress(OSError):
-                    os.rename(claimed, path)
-            raise
-        except FileNotFoundError as exc:
-            if exc.filename not in (str(path), str(claimed)):
+        name = path.name
+        with safefs.folder(self.layout.intake) as intake_fd:
+            claimed = name
+            try:
+                if self.claims:
+                    claimed = claim_name(name, self.owner)
+                    safefs.rename_noreplace(intake_fd, name, intake_fd, claimed)
+                return self._process_claimed(intake_fd, claimed, name)
+            except IntakeDeferred:
+                if claimed != name:  # back in the intake for whichever node tries next
+                    with contextlib.suppress(OSError):
+                        safefs.rename_noreplace(intake_fd, claimed, intake_fd, name)
                 raise
-            return Outcome("gone")  # another node took it, or it was withdrawn
+            except FileNotFoundError as exc:
+                if exc.filename not in (name, claimed):
+                    raise
+                return Outcome("gone")  # another node took it, or it was withdrawn
 
     def recover_claims(self, is_gone: Callable[[str], bool], stale_after_s: float,
                        include_own: bool = False) -> None:
@@ -237,23 +183,26 @@ class Intake:
                     logs.event(log, logging.WARNING, "intake.recovered", ticket=parsed[0],
                                node=parsed[1])
 
-    def _process_claimed(self, claimed: Path, name: str) -> Outcome:
-        size = claimed.stat().st_size
-        if size > MAX_TICKET_BYTES:  # refused unread: a ticket that size is not one
-            return self._reject(claimed, name, b"", f"the ticket is {size} bytes; the limit "
-                                f"is {MAX_TICKET_BYTES}")
-        data = claimed.read_bytes()
+    def _process_claimed(self, intake_fd: int, claimed: str, name: str) -> Outcome:
+        try:
+            data = intakefiles.read_ticket(intake_fd, claimed, MAX_TICKET_BYTES)
+        except TicketError as exc:  # a FIFO, a symlink, a folder: never read
+            return self._reject(intake_fd, claimed, name, b"", str(exc).replace(
+                f"the ticket {claimed} ", "the ticket "))
+        if len(data) > MAX_TICKET_BYTES:  # read no further: a ticket that size is not one
+            return self._reject(intake_fd, claimed, name, b"",
+                                f"the ticket is over the limit of {MAX_TICKET_BYTES} bytes")
         try:
             ticket = parse_ticket(data)
             if isinstance(ticket, EventTicket):
                 outcome = self._event(ticket)
-                claimed.unlink()
+                os.unlink(claimed, dir_fd=intake_fd)
                 return outcome
-            return self._job(ticket, data, claimed)
+            return self._job(ticket, data, intake_fd, claimed)
         except IntakeDeferred:
             raise
         except (TicketError, OutputdError) as exc:
-            return self._reject(claimed, name, data, str(exc))
+            return self._reject(intake_fd, claimed, name, data, str(exc))
 
     # -- shared by intake and `outputd submit` -------------------------------
 
@@ -262,7 +211,7 @@ class Intake:
         ticket = parse_ticket(data)
         if isinstance(ticket, EventTicket):
             return self._event(ticket, by)
-        return self._job(ticket, data, None, by)
+        return self._job(ticket, data, None, None, by)
 
     def _event(self, ticket: EventTicket, by: str = BY_DAEMON) -> Outcome:
         ids = commands.target_jobs(self.store, ticket.job_id, ticket.order_id)
@@ -270,91 +219,89 @@ class Intake:
                                          ticket.by or by, ticket.message)
         return Outcome("event", ",".join(recorded))
 
-    def _job(self, ticket: JobTicket, data: bytes, claimed: Path | None,
-             by: str = BY_DAEMON) -> Outcome:
-        intake = self.layout.intake
+    def _job(self, ticket: JobTicket, data: bytes, intake_fd: int | None,
+             claimed: str | None, by: str = BY_DAEMON) -> Outcome:
         sha = hashlib.sha256(data).hexdigest()
-        present = {f.path: check_named_file(intake, f.path) for f in ticket.files}
-        existing = self.store.find_job(ticket.job_id)
-        if existing is not None:
-            return self._duplicate(ticket, sha, present, claimed)
-        try:
-            self._keep_sources(ticket, data, present)
-        except OSError as exc:
-            raise IntakeDeferred(
-                f"job {ticket.job_id}: its files cannot be kept in "
-                f"{self.layout.sources_root}: {os_reason(exc)}", ticket.job_id) from exc
+        with contextlib.ExitStack() as stack:
+            present: dict[str, intakefiles.NamedFile | None] = {}
+            for f in ticket.files:
+                named = None if intake_fd is None else intakefiles.open_named(intake_fd, f.path)
+                if named is not None:
+                    stack.callback(named.close)
+                present[f.path] = named
+            if self.store.find_job(ticket.job_id) is not None:
+                return self._duplicate(ticket, sha, present, intake_fd, claimed)
+            try:
+                self._keep_sources(ticket, data, present, intake_fd)
+            except TicketError:  # a file swapped while it was taken: keep none of it
+                self.layout.remove_sources(ticket.job_id)
+                raise
+            except OSError as exc:
+                raise IntakeDeferred(
+                    f"job {ticket.job_id}: its files cannot be kept in "
+                    f"{self.layout.sources_root}: {os_reason(exc)}", ticket.job_id) from exc
         missing = [f.path for f in ticket.files
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
         try:
             self.store.add_job(ticket, sha, states.ORDERED, message, by, time.time())
         except DuplicateJob as exc:  # another node accepted the same id just now
-            if claimed is not None:
-                claimed.unlink()
+            self._unlink_claim(intake_fd, claimed)
             return Outcome("duplicate", ticket.job_id, str(exc))
-        if claimed is not None:
-            claimed.unlink()
+        self._unlink_claim(intake_fd, claimed)
         logs.event(log, logging.INFO, "job.accepted", job=ticket.job_id, order=ticket.order_id,
                    status=states.ORDERED, type=ticket.product.type, files=len(ticket.files))
         return Outcome("accepted", ticket.job_id)
 
+    @staticmethod
+    def _unlink_claim(intake_fd: int | None, claimed: str | None) -> None:
+        if intake_fd is not None and claimed is not None:
+            os.unlink(claimed, dir_fd=intake_fd)
+
     def _keep_sources(self, ticket: JobTicket, data: bytes,
-                      present: dict[str, Path | None]) -> None:
-        """Move the named files that are here, then the ticket, into the job's sources;
-        a file moved before a failure is found there on the next try."""
-        for relative, path in present.items():
-            if path is not None:
-                move_file(path, self.layout.source_file(ticket.job_id, relative))
-                remove_empty_parents(path, self.layout.intake)
+                      present: dict[str, intakefiles.NamedFile | None],
+                      intake_fd: int | None) -> None:
+        """Keep outputd's own copy of the named files that are here, then the ticket;
+        a file kept before a failure is found there on the next try."""
+        kept = {}
+        for relative, named in present.items():
+            if named is not None:
+                kept[relative] = intakefiles.keep(
+                    named, self.layout.source_file(ticket.job_id, relative))
+                assert intake_fd is not None
+                intakefiles.remove_empty_folders(intake_fd, relative)
         ticket_file = self.layout.ticket_file(ticket.job_id)
         ticket_file.parent.mkdir(parents=True, exist_ok=True)
+        _record_sha256(self.layout, ticket.job_id, kept)
         temp = ticket_file.with_name(".ticket.json.part")
         temp.write_bytes(data)
         os.replace(temp, ticket_file)
 
-    def _duplicate(self, ticket: JobTicket, sha: str, present: dict[str, Path | None],
-                   claimed: Path | None) -> Outcome:
+    def _duplicate(self, ticket: JobTicket, sha: str,
+                   present: dict[str, intakefiles.NamedFile | None], intake_fd: int | None,
+                   claimed: str | None) -> Outcome:
         job = self.store.get_job(ticket.job_id)
         if job.ticket_sha256 != sha:
             raise TicketError(f"job {ticket.job_id} already exists with a different ticket")
-        for relative, path in present.items():
+        for relative, named in present.items():
             kept = self.layout.source_file(ticket.job_id, relative)
-            if path is not None and kept.exists() and _same_bytes(path, kept):
-                path.unlink()
-                remove_empty_parents(path, self.layout.intake)
-        if claimed is not None:
-            claimed.unlink()
+            if named is not None and intakefiles.same_bytes(named, kept):
+                named.unlink()
+                assert intake_fd is not None
+                intakefiles.remove_empty_folders(intake_fd, relative)
+        self._unlink_claim(intake_fd, claimed)
         logs.event(log, logging.INFO, "ticket.duplicate", job=ticket.job_id,
                    order=ticket.order_id, status=job.status)
         return Outcome("duplicate", ticket.job_id, "identical ticket; nothing to do")
 
-    def _reject(self, claimed: Path, name: str, data: bytes, reason: str) -> Outcome:
+    def _reject(self, intake_fd: int, claimed: str, name: str, data: bytes,
+                reason: str) -> Outcome:
         """Move the ticket and the intake files it names to rejected/, with an error file."""
-        rejected = self.layout.rejected
-        target = _free_name(rejected / name)
-        move_file(claimed, target)
-        for relative in _named_paths(data):
-            with contextlib.suppress(TicketError, OSError):
-                path = check_named_file(self.layout.intake, relative)
-                if path is not None:
-                    move_file(path, rejected / relative)
-                    remove_empty_parents(path, self.layout.intake)
-        error = {"ticket": name, "error": reason, "at": iso(time.time())}
-        error_file = target.with_name(target.name + ".error.json")
-        error_file.write_text(json.dumps(error, indent=2, ensure_ascii=False) + "\n")
+        target = intakefiles.set_aside(intake_fd, claimed, name, _named_paths(data), reason,
+                                       iso(time.time()))
         logs.event(log, logging.ERROR, "ticket.rejected", ticket=name, reason=reason,
-                   moved_to=str(target))
+                   moved_to=str(self.layout.rejected / target))
         return Outcome("rejected", None, reason)
-
-
-def _free_name(path: Path) -> Path:
-    """`path`, or `path.1`, `path.2`, … if an earlier rejection holds the name."""
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}.{n}")
-    return candidate
 
 
 def _named_paths(data: bytes) -> list[str]:
@@ -369,20 +316,8 @@ def _named_paths(data: bytes) -> list[str]:
     paths = []
     for item in files:
         path = item.get("path") if isinstance(item, dict) else None
-        if isinstance(path, str) and path and "\x00" not in path:
-            pure = PurePosixPath(path)
-            if not pure.is_absolute() and ".." not in pure.parts:
-                paths.append(str(pure))
+        if isinstance(path, str):
+            with contextlib.suppress(safefs.Refused):
+                safefs.relative_parts(path)
+                paths.append(path)
     return paths
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
-        return False
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            ca, cb = fa.read(1 << 20), fb.read(1 << 20)
-            if ca != cb:
-                return False
-            if not ca:
-                return True

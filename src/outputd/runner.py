@@ -187,7 +187,7 @@ class Runner:
         missing = []
         for f in job.ticket.files:
             target = self.s.layout.source_file(job.job_id, f.path)
-            if not target.exists() and not take_late_file(self.s.layout, f.path, target):
+            if not target.exists() and not take_late_file(self.s.layout, job.job_id, f.path):
                 missing.append(f.path)
         return missing
 

@@ -31,7 +31,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from outputd import logs
+from outputd import logs, safefs
 from outputd.errors import IntakeDeferred
 from outputd.intake import Intake, is_ticket_name
 from outputd.tickets import MAX_TICKET_BYTES
@@ -46,13 +46,23 @@ DEFERRED_MAX_S = 30.0  # a ticket waiting for disk space is tried at most this f
 _DONE_WRITING = frozenset({"closed", "moved", "stable"})
 
 
-def _parses(path: Path) -> bool:
+def _written(path: Path) -> bool:
+    """Whether a ticket looks complete: it parses. What is not a regular file, or is
+    too large to be a ticket, is never read: the intake refuses it now."""
     try:
-        if path.stat().st_size > MAX_TICKET_BYTES:
-            return True  # too large to be a ticket: let the intake refuse it now
-        body = json.loads(path.read_bytes())
+        fd, st = safefs.open_regular(None, str(path))
+    except safefs.Refused:
+        return True
+    except OSError:
+        return False
+    try:
+        if st.st_size > MAX_TICKET_BYTES:
+            return True
+        body = json.loads(safefs.read_at_most(fd, MAX_TICKET_BYTES))
     except (OSError, ValueError, RecursionError):
         return False
+    finally:
+        os.close(fd)
     return isinstance(body, dict)
 
 
@@ -129,8 +139,8 @@ class IntakeWatcher:
             log.error("intake.unreadable", extra={"fields": {"error": str(exc)}})
             return
         for entry in entries:
-            if not is_ticket_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                continue
+            if not is_ticket_name(entry.name):
+                continue  # a ticket name that is not a regular file is refused by the intake
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
@@ -150,13 +160,13 @@ class IntakeWatcher:
             if item is None:
                 return
             path, why = item
-            if not path.exists():
+            if not os.path.lexists(path):
                 continue
             with self._deferred_lock:
                 deferred = self._deferred.get(path.name)
             if deferred is not None and time.monotonic() < deferred.retry_at:
                 continue  # the scan comes back to it
-            if why not in _DONE_WRITING and not _parses(path):
+            if why not in _DONE_WRITING and not _written(path):
                 continue  # still being written: a close event or the scan comes back
             try:
                 outcome = self.intake.handle(path)

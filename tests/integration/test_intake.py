@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from outputd import intake as intake_module
-from outputd import states
+from outputd import intakefiles, states
 from outputd.config import load_config
 from outputd.errors import IntakeDeferred, RequestRefused
+from outputd.fileutil import sha256_file
 from outputd.intake import Intake, claim_name, lock_intake, waiting_tickets
 from outputd.layout import Layout
 from outputd.store import open_store
@@ -154,10 +156,10 @@ def test_a_ticket_whose_files_cannot_be_kept_waits_in_the_intake(setup, monkeypa
     make_pdf(layout.intake / "J-1" / "a.pdf")
     ticket = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
 
-    def full(source: Path, target: Path) -> None:
+    def full(named, target: Path) -> str:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
 
-    monkeypatch.setattr(intake_module, "move_file", full)
+    monkeypatch.setattr(intakefiles, "keep", full)
     with pytest.raises(IntakeDeferred, match=r"job J-1: .*no space left on the device"):
         intake.handle(ticket)
     assert sorted(os.listdir(layout.intake)) == ["J-1", "J-1.json", "rejected"]
@@ -178,3 +180,76 @@ def test_tickets_left_in_the_intake_are_listed_oldest_first(tmp_path: Path):
     listed = waiting_tickets(tmp_path, now + 60)
     assert [name for name, _ in listed] == ["J-1.json", "J-2.json"]
     assert listed[0][1] == pytest.approx(first.stat().st_ctime)
+
+
+def test_a_file_swapped_for_a_symlink_while_tickets_are_handled_is_never_taken(
+        setup, tmp_path: Path):
+    """A submitter swaps each named file for a symlink to another customer's file in a
+    loop while the intake handles the tickets: whatever is kept is the submitter's own
+    file, never the other customer's, which stays where it is."""
+    intake, layout, store = setup
+    secret = make_pdf(tmp_path / "other-customer" / "art.pdf", label="someone else")
+    secret_sha = sha256_file(secret)
+    names = [f"J-{n:03d}" for n in range(80)]
+    own = {}
+    for job_id in names:
+        own[job_id] = sha256_file(make_pdf(layout.intake / job_id / "a.pdf", label=job_id))
+        (layout.intake / job_id / "link").symlink_to(secret)
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            for job_id in names:
+                folder = layout.intake / job_id
+                with contextlib.suppress(OSError):
+                    os.rename(folder / "a.pdf", folder / "real")
+                    os.rename(folder / "link", folder / "a.pdf")
+                    os.rename(folder / "a.pdf", folder / "link")
+                    os.rename(folder / "real", folder / "a.pdf")
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        results = [intake.handle(write(layout.intake, job_ticket(job_id, [f"{job_id}/a.pdf"])))
+                   for job_id in names]
+    finally:
+        stop.set()
+        swapper.join()
+    kept = 0
+    for job_id, outcome in zip(names, results, strict=True):
+        source = layout.source_file(job_id, f"{job_id}/a.pdf")
+        if outcome.result == "accepted" and source.exists():
+            assert not source.is_symlink()
+            assert sha256_file(source) == own[job_id]
+            kept += 1
+        else:
+            assert not source.exists()
+    assert kept > 0
+    assert sha256_file(secret) == secret_sha
+
+
+def test_a_kept_file_is_outputds_own_copy_when_the_submitter_holds_a_link(setup):
+    intake, layout, _ = setup
+    art = make_pdf(layout.intake / "J-1" / "a.pdf")
+    held = layout.intake.parent / "held.pdf"
+    os.link(art, held)
+    assert intake.handle(write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))).result == \
+        "accepted"
+    kept = layout.source_file("J-1", "J-1/a.pdf")
+    assert not os.path.samefile(kept, held)
+    assert (layout.sources("J-1") / "files.sha256").read_text() == \
+        f"{sha256_file(held)}  J-1/a.pdf\n"
+
+
+def test_a_ticket_name_too_long_for_its_error_file_is_set_aside_with_a_shorter_one(setup):
+    intake, layout, _ = setup
+    name = "x" * 245 + ".json"
+    (layout.intake / name).write_text("{")
+    outcome = intake.handle(layout.intake / name)
+    assert outcome.result == "rejected"
+    errors = [p for p in layout.rejected.iterdir() if p.name.endswith(".error.json")]
+    assert len(errors) == 1 and len(errors[0].name.encode()) <= 255
+    body = json.loads(errors[0].read_text())
+    assert body["ticket"] == name
+    assert (layout.rejected / errors[0].name.removesuffix(".error.json")).read_text() == "{"
+    assert os.listdir(layout.intake) == ["rejected"]
