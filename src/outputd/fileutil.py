@@ -26,6 +26,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_fd(fd: int) -> str:
+    """The sha256 of an open file's bytes, from its start (its offset is left alone)."""
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, READ_CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename in `path` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from outputd import logs, safefs
 from outputd.errors import TicketError
-from outputd.fileutil import sha256_file
+from outputd.fileutil import sha256_fd, sha256_file
 
 log = logging.getLogger(__name__)
 REJECTED = "rejected"
@@ -110,7 +110,7 @@ def keep(named: NamedFile, target: Path) -> str:
                     raise
             else:
                 _check_moved(named, target_fd, target.name)
-                return _sha256_fd(named.fd)
+                return sha256_fd(named.fd)
     return _copy(named, target)
 
 
@@ -152,20 +152,12 @@ def _copy(named: NamedFile, target: Path) -> str:
     return digest.hexdigest()
 
 
-def _sha256_fd(fd: int) -> str:
-    digest = hashlib.sha256()
-    os.lseek(fd, 0, os.SEEK_SET)
-    while chunk := os.read(fd, CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
 def same_bytes(named: NamedFile, kept: Path) -> bool:
     """Whether a named file holds the bytes outputd already keeps."""
     try:
         if os.stat(kept).st_size != named.st.st_size:
             return False
-        return sha256_file(kept) == _sha256_fd(named.fd)
+        return sha256_file(kept) == sha256_fd(named.fd)
     except OSError:
         return False
 

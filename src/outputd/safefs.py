@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1
 NAME_MAX = 255
 
@@ -151,7 +151,8 @@ def read_at_most(fd: int, limit: int) -> bytes:
 
 
 def create_new(dir_fd: int, name: str, mode: int = 0o640) -> int:
-    """Create `name` for writing; it must not exist (a symlink there is not followed)."""
+    """Create `name` for writing (and reading back); it must not exist: a symlink there
+    is not followed but refused (FileExistsError)."""
     return os.open(name, _CREATE_FLAGS, mode, dir_fd=dir_fd)
 
 

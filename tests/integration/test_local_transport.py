@@ -106,3 +106,35 @@ def test_probe_writes_renames_and_deletes(tmp_path: Path):
     hot = tmp_path / "hot"
     transport(hot).probe()
     assert os.listdir(hot) == []
+
+
+def test_a_symlink_planted_at_the_temp_name_is_never_written_through(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 the job's own bytes")
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    victim = tmp_path / "victim.pdf"
+    victim.write_bytes(b"someone else's file")
+    (hot / ".J-1.pdf.part").symlink_to(victim)
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert victim.read_bytes() == b"someone else's file"
+    assert not (hot / "J-1.pdf").is_symlink()
+    assert (hot / "J-1.pdf").read_bytes() == b"%PDF-1.7 the job's own bytes"
+    assert os.listdir(hot) == ["J-1.pdf"]
+
+
+def test_a_final_name_that_links_to_the_same_bytes_is_not_taken_as_delivered(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 same")
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    (hot / "J-1.pdf").symlink_to(src)
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert not (hot / "J-1.pdf").is_symlink()
+
+
+def test_an_output_whose_bytes_changed_since_it_was_made_is_refused(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 as made and recorded")
+    src.write_bytes(b"%!PS-Adobe-3.0".ljust(size, b"%"))  # rewritten through another link
+    hot = tmp_path / "hot"
+    with pytest.raises(PermanentDeliveryError, match="not the output that was made"):
+        transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert os.listdir(hot) == []

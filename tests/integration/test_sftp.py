@@ -192,3 +192,26 @@ def test_a_hung_server_times_out(tmp_path: Path):
         SftpTransport("hung", config).put(src, "x.pdf", size=size, sha256=digest)
     assert time.monotonic() - started < 5
     listener.close()
+
+
+def test_a_remote_symlink_at_the_temp_name_is_never_written_through(sshd: Sshd,
+                                                                     tmp_path: Path):
+    src, size, digest = source(tmp_path, 10_000)
+    victim = tmp_path / "victim.pdf"
+    victim.write_bytes(b"someone else's file")
+    (sshd.dest / ".J-1.pdf.part").symlink_to(victim)
+    with transport(sshd) as t:
+        t.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert victim.read_bytes() == b"someone else's file"
+    assert not (sshd.dest / "J-1.pdf").is_symlink()
+    assert (sshd.dest / "J-1.pdf").read_bytes() == src.read_bytes()
+    assert os.listdir(sshd.dest) == ["J-1.pdf"]
+
+
+def test_an_output_whose_bytes_changed_is_not_sent(sshd: Sshd, tmp_path: Path):
+    src, size, digest = source(tmp_path, 10_000)
+    src.write_bytes(os.urandom(size))
+    with transport(sshd) as t, pytest.raises(PermanentDeliveryError,
+                                             match="not the output that was made"):
+        t.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert os.listdir(sshd.dest) == []

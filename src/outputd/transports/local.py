@@ -8,9 +8,10 @@ import os
 import time
 from pathlib import Path
 
+from outputd import safefs
 from outputd.config import LocalHotFolder
 from outputd.errors import DeliveryError, PermanentDeliveryError
-from outputd.fileutil import fsync_dir, os_reason, sha256_file
+from outputd.fileutil import os_reason, sha256_fd
 from outputd.transports.base import CopyControl, Transport, is_part_name, part_name
 
 CHUNK = 8 << 20
@@ -71,28 +72,30 @@ class LocalTransport(Transport):
     ) -> str:
         self._ready()
         final = self.folder / final_name
-        if _holds(final, size, sha256):
-            return str(final)
-        temp = self.folder / part_name(final_name)
+        temp = part_name(final_name)
         try:
-            with open(source, "rb") as src:
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            with safefs.folder(self.folder) as dir_fd:
+                if _holds(dir_fd, final_name, size, sha256):
+                    return str(final)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp, dir_fd=dir_fd)  # a stale temp of outputd's naming
+                fd = safefs.create_new(dir_fd, temp, 0o644)
                 try:
-                    copy_fd(src.fileno(), fd, size, control)
-                    os.fsync(fd)
-                    written = os.fstat(fd).st_size
+                    try:
+                        _write(source, fd, size, sha256, control)
+                        os.replace(temp, final_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                    except BaseException:
+                        _discard(dir_fd, temp, os.fstat(fd))
+                        raise
+                    _check_renamed(dir_fd, final_name, os.fstat(fd))
                 finally:
                     os.close(fd)
-            if written != size:
-                raise DeliveryError(f"wrote {written} bytes to {temp}, expected {size}")
-            os.replace(temp, final)
-            fsync_dir(self.folder)
+                os.fsync(dir_fd)
+        except FileExistsError as exc:
+            raise DeliveryError(f"cannot write {final}: {temp} was made again by someone "
+                                "else while outputd wrote it") from exc
         except OSError as exc:
-            _discard(temp)
             raise _reason(exc, f"cannot write {final}") from exc
-        except BaseException:
-            _discard(temp)
-            raise
         return str(final)
 
     def remove(self, final_name: str) -> None:
@@ -103,15 +106,21 @@ class LocalTransport(Transport):
 
     def probe(self) -> None:
         self._ready()
-        probe = self.folder / part_name(f"outputd-probe-{os.getpid()}")
-        final = self.folder / f".outputd-probe-{os.getpid()}"
+        probe = part_name(f"outputd-probe-{os.getpid()}")
+        final = f".outputd-probe-{os.getpid()}"
         try:
-            probe.write_bytes(b"outputd probe\n")
-            os.replace(probe, final)
-            final.unlink()
+            with safefs.folder(self.folder) as dir_fd:
+                for name in (probe, final):  # left by an earlier probe of this pid
+                    _discard(dir_fd, name)
+                try:
+                    fd = safefs.create_new(dir_fd, probe, 0o644)
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(b"outputd probe\n")
+                    os.replace(probe, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                finally:
+                    _discard(dir_fd, probe)
+                    _discard(dir_fd, final)
         except OSError as exc:
-            _discard(probe)
-            _discard(final)
             raise _reason(exc, f"hot folder {self.folder} failed the probe") from exc
 
     def sweep(self, older_than_s: float) -> list[str]:
@@ -131,15 +140,47 @@ class LocalTransport(Transport):
         return swept
 
 
-def _holds(final: Path, size: int, sha256: str) -> bool:
+def _write(source: Path, fd: int, size: int, sha256: str,
+           control: CopyControl | None) -> None:
+    """Copy the output into the temp file and check what was written: its size, then
+    its sha256 against the one recorded when the output was made."""
+    with open(source, "rb") as src:
+        copy_fd(src.fileno(), fd, size, control)
+    os.fsync(fd)
+    written = os.fstat(fd).st_size
+    if written != size:
+        raise DeliveryError(f"wrote {written} bytes, expected {size}")
+    if sha256_fd(fd) != sha256:
+        raise PermanentDeliveryError(
+            f"the bytes written are not the output that was made (its sha256 is not "
+            f"{sha256[:12]}…): {source} changed since; not delivered")
+
+
+def _check_renamed(dir_fd: int, final_name: str, written: os.stat_result) -> None:
+    """The final name must be the temp file outputd wrote, not one swapped in for it."""
+    now = safefs.lstat_at(dir_fd, final_name)
+    if now is not None and safefs.same_file(now, written):
+        return
+    _discard(dir_fd, final_name)
+    raise DeliveryError(f"{final_name}: the temp file was replaced by someone else "
+                        "before its rename; removed, to be written again")
+
+
+def _holds(dir_fd: int, final_name: str, size: int, sha256: str) -> bool:
+    """Whether the final name is a regular file holding these bytes already."""
     try:
-        if final.stat().st_size != size:
-            return False
-        return sha256_file(final) == sha256
-    except OSError:
+        fd, st = safefs.open_regular(dir_fd, final_name)
+    except (OSError, safefs.Refused):
         return False
+    try:
+        return st.st_size == size and sha256_fd(fd) == sha256
+    finally:
+        os.close(fd)
 
 
-def _discard(path: Path) -> None:
+def _discard(dir_fd: int, name: str, only: os.stat_result | None = None) -> None:
+    """Remove `name` (only if it is the file `only`, when given)."""
     with contextlib.suppress(OSError):
-        path.unlink()
+        st = safefs.lstat_at(dir_fd, name)
+        if st is not None and (only is None or safefs.same_file(st, only)):
+            os.unlink(name, dir_fd=dir_fd)

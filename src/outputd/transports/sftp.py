@@ -262,18 +262,27 @@ class SftpTransport(Transport):
         def upload(sftp: _Client) -> None:
             if _remote_holds(sftp, final, size, sha256):
                 return
-            with open(source, "rb") as src, sftp.open(temp, "wb", bufsize=CHUNK) as dst:
+            _remove_quietly(sftp, temp)  # a stale temp of outputd's naming, or a link there
+            digest = hashlib.sha256()
+            # "x": created new (O_EXCL), so a symlink planted at the temp name is refused
+            with open(source, "rb") as src, sftp.open(temp, "wxb", bufsize=CHUNK) as dst:
                 dst.MAX_REQUEST_SIZE = min(
                     max(sftp.request_bytes or 0, self.config.max_request_bytes), MAX_REQUEST)
                 dst.set_pipelined(True)
                 while chunk := src.read(CHUNK):
                     if control is not None:
                         control.check()
+                    digest.update(chunk)
                     dst.write(chunk)
                 dst.flush()
                 if "fsync@openssh.com" in sftp.extensions:
                     sftp.fsync(dst.handle)
-            written = sftp.stat(temp).st_size
+            if digest.hexdigest() != sha256:
+                _remove_quietly(sftp, temp)
+                raise PermanentDeliveryError(
+                    f"the bytes sent are not the output that was made (its sha256 is not "
+                    f"{sha256[:12]}…): {source} changed since; not delivered")
+            written = sftp.lstat(temp).st_size
             if written != size:
                 with contextlib.suppress(OSError):
                     sftp.remove(temp)
@@ -345,8 +354,10 @@ def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
 
 
 def _remote_holds(sftp: paramiko.SFTPClient, path: str, size: int, sha256: str) -> bool:
+    """Whether `path` is a regular file (not a link to one) holding these bytes."""
     try:
-        if sftp.stat(path).st_size != size:
+        st = sftp.lstat(path)
+        if not stat.S_ISREG(st.st_mode or 0) or st.st_size != size:
             return False
     except FileNotFoundError:
         return False
