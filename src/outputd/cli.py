@@ -134,10 +134,10 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _request(ctx: Context, job_id: str | None, order_id: str | None, event: str,
-             message: str = "") -> int:
+             message: str = "", storefront: str | None = None) -> int:
     from outputd import commands
 
-    ids = commands.target_jobs(ctx.store, job_id, order_id)
+    ids = commands.target_jobs(ctx.store, job_id, order_id, storefront)
     recorded = commands.record_event(ctx.store, ctx.layout, ids, event, _who(), message)
     skipped = sorted(set(ids) - set(recorded))
     print(f"{event} recorded for {', '.join(recorded)}"
@@ -150,7 +150,8 @@ def cmd_event(ctx: Context, args: argparse.Namespace) -> int:
         raise _Usage("name a job (outputd event JOB_ID EVENT) or an order (--order ID)")
     if args.event == "renotify" and not ctx.config.notify.webhooks:
         raise RequestRefused("renotify sends webhooks, and none is configured")
-    return _request(ctx, args.job_id, args.order, args.event, args.message or "")
+    return _request(ctx, args.job_id, args.order, args.event, args.message or "",
+                    args.storefront)
 
 
 def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
@@ -321,6 +322,8 @@ def _parser() -> argparse.ArgumentParser:
     p = add("event", cmd_event, "record an event for a job or an order")
     p.add_argument("args", nargs="+", metavar="[JOB_ID] EVENT")
     p.add_argument("--order")
+    p.add_argument("--storefront", help="the order's storefront; needed where the order id "
+                   "is in several")
     p.add_argument("--message", default="")
     p = add("retry", cmd_retry, "re-run a failed validation, output or delivery")
     p.add_argument("job_id", nargs="?")

@@ -13,14 +13,23 @@ from outputd.store import SqlStore
 log = logging.getLogger(__name__)
 
 
-def target_jobs(store: SqlStore, job_id: str | None, order_id: str | None) -> list[str]:
-    """The jobs an event names: one job, or every job of an order."""
+def target_jobs(store: SqlStore, job_id: str | None, order_id: str | None,
+                storefront: str | None = None) -> list[str]:
+    """The jobs an event names: one job, or every job of one storefront's order (order
+    ids are each storefront's own). Without a storefront, an order id must belong to one
+    storefront only."""
     if job_id is not None:
         store.get_job(job_id)  # raises UnknownJob
         return [job_id]
-    ids = store.order_job_ids(order_id or "")
+    found = store.order_jobs(order_id or "")
+    if storefront is None and len({shop for shop, _ in found}) > 1:
+        shops = ", ".join(sorted({shop for shop, _ in found}))
+        raise RequestRefused(f"order {order_id} exists in several storefronts ({shops}); "
+                             "name the storefront")
+    ids = [job for shop, job in found if storefront is None or shop == storefront]
     if not ids:
-        raise RequestRefused(f"there are no jobs for order {order_id}")
+        where = f" of storefront {storefront}" if storefront is not None else ""
+        raise RequestRefused(f"there are no jobs for order {order_id}{where}")
     return ids
 
 

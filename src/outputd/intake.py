@@ -214,7 +214,8 @@ class Intake:
         return self._job(ticket, data, None, None, by)
 
     def _event(self, ticket: EventTicket, by: str = BY_DAEMON) -> Outcome:
-        ids = commands.target_jobs(self.store, ticket.job_id, ticket.order_id)
+        ids = commands.target_jobs(self.store, ticket.job_id, ticket.order_id,
+                                   ticket.storefront)
         recorded = commands.record_event(self.store, self.layout, ids, ticket.event,
                                          ticket.by or by, ticket.message)
         return Outcome("event", ",".join(recorded))

@@ -118,6 +118,7 @@ class EventTicket(_Strict):
     schema_: Literal["outputd.event/1"] = Field(alias="schema")
     job_id: Identifier | None = None
     order_id: Identifier | None = None
+    storefront: Identifier | None = None
     event: Literal[EVENTS]  # type: ignore[valid-type]
     by: str = Field("", max_length=256)
     message: str = Field("", max_length=2000)
@@ -126,6 +127,9 @@ class EventTicket(_Strict):
     def _one_target(self) -> EventTicket:
         if (self.job_id is None) == (self.order_id is None):
             raise ValueError("an event names exactly one of job_id and order_id")
+        if self.order_id is not None and self.storefront is None:
+            raise ValueError("an order event names its storefront: order ids are each "
+                             "storefront's own")
         return self
 
 

@@ -91,3 +91,28 @@ def test_a_file_rewritten_through_a_kept_link_after_accept_does_not_reach_the_ri
     assert sha(delivered) == original
     assert job["outputs"][0]["sha256"] == original
     assert daemon.stop() == 0
+
+
+def test_an_order_event_reaches_only_its_own_storefronts_jobs(site: Site, daemon_factory):
+    daemon = daemon_factory()
+    for job_id, shop in (("J-A", "acme"), ("J-B", "bravo")):
+        make_pdf(site.intake / job_id / "art.pdf")
+        drop_ticket(site.intake, job_ticket(job_id, [f"{job_id}/art.pdf"], order_id="7777",
+                                            storefront=shop, payment_status="Pending"))
+        site.wait_status(job_id, "Ordered")
+    drop_ticket(site.intake, {"schema": "outputd.event/1", "order_id": "7777",
+                              "storefront": "bravo", "event": "cancelled"}, "cancel.json")
+    site.wait_status("J-B", "CleanUp")
+    assert site.show("J-A")["status"] == "Ordered"
+    refused = site.cli("event", "--order", "7777", "paid", check=False)
+    assert refused.returncode != 0
+    assert "order 7777 exists in several storefronts (acme, bravo)" in refused.stderr
+    assert site.show("J-A")["status"] == "Ordered"
+    site.cli("event", "--order", "7777", "--storefront", "acme", "paid")
+    site.wait_status("J-A", "InHotFolder", timeout=60)
+    drop_ticket(site.intake, {"schema": "outputd.event/1", "order_id": "7777",
+                              "event": "shipped"}, "noshop.json")
+    site.wait_for(lambda: (site.intake / "rejected" / "noshop.json.error.json").exists(),
+                  what="the order event without a storefront set aside")
+    assert site.show("J-A")["status"] == "InHotFolder"
+    assert daemon.stop() == 0

@@ -69,8 +69,12 @@ def test_an_oversized_ticket_is_refused_before_parsing():
 
 
 def test_event_tickets_name_exactly_one_target():
-    ticket = parse({"schema": "outputd.event/1", "order_id": "5001", "event": "shipped"})
+    ticket = parse({"schema": "outputd.event/1", "order_id": "5001", "storefront": "acme",
+                    "event": "shipped"})
     assert isinstance(ticket, EventTicket) and ticket.event == "shipped"
+    assert ticket.storefront == "acme"
+    with pytest.raises(TicketError, match="an order event names its storefront"):
+        parse({"schema": "outputd.event/1", "order_id": "5001", "event": "shipped"})
     with pytest.raises(TicketError, match="exactly one of job_id and order_id"):
         parse({"schema": "outputd.event/1", "event": "shipped"})
     with pytest.raises(TicketError, match="event"):

@@ -156,13 +156,14 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
         with self.reader() as cur:
             return int(cur.execute(f"SELECT COUNT(*) FROM jobs{where}", params).fetchone()[0])
 
-    def order_job_ids(self, order_id: str) -> list[str]:
+    def order_jobs(self, order_id: str) -> list[tuple[str, str]]:
+        """(storefront, job id) of every job of an order id, in any storefront."""
         with self.reader() as cur:
             rows = cur.execute(
-                "SELECT job_id FROM jobs WHERE order_id = ? ORDER BY created_at, job_id",
-                (order_id,),
+                "SELECT storefront, job_id FROM jobs WHERE order_id = ?"
+                " ORDER BY created_at, job_id", (order_id,),
             ).fetchall()
-        return [row[0] for row in rows]
+        return [(row[0], row[1]) for row in rows]
 
     def transition(
         self, job_id: str, status: str, message: str, by: str, *,
