@@ -9,10 +9,12 @@ from typing import Any
 
 
 class WebhookReceiver:
-    """Records every POST (headers and body); answers `fail_first` calls with 500."""
+    """Records every POST (headers and body); answers `fail_first` calls with 500, or
+    every call with a `redirect` status pointing to another address."""
 
-    def __init__(self, fail_first: int = 0, port: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, port: int = 0, redirect: int = 0) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.gets: list[str] = []
         self.fail_first = fail_first
         self.lock = threading.Lock()
         receiver = self
@@ -24,7 +26,18 @@ class WebhookReceiver:
                     receiver.calls.append({"headers": dict(self.headers), "raw": raw,
                                            "body": json.loads(raw)})
                     failing = len(receiver.calls) <= receiver.fail_first
-                self.send_response(500 if failing else 204)
+                if redirect:
+                    self.send_response(redirect)
+                    host, port = self.server.server_address[:2]
+                    self.send_header("Location", f"http://{host}:{port}/new?token=t0ps3cret")
+                else:
+                    self.send_response(500 if failing else 204)
+                self.end_headers()
+
+            def do_GET(self) -> None:  # noqa: N802
+                with receiver.lock:
+                    receiver.gets.append(self.path)
+                self.send_response(200)
                 self.end_headers()
 
             def do_HEAD(self) -> None:  # noqa: N802

@@ -272,10 +272,10 @@ def cmd_check_config(ctx: Context, args: argparse.Namespace) -> int:
             print(f"  {name}: FAILED: {exc}")
     for hook in ctx.config.notify.webhooks:
         try:
-            print(f"  webhook {hook.url}: {webhook.probe(hook)}")
+            print(f"  webhook {webhook.shown(hook.url)}: {webhook.probe(hook)}")
         except DeliveryError as exc:
             failed += 1
-            print(f"  webhook {hook.url}: FAILED: {exc}")
+            print(f"  webhook {webhook.shown(hook.url)}: FAILED: {exc}")
     mail = ctx.config.notify.email
     if mail.smtp_host:
         try:

@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DaemonProcess, Site
 from tests.helpers import drop_ticket, job_ticket, make_pdf
 from tests.receivers import SmtpReceiver, WebhookReceiver
@@ -197,3 +199,53 @@ def test_check_config_tries_webhooks_and_smtp(tmp_path: Path):
     failed = site.cli("check-config", check=False)
     assert failed.returncode == 1 and "did not answer" in failed.stdout
 
+
+
+@pytest.mark.parametrize("code", [301, 302])
+def test_a_webhook_answered_with_a_redirect_is_a_failure_naming_where_it_points(
+        tmp_path: Path, code: int):
+    receiver = WebhookReceiver(redirect=code)
+    site = notify_site(tmp_path, hook=receiver.url + "?token=s3cr3t-t0ken",
+                       statuses='["InHotFolder"]')
+    daemon = DaemonProcess(site)
+    try:
+        drop(site, "J-1")
+        site.wait_status("J-1", "InHotFolder")
+        site.wait_for(lambda: "MisFailed" in history(site, "J-1"), what="MisFailed")
+        job = site.show("J-1")
+        failed = [h["message"] for h in job["history"] if h["status"] == "MisFailed"][0]
+        moved = receiver.url.replace("/hook", "/new?***")
+        assert f"answered HTTP {code}, a redirect to {moved}" in failed
+        assert "MisNotified" not in history(site, "J-1")
+        assert receiver.gets == []  # the POST was never re-sent as a GET
+        shown = site.cli("show", "J-1").stdout + json.dumps(job) + site.log.read_text()
+        assert "s3cr3t-t0ken" not in shown and "t0ps3cret" not in shown
+        assert "/hook?***" in shown
+    finally:
+        daemon.stop()
+        receiver.close()
+
+
+def test_a_file_name_with_a_line_break_stops_no_mail(tmp_path: Path):
+    smtp = SmtpReceiver()
+    site = notify_site(tmp_path, smtp_port=smtp.port)
+    site.config.write_text(site.config.read_text().replace(
+        "batch_s = 1\n", "batch_s = 1\nsummary_after = 1\n"))
+    daemon = DaemonProcess(site)
+    try:
+        for job_id in ("J-1", "J-2"):  # one reason, so one summary mail with it in its Subject
+            make_pdf(site.intake / job_id / "a\nb.pdf", width_mm=100, height_mm=100)
+            drop_ticket(site.intake, job_ticket(job_id, [f"{job_id}/a\nb.pdf"]))
+        make_pdf(site.intake / "J-3" / "art.pdf", width_mm=100, height_mm=100)
+        drop_ticket(site.intake, job_ticket("J-3", ["J-3/art.pdf"]))
+        for job_id in ("J-1", "J-2", "J-3"):
+            site.wait_status(job_id, "ValidationFailed")
+        site.wait_for(lambda: all("SentEmail" in history(site, j) for j in ("J-1", "J-2", "J-3")),
+                      timeout=30, what="every failure mailed")
+        subjects = [m["Subject"] for m in smtp.messages]
+        assert "outputd: job J-3 is ValidationFailed" in subjects
+        summary = [s for s in subjects if "2 jobs are ValidationFailed" in s]
+        assert len(summary) == 1 and "\n" not in summary[0] and "a b.pdf" in summary[0]
+    finally:
+        daemon.stop()
+        smtp.close()

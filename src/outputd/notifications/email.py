@@ -20,10 +20,16 @@ def _password(config: EmailConfig) -> str | None:
     return None
 
 
+def header(value: str) -> str:
+    """A header value with every control character (a line break in a file name, say)
+    made a space: one cannot end the header or the mail."""
+    return "".join(ch if ch.isprintable() else " " for ch in value)
+
+
 def compose_one(config: EmailConfig, n: Notification) -> EmailMessage:
     body = json.loads(n.body)
     mail = EmailMessage()
-    mail["Subject"] = f"outputd: job {n.job_id} is {n.status}"
+    mail["Subject"] = header(f"outputd: job {n.job_id} is {n.status}")
     mail["From"] = config.sender
     mail["To"] = ", ".join(config.to)
     mail.set_content(
@@ -38,7 +44,7 @@ def compose_one(config: EmailConfig, n: Notification) -> EmailMessage:
 def compose_summary(config: EmailConfig, status: str, reason: str,
                     notes: Sequence[Notification]) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = f"outputd: {len(notes)} jobs are {status} ({reason})"
+    mail["Subject"] = header(f"outputd: {len(notes)} jobs are {status} ({reason})")
     mail["From"] = config.sender
     mail["To"] = ", ".join(config.to)
     lines = [f"{len(notes)} jobs became {status} within a short time, for one reason:",

@@ -12,7 +12,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from email.message import EmailMessage
 
 from outputd import logs, states
 from outputd.config import Config, EmailConfig
@@ -77,7 +76,7 @@ class Notifier:
             return True
         if n.attempts:
             self.store.note(n.job_id, MIS_RETRIGGER, f"retry {n.attempts} of {n.status} to "
-                            f"{n.target}", BY_DAEMON)
+                            f"{webhook.shown(n.target)}", BY_DAEMON)
         try:
             code = webhook.post(target, n.body.encode())
         except DeliveryError as exc:
@@ -85,13 +84,14 @@ class Notifier:
             self.store.notification_failed(n.id, str(exc), retry_at)
             self.store.note(n.job_id, MIS_FAILED, f"{n.status}: {exc}", BY_DAEMON)
             logs.event(log, logging.WARNING, "notify.webhook_failed", job=n.job_id,
-                       status=n.status, url=n.target, attempt=n.attempts + 1, error=str(exc))
+                       status=n.status, url=webhook.shown(n.target), attempt=n.attempts + 1,
+                       error=str(exc))
             return True
         self.store.notification_sent(n.id)
-        self.store.note(n.job_id, MIS_NOTIFIED, f"{n.status} sent to {n.target} (HTTP {code})",
-                        BY_DAEMON)
+        self.store.note(n.job_id, MIS_NOTIFIED,
+                        f"{n.status} sent to {webhook.shown(n.target)} (HTTP {code})", BY_DAEMON)
         logs.event(log, logging.INFO, "notify.webhook_sent", job=n.job_id, status=n.status,
-                   url=n.target)
+                   url=webhook.shown(n.target))
         return True
 
     def _emails(self) -> None:
@@ -105,18 +105,23 @@ class Notifier:
             groups[(n.status, reason_key(n))].append(n)
         policy = RetryPolicy(config.retry)
         for (status, reason), notes in groups.items():
-            if len(notes) > cfg.summary_after:
-                mails = [(email.compose_summary(cfg, status, reason, notes), notes)]
-            else:
-                mails = [(email.compose_one(cfg, n), [n]) for n in notes]
-            for mail, covered in mails:
-                self._send_mail(cfg, mail, covered, policy)
+            summary = len(notes) > cfg.summary_after
+            for covered in [notes] if summary else [[n] for n in notes]:
+                self._send_mail(cfg, status, reason, covered, summary, policy)
 
-    def _send_mail(self, cfg: EmailConfig, mail: EmailMessage, covered: list[Notification],
-                   policy: RetryPolicy) -> None:
+    def _send_mail(self, cfg: EmailConfig, status: str, reason: str,
+                   covered: list[Notification], summary: bool, policy: RetryPolicy) -> None:
+        """Compose and send one mail; if it fails, that is one failed attempt of this
+        mail's notifications alone, never of the others due in the same round."""
         try:
+            if summary:
+                mail = email.compose_summary(cfg, status, reason, covered)
+            else:
+                mail = email.compose_one(cfg, covered[0])
             email.send(cfg, mail)
-        except DeliveryError as exc:
+        except Exception as exc:  # noqa: BLE001 - a mail that cannot be made fails alone
+            if not isinstance(exc, DeliveryError):
+                exc = DeliveryError(f"the mail cannot be composed: {exc}")
             for n in covered:
                 attempts = n.attempts + 1
                 retry_at = (time.time() + policy.delay(attempts)

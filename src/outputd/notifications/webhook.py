@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from outputd.config import WebhookConfig
@@ -29,34 +30,62 @@ def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+def shown(url: str) -> str:
+    """A URL as it may be shown in logs and history: a password and the query string
+    (where receivers often take a token) are masked."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "***" if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as it is: urllib would re-send a POST as a GET without
+    its body, and count that as sent."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def post(config: WebhookConfig, body: bytes) -> int:
     """POST `body`; return the HTTP status, or raise DeliveryError with the reason."""
+    url = shown(config.url)
     request = urllib.request.Request(config.url, data=body, method="POST", headers={
         "Content-Type": "application/json",
         "User-Agent": "outputd",
         SIGNATURE_HEADER: signature(secret_of(config), body),
     })
     try:
-        with urllib.request.urlopen(request, timeout=config.timeout_s) as response:
+        with _OPENER.open(request, timeout=config.timeout_s) as response:
             status = int(response.status)
     except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"{config.url} answered HTTP {exc.code}") from None
+        if 300 <= exc.code < 400:
+            where = shown(exc.headers.get("Location", "") or "") or "nowhere"
+            raise DeliveryError(f"{url} answered HTTP {exc.code}, a redirect to {where}; "
+                                "a webhook is not re-sent to another address: set its url "
+                                "to the one it points to") from None
+        raise DeliveryError(f"{url} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"{config.url} did not answer: {reason}") from None
+        raise DeliveryError(f"{url} did not answer: {reason}") from None
     if not 200 <= status < 300:
-        raise DeliveryError(f"{config.url} answered HTTP {status}")
+        raise DeliveryError(f"{url} answered HTTP {status}")
     return status
 
 
 def probe(config: WebhookConfig) -> str:
     """Whether the URL answers at all (any HTTP status counts)."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(config.url, method="HEAD"),
-                                    timeout=config.timeout_s) as response:
+        with _OPENER.open(urllib.request.Request(config.url, method="HEAD"),
+                          timeout=config.timeout_s) as response:
             return f"answers HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         return f"answers HTTP {exc.code}"
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"{config.url} did not answer: {getattr(exc, 'reason', exc)}") \
-            from None
+        raise DeliveryError(f"{shown(config.url)} did not answer: "
+                            f"{getattr(exc, 'reason', exc)}") from None
