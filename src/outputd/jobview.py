@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from outputd.logs import printable
 from outputd.model import Job, iso
 from outputd.store import SqlStore
 
@@ -86,11 +87,11 @@ def render(body: dict[str, Any]) -> str:
     lines.append("  history")
     lines += [f"    {h['at']}  {h['status']:<22} {h['by']:<10} {h['message']}"
               for h in body["history"]]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def render_row(body: dict[str, Any]) -> str:
     """One line of `outputd jobs`."""
-    return (f"{body['job_id']:<16} {body['order_id']:<10} {body['storefront']:<12} "
-            f"{body['product_type']:<9} {body['sku']:<14} {body['status']:<22} "
-            f"{body['updated_at']}")
+    return printable(f"{body['job_id']:<16} {body['order_id']:<10} {body['storefront']:<12} "
+                     f"{body['product_type']:<9} {body['sku']:<14} {body['status']:<22} "
+                     f"{body['updated_at']}")

@@ -37,13 +37,21 @@ def _under_journald() -> bool:
     return stream == f"{st.st_dev}:{st.st_ino}"
 
 
-_NEEDS_QUOTES = re.compile(r'[ "=\n\t]')
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NEEDS_QUOTES = re.compile('[ "=\x00-\x1f\x7f-\x9f\u2028\u2029]')
+
+
+def printable(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x1b`, `\\n`): a
+    value from a ticket or a request cannot move the cursor or start a line of its own
+    in a terminal or the journal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _quote(value: Any) -> str:
     text = str(value)
     if text == "" or _NEEDS_QUOTES.search(text):
-        return json.dumps(text, ensure_ascii=False)
+        return printable(json.dumps(text, ensure_ascii=False))
     return text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -65,11 +66,23 @@ def filename(template: str, ticket: JobTicket, part: int | None = None,
     return sanitise(template.format_map(fields), fallback=f"{ticket.job_id}.pdf")
 
 
+# The longest final name: its temp name `.<name>.part`, and its sidecar's (`.json`,
+# one byte longer) temp name, must fit in a file name of 255 bytes too.
+MAX_NAME_BYTES = 255 - len(".") - len(".part") - 1
+
+
 def sanitise(name: str, fallback: str) -> str:
-    """No separator, no `..`, no leading dot, no control character; never empty."""
+    """No separator, no `..`, no leading dot, no control character; never empty. A name
+    too long is cut, keeping its `.pdf` ending, with a short hash of the whole name
+    before it, so two long names that differ only at the end stay two names."""
     name = _UNSAFE.sub("_", name)
     while ".." in name:
         name = name.replace("..", "_")
     name = name.lstrip(". ")
-    name = name[:200]
+    if len(name.encode()) > MAX_NAME_BYTES:
+        ending = ".pdf" if name.lower().endswith(".pdf") else ""
+        stem = name[: len(name) - len(ending)]
+        mark = "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
+        room = MAX_NAME_BYTES - len(mark) - len(ending)
+        name = stem.encode()[:room].decode("utf-8", "ignore") + mark + name[len(stem):]
     return name or sanitise(fallback, "job.pdf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -133,13 +134,30 @@ class EventTicket(_Strict):
         return self
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
 def parse_ticket(data: bytes) -> JobTicket | EventTicket:
     """Parse ticket bytes; raise TicketError with the reason an operator reads."""
     if len(data) > MAX_TICKET_BYTES:
         raise TicketError(f"the ticket is {len(data)} bytes; the limit is {MAX_TICKET_BYTES}")
     try:
-        body: Any = json.loads(data)
+        body: Any = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+        json.dumps(body, ensure_ascii=False).encode()  # lone surrogates are not text
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TicketError(f"the ticket is not valid JSON: {exc}") from None
+    except UnicodeEncodeError:
+        raise TicketError("the ticket holds a lone surrogate escape (such as \\ud800), "
+                          "which is not text") from None
+    except ValueError as exc:  # NaN, Infinity, an integer of thousands of digits
         raise TicketError(f"the ticket is not valid JSON: {exc}") from None
     except RecursionError:
         raise TicketError("the ticket is nested too deeply") from None

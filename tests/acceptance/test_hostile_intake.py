@@ -116,3 +116,31 @@ def test_an_order_event_reaches_only_its_own_storefronts_jobs(site: Site, daemon
                   what="the order event without a storefront set aside")
     assert site.show("J-A")["status"] == "InHotFolder"
     assert daemon.stop() == 0
+
+
+def test_poison_tickets_are_set_aside_once_and_control_characters_never_reach_a_terminal(
+        site: Site, daemon_factory):
+    daemon = daemon_factory()
+    (site.intake / "digits.json").write_bytes(
+        b'{"schema": "outputd.job/1", "quantity": ' + b"9" * 5000 + b"}")
+    ticket = json.dumps(job_ticket("J-S", ["J-S/art.pdf"])).replace(
+        '"130gsm silk"', '"130gsm \\ud800 silk"')
+    (site.intake / "surrogate.json").write_text(ticket)
+    make_pdf(site.intake / "J-1" / "art.pdf")
+    drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"], payment_status="Pending"))
+    site.wait_status("J-1", "Ordered")
+    drop_ticket(site.intake, {"schema": "outputd.event/1", "job_id": "J-1", "event": "paid",
+                              "by": "\x1b[2K\rINFO job.status job=J-1 status=Shipped"}, "e.json")
+    site.wait_status("J-1", "InHotFolder", timeout=60)
+    rejected = site.intake / "rejected"
+    for name, words in (("digits.json", "not valid JSON"), ("surrogate.json", "lone surrogate")):
+        site.wait_for(lambda n=name: (rejected / f"{n}.error.json").exists(),
+                      what=f"{name} set aside")
+        assert words in json.loads((rejected / f"{name}.error.json").read_text())["error"]
+    shown = site.cli("show", "J-1").stdout
+    log = site.log.read_text()
+    for text in (shown, log):
+        assert "\x1b" not in text and "\r" not in text
+    assert "\\x1b[2K\\rINFO job.status" in shown
+    assert "job.crashed" not in log and "Traceback" not in log
+    assert daemon.stop() == 0

@@ -43,3 +43,12 @@ def test_journald_is_detected_from_journal_stream(monkeypatch, tmp_path):
         assert logs._under_journald()
         monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino + 1}")
         assert not logs._under_journald()
+
+
+def test_control_characters_in_values_are_escaped_never_written_raw():
+    record = logging.LogRecord("outputd", logging.INFO, "", 0, "event.recorded", None, None)
+    record.fields = {"by": "\x1b[2K\rINFO job.status job=J-9 status=Shipped", "x": "a\x85b"}
+    line = logs.TextFormatter(journald=False).format(record)
+    assert "\x1b" not in line and "\r" not in line and "\x85" not in line
+    assert 'by="\\u001b[2K\\rINFO job.status job=J-9 status=Shipped"' in line
+    assert 'x="a\\x85b"' in line

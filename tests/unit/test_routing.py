@@ -77,3 +77,27 @@ def test_filename_templates_use_job_fields():
 ])
 def test_names_are_made_safe(raw, safe):
     assert sanitise(raw, fallback="J-1.pdf") == safe
+
+
+@pytest.mark.parametrize("long", ["x" * 300, "é" * 200, "x" * 250 + "é" * 20])
+def test_long_names_keep_pdf_fit_with_their_temp_name_and_never_collide(long: str):
+    a = filename("{job_id}_" + long + "_{quantity}.pdf", ticket())
+    b = filename("{job_id}_" + long + "_{quantity}0.pdf", ticket())
+    for name in (a, b):
+        assert name.endswith(".pdf")
+        assert len(f".{name[:-4]}.json.part".encode()) <= 255
+        name.encode().decode("utf-8")  # cut on a character boundary
+    assert a != b
+
+
+def test_sidecars_stay_valid_whatever_the_ticket_holds():
+    import json as json_module
+    import xml.etree.ElementTree as ET
+
+    from outputd.pipeline.sidecar import render
+
+    t = ticket().model_copy(update={"product": ticket().product.model_copy(
+        update={"name": "A5 \x1b[2Kflyer\x0c\x00 & <b>"})})
+    root = ET.fromstring(render("xml", t, "x.pdf"))
+    assert root.get("DescriptiveName") == "A5  [2Kflyer   & <b>"
+    json_module.loads(render("json", t, "x.pdf"))

@@ -79,3 +79,16 @@ def test_event_tickets_name_exactly_one_target():
         parse({"schema": "outputd.event/1", "event": "shipped"})
     with pytest.raises(TicketError, match="event"):
         parse({"schema": "outputd.event/1", "job_id": "J-1", "event": "teleport"})
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    (b'{"schema": "outputd.job/1", "quantity": ' + b"9" * 5000 + b"}", "not valid JSON"),
+    (b'{"schema": "outputd.job/1", "quantity": NaN}', "NaN is not a JSON number"),
+    (b'{"schema": "outputd.job/1", "quantity": -Infinity}', "-Infinity is not a JSON number"),
+    (b'{"schema": "outputd.job/1", "quantity": 1e999}', "too large a number"),
+    (b'{"schema": "outputd.job/1", "x": "\\ud800"}', "lone surrogate"),
+])
+def test_tickets_that_json_alone_would_take_are_refused_with_a_reason(raw, words):
+    with pytest.raises(TicketError, match=words):
+        parse_ticket(raw)
+

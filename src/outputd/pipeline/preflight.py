@@ -356,7 +356,8 @@ def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int
         defaults: PreflightConfig | None = None) -> Report:
     """Preflight the job's files (path, label) for its product."""
     settings = _settings(defaults or PreflightConfig(), product)
-    limit = product.max_file_bytes or max_file_bytes
+    # A ticket may lower the limit for its product, never raise it above the config's.
+    limit = min(product.max_file_bytes or max_file_bytes, max_file_bytes)
     per_file = product.type == "static" or product.assembly == "separate"
     checks: list[Check] = []
     facts: list[tuple[str, FileFacts]] = []

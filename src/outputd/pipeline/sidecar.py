@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
 from urllib.parse import quote
@@ -12,6 +13,7 @@ from outputd.tickets import JobTicket
 
 SUFFIX = {"json": ".json", "xml": ".xml"}
 JDF_NS = "http://www.CIP4.org/JDFSchema_1_1"
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def sidecar_name(pdf_name: str, kind: str) -> str:
@@ -33,8 +35,15 @@ def render(kind: str, ticket: JobTicket, pdf_name: str) -> bytes:
             "product": ticket.product.model_dump(mode="json", exclude_none=True),
             "files": [pdf_name],
         }
-        return (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode()
+        return (json.dumps(body, indent=2, ensure_ascii=False, allow_nan=False)
+                + "\n").encode()
     return _jdf(ticket, pdf_name)
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can hold: a control character (other than tab and line breaks) or a
+    lone surrogate would make the JDF not well-formed; each becomes a space."""
+    return _NOT_XML.sub(" ", text)
 
 
 def _jdf(ticket: JobTicket, pdf_name: str) -> bytes:
@@ -45,7 +54,7 @@ def _jdf(ticket: JobTicket, pdf_name: str) -> bytes:
     root = ET.Element(f"{q}JDF", {
         "ID": f"JDF_{ticket.job_id}", "JobID": ticket.job_id, "JobPartID": ticket.order_id,
         "Type": "Product", "Status": "Waiting", "Version": "1.4",
-        "DescriptiveName": ticket.product.name,
+        "DescriptiveName": _xml(ticket.product.name),
     })
     pool = ET.SubElement(root, f"{q}ResourcePool")
     runlist = ET.SubElement(pool, f"{q}RunList",
