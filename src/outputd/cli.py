@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from outputd import states
 from outputd.configfile import ConfigFile, read_config_file
 from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
+from outputd.fileutil import private_temp
 from outputd.jobview import job_object, render, render_row
 from outputd.model import JobFilter, iso
 from outputd.store import SqlStore, open_store
@@ -222,11 +223,16 @@ def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
                                 "message": "test data cleared", "by": _who()})
         exported.append(body)
     target = Path(args.export)
-    temp = target.with_name(f".{target.name}.part")
-    temp.write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n")
-    with open(temp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(temp, target)
+    with private_temp(target) as temp:
+        with open(temp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(exported, indent=2, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, target)  # never replaces: an earlier export is the only record
+        except FileExistsError:
+            raise _Usage(f"{target} exists; clear-test-data never replaces an export, so "
+                         "name a new file") from None
     ids = [job.job_id for job in jobs]
     store.remove_jobs(ids)
     for job_id in ids:
@@ -243,15 +249,15 @@ def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:
     import sqlite3
 
     target = Path(args.file)
-    temp = target.with_name(f".{target.name}.part")
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    copy = sqlite3.connect(temp)
-    try:
-        source.backup(copy)  # SQLite's online backup: consistent while the daemon writes
-    finally:
-        copy.close()
-        source.close()
-    os.replace(temp, target)
+    with private_temp(target) as temp:
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        copy = sqlite3.connect(temp)
+        try:
+            source.backup(copy)  # SQLite's online backup: consistent while the daemon writes
+        finally:
+            copy.close()
+            source.close()
+        os.replace(temp, target)
     print(f"backed up {path} to {target}")
     return EXIT_OK
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 READ_CHUNK = 1 << 20
@@ -34,6 +38,19 @@ def sha256_fd(fd: int) -> str:
         digest.update(chunk)
         offset += len(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def private_temp(target: Path) -> Iterator[Path]:
+    """A temp path for writing `target`, inside a new folder beside it that only this
+    user can enter: a symlink planted at a predictable temp name cannot redirect the
+    write. Move it into place before the block ends; the folder is removed after."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part",
+                                   dir=target.parent))
+    try:
+        yield folder / "file"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def fsync_dir(path: Path) -> None:

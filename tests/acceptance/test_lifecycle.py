@@ -233,6 +233,19 @@ def test_clear_test_data_exports_then_removes_only_test_jobs(site: Site, daemon_
     assert sorted(j["job_id"] for j in site.jobs()) == ["L-1", "O-1"]
     assert not (site.state / "sources" / "T-1").exists()
     assert (site.state / "sources" / "L-1").exists()
+    # a second run never replaces the only record of the first, and writes through no link
+    before = export.read_text()
+    again = site.cli("clear-test-data", "demo", "--export", str(export), check=False)
+    assert again.returncode == 2
+    assert again.stderr.strip().endswith("exists; clear-test-data never replaces an export, "
+                                         "so name a new file")
+    assert export.read_text() == before
+    victim = site.root / "victim.txt"
+    victim.write_text("not outputd's\n")
+    (site.root / ".other.json.part").symlink_to(victim)
+    site.cli("clear-test-data", "other", "--export", str(site.root / "other.json"))
+    assert victim.read_text() == "not outputd's\n"
+    assert [j["job_id"] for j in json.loads((site.root / "other.json").read_text())] == ["O-1"]
 
 
 def test_a_job_list_survives_cleanup_with_full_history(site: Site, daemon_factory):

@@ -185,7 +185,11 @@ def test_backup_while_running(site: Site, daemon_factory):
         drop_ticket(site.intake, job_ticket(f"J-{n}", [f"J-{n}/art.pdf"]))
     site.wait_for(lambda: len(site.jobs("--status", "InHotFolder")) == 3)
     target = site.root / "backup.db"
+    victim = site.root / "victim.db"
+    victim.write_bytes(b"not outputd's")
+    (site.root / ".backup.db.part").symlink_to(victim)  # a planted temp name
     site.cli("backup", str(target))
+    assert victim.read_bytes() == b"not outputd's"
     copy = sqlite3.connect(target)
     assert copy.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 3
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

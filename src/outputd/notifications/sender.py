@@ -131,9 +131,9 @@ class Notifier:
             logs.event(log, logging.WARNING, "notify.email_failed", jobs=len(covered),
                        error=str(exc))
             return
-        summary = f" (in a summary of {len(covered)})" if len(covered) > 1 else ""
+        noted = f" (in a summary of {len(covered)})" if summary else ""
         for n in covered:
             self.store.notification_sent(n.id)
             self.store.note(n.job_id, SENT_EMAIL, f"{n.status} mailed to "
-                            f"{', '.join(cfg.to)}{summary}", BY_DAEMON)
+                            f"{', '.join(cfg.to)}{noted}", BY_DAEMON)
         logs.event(log, logging.INFO, "notify.email_sent", jobs=len(covered))
