@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from outputd import diskguard, logs, nodes, notifications, service, states
 from outputd.config import Config, load_config
-from outputd.errors import ConfigError
+from outputd.errors import ConfigError, RequestRefused
 from outputd.intake import Intake, lock_intake
 from outputd.layout import Layout
 from outputd.metrics import Metrics, serve
@@ -362,8 +363,25 @@ def run(config: Config, config_path: str | None = None) -> int:
     logs.setup(config.daemon.log_format)
     Path(config.daemon.state_dir).mkdir(parents=True, exist_ok=True)
     daemon = Daemon(config, config_path)
-    lock = lock_intake(config.daemon.intake_dir, shared=daemon.store.shared)
+    locks = [lock_intake(config.daemon.intake_dir, shared=daemon.store.shared)]
     try:
+        if config.sqlite_path is not None:
+            locks.append(lock_store(config.sqlite_path))
         return daemon.run()
     finally:
-        os.close(lock)
+        for fd in locks:
+            os.close(fd)
+
+
+def lock_store(path: Path) -> int:
+    """Hold a SQLite store alone for this daemon's life (two daemons on one SQLite file
+    would both claim its jobs: several nodes need PostgreSQL). SQLite's own locks are
+    POSIX record locks; this flock on the same file does not touch them."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RequestRefused(f"the store {path} is in use by another outputd; several "
+                             "daemons share a store only when it is PostgreSQL") from None
+    return fd

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import Site
@@ -143,4 +145,20 @@ def test_poison_tickets_are_set_aside_once_and_control_characters_never_reach_a_
         assert "\x1b" not in text and "\r" not in text
     assert "\\x1b[2K\\rINFO job.status" in shown
     assert "job.crashed" not in log and "Traceback" not in log
+    assert daemon.stop() == 0
+
+
+def test_two_daemons_never_share_one_sqlite_store(site: Site, daemon_factory, tmp_path: Path):
+    daemon = daemon_factory()
+    other = Site(tmp_path / "other")  # its own intake folder, the first site's store
+    db = site.state / "outputd.db"
+    second = subprocess.run(
+        [sys.executable, "-m", "outputd", "run", "--config", str(other.config)],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "OUTPUTD_STORE__URL": f"sqlite:///{db}"})
+    assert second.returncode != 0
+    assert f"the store {db} is in use by another outputd" in second.stderr
+    make_pdf(site.intake / "J-1" / "art.pdf")
+    drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"]))
+    site.wait_status("J-1", "InHotFolder", timeout=60)
     assert daemon.stop() == 0
