@@ -38,5 +38,21 @@ def test_unit_is_type_notify_with_watchdog_and_hardening():
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "User=outputd",
                  "StateDirectory=outputd", "ProtectSystem=strict", "NoNewPrivileges=yes",
                  "PrivateTmp=yes", "ProtectHome=yes", "SystemCallFilter=@system-service",
-                 "ExecReload=/bin/kill -HUP $MAINPID"):
+                 "ExecReload=/bin/kill -HUP $MAINPID", "UMask=0027", "MemoryMax=",
+                 "TasksMax=", "StateDirectoryMode=0700"):
         assert line in text
+
+
+def test_shared_folders_are_sticky_and_setgid_and_state_is_private():
+    folders = {}
+    for line in (UNIT.parent / "outputd.tmpfiles").read_text().splitlines():
+        if line.startswith("d "):
+            _, path, mode, user, group, _ = line.split()
+            folders[path] = (int(mode, 8), user, group)
+    intake_mode, _, intake_group = folders["/srv/outputd/intake"]
+    assert intake_mode & 0o1000 and intake_mode & 0o2000  # sticky and setgid
+    assert intake_mode & 0o007 == 0 and intake_group == "outputd-submit"
+    hot_mode, _, hot_group = folders["/srv/outputd/hot"]
+    assert hot_mode & 0o2000 and hot_mode & 0o007 == 0 and hot_group == "outputd-rip"
+    groups = (UNIT.parent / "outputd.sysusers").read_text()
+    assert "g outputd-submit" in groups and "g outputd-rip" in groups
