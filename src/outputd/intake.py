@@ -169,19 +169,20 @@ class Intake:
         claimed longer ago than `stale_after_s` (a node that died elsewhere): handling a
         ticket takes moments, and accepting one twice is a no-op."""
         cutoff = time.time() - stale_after_s
-        for entry in os.scandir(self.layout.intake):
-            parsed = parse_claim_name(entry.name)
-            if parsed is None or (parsed[1] == self.owner and not include_own):
-                continue  # our own claims are in hand, unless this is our start-up
-            try:
-                stale = entry.stat(follow_symlinks=False).st_ctime < cutoff  # ctime: the claim
-            except OSError:
-                continue
-            if is_gone(parsed[1]) or stale:
-                with contextlib.suppress(OSError):
-                    os.rename(entry.path, self.layout.intake / parsed[0])
-                    logs.event(log, logging.WARNING, "intake.recovered", ticket=parsed[0],
-                               node=parsed[1])
+        with safefs.folder(self.layout.intake) as intake_fd:
+            for entry in os.scandir(intake_fd):
+                parsed = parse_claim_name(entry.name)
+                if parsed is None or (parsed[1] == self.owner and not include_own):
+                    continue  # our own claims are in hand, unless this is our start-up
+                try:
+                    stale = entry.stat(follow_symlinks=False).st_ctime < cutoff  # the claim
+                except OSError:
+                    continue
+                if is_gone(parsed[1]) or stale:
+                    with contextlib.suppress(OSError):  # a new ticket of that name stays
+                        safefs.rename_noreplace(intake_fd, entry.name, intake_fd, parsed[0])
+                        logs.event(log, logging.WARNING, "intake.recovered",
+                                   ticket=parsed[0], node=parsed[1])
 
     def _process_claimed(self, intake_fd: int, claimed: str, name: str) -> Outcome:
         try:
