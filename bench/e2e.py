@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -88,7 +89,12 @@ def prepare(root: Path, jobs: int, mb: int) -> list[Path]:
     return files
 
 
-def outputd_round(root: Path, jobs: int, files: list[Path], tag: str) -> dict[str, float]:
+def outputd_round(root: Path, jobs: int, files: list[Path], tag: str,
+                  linked: bool = True) -> dict[str, float]:
+    """`linked`: each file is dropped as a hard link to a staged file, as a submitter
+    that keeps its own name for it: outputd copies it into its sources. Otherwise the
+    file is outputd's user's own with one link (staged before the clock starts, moved
+    into the intake): outputd moves it."""
     site = root / f"site-{tag}"
     config = write_config(site, workers=None,  # the shipped default
                           hotfolders='[hotfolders.rip1]\nkind = "local"\n'
@@ -101,6 +107,11 @@ def outputd_round(root: Path, jobs: int, files: list[Path], tag: str) -> dict[st
     observer = Observer()
     observer.schedule(arrivals, str(site / "hot"))
     observer.start()
+    staged = site / "staged"
+    if not linked:
+        staged.mkdir()
+        for n, pdf in enumerate(files):
+            shutil.copyfile(pdf, staged / f"E-{n}.pdf")
     cpu_before = cpu_seconds(proc.pid)
     dropped: dict[str, float] = {}
     started = time.monotonic()
@@ -108,7 +119,10 @@ def outputd_round(root: Path, jobs: int, files: list[Path], tag: str) -> dict[st
         job_id = f"E-{n}"
         folder = site / "intake" / job_id
         folder.mkdir()
-        os.link(pdf, folder / "art.pdf")
+        if linked:
+            os.link(pdf, folder / "art.pdf")
+        else:
+            os.rename(staged / f"E-{n}.pdf", folder / "art.pdf")
         ticket = job_ticket(job_id, [f"{job_id}/art.pdf"],
                             product={"pages": {"min": 1, "max": 4}})
         temp = site / "intake" / f".{job_id}.json.tmp"
@@ -209,13 +223,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-jobs", type=int, default=50)
     parser.add_argument("--store-jobs", type=int, default=100_000)
+    parser.add_argument("--own-files", action="store_true",
+                        help="drop files outputd's user owns with one link (moved, not "
+                        "copied into sources); by default each is a hard link the "
+                        "submitter keeps (copied)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         root = Path(tmp)
         files = prepare(root, args.jobs, args.mb)
         ours, theirs = [], []
         for r in range(args.rounds):
-            ours.append(outputd_round(root, args.jobs, files, str(r)))
+            ours.append(outputd_round(root, args.jobs, files, str(r),
+                                      linked=not args.own_files))
             theirs.append(baseline_round(root, files, str(r)))
         idle = idle_latency(root, args.idle_jobs)
         ready = startup_with_store(root, args.store_jobs)
@@ -224,7 +243,9 @@ def main() -> None:
         return statistics.median(o[key] for o in ours)
 
     base = statistics.median(theirs)
-    print(f"{args.jobs} static jobs × {args.mb} MB, {args.rounds} rounds (medians)")
+    how = "moved (own files)" if args.own_files else "copied (linked files)"
+    print(f"{args.jobs} static jobs × {args.mb} MB, sources {how}, {args.rounds} rounds "
+          "(medians)")
     print(f"  outputd   {med('jobs_s'):7.1f} jobs/s  (rounds: "
           + ", ".join(f"{o['jobs_s']:.0f}" for o in ours) + ")")
     print(f"  baseline  {base:7.1f} jobs/s  (rounds: " + ", ".join(f"{t:.0f}" for t in theirs)

@@ -192,7 +192,8 @@ class Intake:
                 f"the ticket {claimed} ", "the ticket "))
         if len(data) > MAX_TICKET_BYTES:  # read no further: a ticket that size is not one
             return self._reject(intake_fd, claimed, name, b"",
-                                f"the ticket is over the limit of {MAX_TICKET_BYTES} bytes")
+                                f"the ticket is larger than a ticket can be; the limit is "
+                                f"{MAX_TICKET_BYTES} bytes")
         try:
             ticket = parse_ticket(data)
             if isinstance(ticket, EventTicket):

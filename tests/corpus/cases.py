@@ -259,7 +259,9 @@ CASES: list[Case] = [
         "files": [{"path": f"{job_id}/art.pdf"}, {"path": f"{job_id}/art.pdf"}]}),
     # Events.
     Case("event-unknown-job", R, "there is no job NOPE", _event(job_id="NOPE", event="paid")),
-    Case("event-unknown-order", R, "no jobs for order NOPE",
+    Case("event-unknown-order", R, "no jobs for order NOPE of storefront acme",
+         _event(order_id="NOPE", storefront="acme", event="shipped")),
+    Case("event-order-without-storefront", R, "an order event names its storefront",
          _event(order_id="NOPE", event="shipped")),
     Case("event-unknown-name", R, "event", _event(job_id="x", event="teleport")),
     Case("event-two-targets", R, "exactly one of job_id and order_id",
