@@ -66,6 +66,13 @@ def filename(template: str, ticket: JobTicket, part: int | None = None,
     return sanitise(template.format_map(fields), fallback=f"{ticket.job_id}.pdf")
 
 
+def with_part(name: str, part: int) -> str:
+    """`name` with `_<part>` before its extension (`a.pdf` → `a_2.pdf`)."""
+    stem, dot, ending = name.rpartition(".")
+    marked = f"{stem}_{part}.{ending}" if dot and stem else f"{name}_{part}"
+    return sanitise(marked, fallback=marked)
+
+
 # The longest final name: its temp name `.<name>.part`, and its sidecar's (`.json`,
 # one byte longer) temp name, must fit in a file name of 255 bytes too.
 MAX_NAME_BYTES = 255 - len(".") - len(".part") - 1

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from outputd import events, logs, states
 from outputd.config import Config
-from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused, StageError
+from outputd.errors import (
+    ConfigError,
+    DeliveryError,
+    OutputdError,
+    OutputFailed,
+    RequestRefused,
+    StageError,
+)
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Delivery, Event, Job, Output
 from outputd.pipeline import assemble, deliver, gate, preflight
@@ -264,8 +271,12 @@ class Runner:
             where = route(self.s.config, job.ticket)
             if where.skip_reason is not None:
                 return self._move(job, states.COPY_SKIPPED, where.skip_reason)
-            deliveries = deliver.plan(where.to, list(outputs.values()), job.ticket,
-                                      self.s.config.hotfolders)
+            try:
+                deliveries = deliver.plan(where.to, list(outputs.values()), job.ticket,
+                                          self.s.config.hotfolders)
+            except OutputFailed as exc:  # two outputs to one path: nothing is sent
+                return self._move(job, states.COPY_FAILED, f"{exc}; an operator must fix "
+                                  "the config and retry (outputd retry)", level=logging.ERROR)
             store.set_deliveries(job.job_id, deliveries)
         paused = {name for name, st in store.hotfolder_states().items() if st["paused"]}
         tried_and_failed = interrupted = False

@@ -49,6 +49,39 @@ def test_multipart_separate_outputs_use_part_and_role(tmp_path, daemon_factory):
         daemon.stop()
 
 
+def test_separate_outputs_never_share_a_name_with_the_bundled_template(site: Site,
+                                                                        daemon_factory):
+    daemon_factory()  # filename "{order_id}_{job_id}_{sku}_q{quantity}.pdf": no {part}
+    make_pdf(site.intake / "J-S" / "cover.pdf", pages=2, label="cover")
+    make_pdf(site.intake / "J-S" / "body.pdf", pages=4, label="body")
+    ticket = job_ticket("J-S", ["J-S/cover.pdf", "J-S/body.pdf"], product_type="multipart",
+                        product={"assembly": "separate", "pages": {"min": 2, "max": 4}})
+    drop_ticket(site.intake, ticket)
+    job = site.wait_status("J-S", "InHotFolder")
+    names = ["5001_J-S_FLYER-A5_q250_1.pdf", "5001_J-S_FLYER-A5_q250_2.pdf"]
+    assert sorted(p.name for p in site.hot.iterdir()) == names
+    assert page_labels(site.hot / names[0]) == ["cover page 1", "cover page 2"]
+    assert page_labels(site.hot / names[1]) == [f"body page {n}" for n in range(1, 5)]
+    assert sorted(d["path"].rsplit("/", 1)[1] for d in job["deliveries"]) == names
+
+
+def test_two_outputs_to_one_path_are_refused_not_delivered(tmp_path, daemon_factory):
+    hot = ('[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\nfilename = "{job_id}.pdf"\n'
+           '[hotfolders.rip2]\nkind = "local"\npath = "hot/rip1"\nfilename = "{job_id}.pdf"\n')
+    route = '[[routes]]\nmatch = {}\nto = ["rip1", "rip2"]\n'
+    site = Site(tmp_path / "s", hotfolders=hot, routes=route)
+    from tests.conftest import DaemonProcess
+    daemon = DaemonProcess(site)
+    try:
+        make_pdf(site.intake / "J-1" / "art.pdf")
+        drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"]))
+        job = site.wait_status("J-1", "CopyToHotFolderFailed")
+        assert "two outputs of job J-1 would be delivered as" in job["history"][-1]["message"]
+        assert not site.hot.exists() or list(site.hot.iterdir()) == []
+    finally:
+        daemon.stop()
+
+
 def test_megaedit_pages_merge_in_order_with_boxes(site: Site, daemon_factory):
     daemon_factory()
     files = []

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 
 from outputd import routing
 from outputd.config import LocalHotFolder, SftpHotFolder
-from outputd.errors import CopyAborted, DeliveryError
+from outputd.errors import CopyAborted, DeliveryError, OutputFailed
 from outputd.model import Delivery, Output
 from outputd.pipeline.sidecar import SUFFIX, render, sidecar_name
 from outputd.retry import RetryPolicy
@@ -25,11 +25,11 @@ def plan(
 ) -> list[Delivery]:
     """A pending delivery for every output to every hot folder, under templated names,
     each followed by its sidecar ticket where the hot folder wants one."""
-    planned = []
+    planned: list[Delivery] = []
     for name in hotfolders:
         folder = config[name]
-        for output in outputs:
-            final = routing.filename(folder.filename, ticket, output.part, output.role)
+        for output, final in zip(outputs, _final_names(folder.filename, ticket, outputs),
+                                 strict=True):
             planned.append(Delivery(name, output.name,
                                     str(PurePosixPath(folder.path) / final), "pending"))
             if folder.ticket != "none":
@@ -37,7 +37,21 @@ def plan(
                     name, f"{output.name}{SIDECAR_MARK}{folder.ticket}",
                     str(PurePosixPath(folder.path) / sidecar_name(final, folder.ticket)),
                     "pending"))
+    paths = [d.path for d in planned]
+    for path in {p for p in paths if paths.count(p) > 1}:
+        raise OutputFailed(f"two outputs of job {ticket.job_id} would be delivered as {path}; "
+                           "a hot folder's path or filename template must tell them apart")
     return planned
+
+
+def _final_names(template: str, ticket: JobTicket, outputs: Sequence[Output]) -> list[str]:
+    """Each output's final name; where the template gives two outputs one name (a
+    separate multipart product without `{part}`), `_<part>` goes before the ending."""
+    names = [routing.filename(template, ticket, o.part, o.role) for o in outputs]
+    if len(set(names)) == len(names):
+        return names
+    return [routing.with_part(name, o.part) if o.part is not None else name
+            for name, o in zip(names, outputs, strict=True)]
 
 
 def sidecar_of(delivery: Delivery) -> tuple[str, str] | None:
