@@ -252,3 +252,32 @@ def test_check_config_probes_every_hot_folder(tmp_path: Path, sshd: Sshd):
     failed = site.cli("check-config", check=False)
     assert failed.returncode == 1
     assert "press: FAILED: " in failed.stdout and "cannot connect" in failed.stdout
+
+
+def test_cancelling_withdraws_what_the_rip_has_not_taken(tmp_path: Path, sshd: Sshd,
+                                                         daemon_factory):
+    site = sftp_site(tmp_path, sshd, routes='[[routes]]\nmatch = {}\nto = ["rip1", "press"]\n')
+    site.config.write_text(site.config.read_text().replace(
+        'filename = "{order_id}_{job_id}.pdf"\n',
+        'filename = "{order_id}_{job_id}.pdf"\nticket = "json"\n'))
+    daemon_factory()
+    for job_id in ("J-1", "J-2"):
+        make_pdf(site.intake / job_id / "art.pdf")
+        drop_ticket(site.intake, job_ticket(job_id, [f"{job_id}/art.pdf"]))
+        site.wait_status(job_id, "InHotFolder")
+    (site.hot / "5001_J-2.pdf").unlink()  # the RIPs took J-2's files
+    (sshd.dest / "5001_J-2.pdf").unlink()
+    for job_id in ("J-1", "J-2"):
+        site.cli("event", job_id, "cancelled")
+    one = site.wait_status("J-1", "CleanUp")
+    two = site.wait_status("J-2", "CleanUp")
+    assert os.listdir(site.hot) == []  # J-2's sidecar, not taken, is withdrawn too
+    assert os.listdir(sshd.dest) == []
+    assert [d["state"] for d in one["deliveries"]] == ["withdrawn"] * 4  # PDFs and sidecars
+    message = one["history"][-1]["message"]
+    assert "withdrawn from" in message and "rip1:" in message and "press:" in message
+    states_two = {Path(d["path"]).name + "@" + d["hotfolder"]: d["state"]
+                  for d in two["deliveries"]}
+    assert states_two == {"5001_J-2.pdf@rip1": "delivered", "5001_J-2.json@rip1": "withdrawn",
+                          "5001_J-2.pdf@press": "delivered", "5001_J-2.json@press": "withdrawn"}
+    assert "already taken by the RIP from" in two["history"][-1]["message"]

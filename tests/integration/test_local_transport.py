@@ -138,3 +138,18 @@ def test_an_output_whose_bytes_changed_since_it_was_made_is_refused(tmp_path: Pa
     with pytest.raises(PermanentDeliveryError, match="not the output that was made"):
         transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
     assert os.listdir(hot) == []
+
+
+def test_withdraw_removes_only_the_file_delivered(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
+    hot = tmp_path / "hot"
+    t = transport(hot)
+    t.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert t.withdraw("J-1.pdf", digest) is True
+    assert os.listdir(hot) == []
+    assert t.withdraw("J-1.pdf", digest) is False  # already gone (taken)
+    (hot / "J-1.pdf").write_bytes(b"someone else's file now")
+    assert t.withdraw("J-1.pdf", digest) is False
+    (hot / "J-2.pdf").symlink_to(src)
+    assert t.withdraw("J-2.pdf", None) is False
+    assert sorted(os.listdir(hot)) == ["J-1.pdf", "J-2.pdf"]

@@ -97,6 +97,8 @@ class FlakyTransport(Transport):
         return f"/fake/{final_name}"
 
     def remove(self, final_name: str) -> None: ...
+    def withdraw(self, final_name: str, sha256: str | None) -> bool:
+        return False
     def probe(self) -> None: ...
     def sweep(self, older_than_s: float) -> list[str]:
         return []

@@ -64,6 +64,12 @@ class Transport(ABC):
         """Remove a delivered file (for recreate); no error if it is gone."""
 
     @abstractmethod
+    def withdraw(self, final_name: str, sha256: str | None) -> bool:
+        """Remove a delivered file the RIP has not taken (a cancelled job): True if it
+        was there and removed; False if it is gone, or what is there now is not the file
+        delivered (other bytes, or not a regular file), which is left alone."""
+
+    @abstractmethod
     def probe(self) -> None:
         """Write, rename and delete a probe file; raise DeliveryError on failure."""
 

@@ -104,6 +104,29 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise _reason(exc, f"cannot remove {self.folder / final_name}") from exc
 
+    def withdraw(self, final_name: str, sha256: str | None) -> bool:
+        try:
+            with safefs.folder(self.folder) as dir_fd:
+                try:
+                    fd, st = safefs.open_regular(dir_fd, final_name)
+                except (FileNotFoundError, safefs.Refused):
+                    return False
+                try:
+                    if sha256 is not None and sha256_fd(fd) != sha256:
+                        return False
+                finally:
+                    os.close(fd)
+                now = safefs.lstat_at(dir_fd, final_name)
+                if now is None or not safefs.same_file(now, st):
+                    return False  # taken (or replaced) just now
+                os.unlink(final_name, dir_fd=dir_fd)
+                os.fsync(dir_fd)
+                return True
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise _reason(exc, f"cannot withdraw {self.folder / final_name}") from exc
+
     def probe(self) -> None:
         self._ready()
         probe = part_name(f"outputd-probe-{os.getpid()}")

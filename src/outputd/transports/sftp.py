@@ -314,6 +314,27 @@ class SftpTransport(Transport):
         path = str(self.folder / final_name)
         self._run(f"cannot remove {path}", lambda sftp: _remove_quietly(sftp, path))
 
+    def withdraw(self, final_name: str, sha256: str | None) -> bool:
+        path = str(self.folder / final_name)
+
+        def withdraw(sftp: _Client) -> bool:
+            try:
+                st = sftp.lstat(path)
+            except FileNotFoundError:
+                return False
+            if not stat.S_ISREG(st.st_mode or 0):
+                return False
+            if sha256 is not None and not _remote_holds(sftp, path, st.st_size or 0, sha256):
+                return False
+            try:
+                sftp.remove(path)
+            except FileNotFoundError:
+                return False  # taken just now
+            return True
+
+        result: bool = self._run(f"cannot withdraw {path}", withdraw)
+        return result
+
     def probe(self) -> None:
         name = f"outputd-probe-{os.getpid()}"
         temp, final = str(self.folder / part_name(name)), str(self.folder / f".{name}")
