@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pikepdf
@@ -75,7 +76,8 @@ def test_file_size_limit(tmp_path: Path):
     (b"<html><body>not a pdf</body></html>", "is an HTML page"),
     (b"GIF89a....", "is not a PDF"),
     (b"", "is empty"),
-    (b"%PDF-1.7\n1 0 obj\n<<", "not a readable PDF"),
+    (b"%PDF-1.7\n1 0 obj\n<<", "ends without %%EOF: the file was cut short"),
+    (b"%PDF-1.7\n1 0 obj\n<<\n%%EOF\n", "not a readable PDF"),
 ])
 def test_files_that_are_not_pdfs_fail(tmp_path: Path, content: bytes, words: str):
     path = tmp_path / "x.pdf"
@@ -101,3 +103,56 @@ def test_combined_page_count_applies_to_multipart(tmp_path: Path):
     assert preflight.run([(cover, "cover.pdf"), (body, "body.pdf")], booklet, 10 << 20).ok
     report = preflight.run([(cover, "cover.pdf")], booklet, 10 << 20)
     assert "the combined document has 2 pages" in report.summary()
+
+
+def _page_contents(path: Path) -> list[bytes]:
+    with pikepdf.open(path) as pdf:
+        return [b"".join(c.read_bytes() for c in (
+            page.obj.Contents if isinstance(page.obj.Contents, pikepdf.Array)
+            else [page.obj.Contents])) for page in pdf.pages]
+
+
+def _generated(tmp_path: Path) -> list[Path]:
+    files = [make_pdf(tmp_path / "two.pdf", pages=2, label="two"),
+             make_pdf(tmp_path / "four.pdf", pages=4, label="four" * 50),
+             make_pdf(tmp_path / "padded.pdf", pages=3, padding=20_000, label="padded")]
+    compressed = tmp_path / "compressed.pdf"
+    with pikepdf.open(files[1]) as pdf:
+        for page in pdf.pages:
+            page.obj.Contents = pdf.make_stream(page.obj.Contents.read_bytes() * 40)
+        pdf.save(compressed, compress_streams=True)
+    return [*files, compressed]
+
+
+def test_a_truncated_upload_either_fails_or_is_complete(tmp_path: Path):
+    """Cut at 10 % … 95 % of several files (and the same with a `%%EOF` added after the
+    cut): no cut passes with a page whose content is gone (qpdf's repair drops what
+    points at nothing, which a RIP would print as a blank page)."""
+    passed_incomplete = []
+    for original in _generated(tmp_path):
+        data = original.read_bytes()
+        whole = _page_contents(original)
+        for percent, ending in itertools.product(range(10, 100, 5), (b"", b"\n%%EOF\n")):
+            cut = tmp_path / f"{original.stem}-{percent}{'-eof' if ending else ''}.pdf"
+            cut.write_bytes(data[: len(data) * percent // 100] + ending)
+            if not run(cut).ok:
+                continue
+            try:
+                complete = _page_contents(cut) == whole
+            except Exception:  # noqa: BLE001 - not readable is not complete
+                complete = False
+            if not complete:
+                passed_incomplete.append(cut.name)
+    assert passed_incomplete == []
+
+
+def test_a_repaired_file_is_marked_to_be_saved_again(tmp_path: Path):
+    """Not passed through byte for byte: its repair is what a RIP must get."""
+    path = make_pdf(tmp_path / "a.pdf")
+    data = path.read_bytes()
+    cut = data.rfind(b"xref")
+    path.write_bytes(data[:cut] + b"xref\n0 9\ngarbage\ntrailer\n<<>>\n%%EOF\n")
+    report = run(path)
+    assert report.ok
+    assert [c.severity for c in report.checks if c.check == "structure"] == ["warning"]
+    assert report.files[0]["resave"] is True

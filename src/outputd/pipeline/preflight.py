@@ -7,6 +7,7 @@ report kept with the job.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from outputd.pipeline.pdfwalk import PageUse, Walker, WalkLimit
 from outputd.tickets import PageRules, Product
 
 _HEADER_WINDOW = 1024
+_TRAILER_WINDOW = 1024
 FILE_BUDGET_S = 60.0
 BOX_TOLERANCE_MM = 0.05
 # qpdf's own limits are off by default: a 1 MB stream may inflate to 1 GiB. These apply
@@ -122,8 +124,19 @@ def check_header(path: Path, label: str) -> Check:
     return Check("opens", True, f"{label} has a PDF header", "info", label)
 
 
-def check_repair(pdf: pikepdf.Pdf, label: str) -> Check:
-    warnings = pdf.get_warnings()
+def check_ending(path: Path, label: str) -> Check:
+    """A PDF ends with `%%EOF` (readers look for it in the last KB): a file without it
+    was cut short, an upload that did not finish."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, os.fstat(fh.fileno()).st_size - _TRAILER_WINDOW))
+        tail = fh.read()
+    if b"%%EOF" not in tail:
+        return error("complete", f"{label} ends without %%EOF: the file was cut short "
+                     "(an upload that did not finish?)", label)
+    return Check("complete", True, f"{label} ends with %%EOF", "info", label)
+
+
+def check_repair(warnings: Sequence[str], label: str) -> Check:
     if warnings:
         return warning("structure", f"{label} is damaged; qpdf repaired it "
                        f"({len(warnings)} problems, first: {warnings[0]})", label)
@@ -187,6 +200,45 @@ def _has_js_action(root: Any) -> bool:
 
 
 # -- checks per page -----------------------------------------------------------
+
+
+def _inherited(page: Any, key: str) -> Any:
+    """A page attribute, looked up the page tree as PDF inheritance does."""
+    node = page
+    for _ in range(64):
+        if key in node:
+            return node[key]
+        node = node.get("/Parent")
+        if node is None:
+            return None
+    return None
+
+
+def check_pages_complete(pdf: pikepdf.Pdf, label: str, repaired: bool) -> Check:
+    """Every page's content, resources and media box are there: a file cut short after
+    its page objects opens after repair with pages pointing at objects that no longer
+    exist, which a RIP prints as blank pages."""
+    broken: list[str] = []
+    for number, page in enumerate(pdf.pages, start=1):
+        obj = page.obj
+        missing = []
+        if "/Contents" not in obj:
+            if repaired:  # a blank page is valid, but a repair drops what points nowhere
+                missing.append("content")
+        else:
+            contents = obj.Contents
+            parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+            if not parts or not all(isinstance(p, pikepdf.Stream) for p in parts):
+                missing.append("content")
+        resources = _inherited(obj, "/Resources")
+        if resources is not None and not isinstance(resources, pikepdf.Dictionary):
+            missing.append("resources")
+        if not isinstance(_inherited(obj, "/MediaBox"), pikepdf.Array):
+            missing.append("MediaBox")
+        if missing:
+            broken.append(f"page {number}'s {' and '.join(missing)}")
+    return _summarise("complete", [f"{b} is missing (is the file cut short?)" for b in broken],
+                      f"{label}: every page has its content", label)
 
 
 def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
@@ -288,14 +340,21 @@ def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
     document instead."""
     facts = FileFacts()
     checks = [check_file_size(path, label, max_bytes), check_header(path, label)]
+    if checks[0].ok:
+        checks.append(check_ending(path, label))
     if not all(c.ok for c in checks):
         return checks, facts
     try:
         with pikepdf.open(path) as pdf:
-            checks.append(check_repair(pdf, label))
+            repairs = pdf.get_warnings()  # read once: pikepdf clears them when read
+            checks.append(check_repair(repairs, label))
             checks.append(check_encryption(pdf, label))
             facts.pages = len(pdf.pages)
-            facts.resave = bool(pdf.is_encrypted or pdf.get_warnings())
+            facts.resave = bool(pdf.is_encrypted or repairs)
+            complete = check_pages_complete(pdf, label, bool(repairs))
+            checks.append(complete)
+            if not complete.ok:
+                return checks, facts
             if rules is not None:
                 checks.append(check_page_count(facts.pages, rules, label))
             checks += check_pages_geometry(pdf, product, label, facts)
