@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from outputd import states
 from outputd.configfile import ConfigFile, read_config_file
 from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
-from outputd.fileutil import private_temp
-from outputd.jobview import job_object, render, render_row
+from outputd.fileutil import os_reason, private_temp
+from outputd.jobview import job_object, render, render_header, render_row
 from outputd.model import JobFilter, iso
 from outputd.store import SqlStore, open_store
 
@@ -117,6 +117,8 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(bodies)
         return EXIT_OK
+    if bodies:
+        print(render_header())
     for body in bodies:
         print(render_row(body))
     total = ctx.store.count_jobs(JobFilter(**{**query.__dict__, "limit": None}))
@@ -139,10 +141,15 @@ def _request(ctx: Context, job_id: str | None, order_id: str | None, event: str,
     from outputd import commands
 
     ids = commands.target_jobs(ctx.store, job_id, order_id, storefront)
-    recorded = commands.record_event(ctx.store, ctx.layout, ids, event, _who(), message)
-    skipped = sorted(set(ids) - set(recorded))
-    print(f"{event} recorded for {', '.join(recorded)}"
-          + (f"; not allowed for {', '.join(skipped)}" if skipped else ""))
+    done = commands.record_event(ctx.store, ctx.layout, ids, event, _who(), message)
+    said = []
+    if done.jobs:
+        said.append(f"{event} recorded for {', '.join(done.jobs)}")
+    if done.already:
+        said.append(f"already so for {', '.join(done.already)} (nothing to do)")
+    if done.refused:
+        said.append("not allowed for " + "; ".join(done.refused))
+    print("; ".join(said))
     return EXIT_OK
 
 
@@ -166,8 +173,9 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     ids = ctx.store.failed_at(name)
     if not ids:
         raise RequestRefused(f"no job has a failed delivery to {name}")
-    recorded = commands.record_event(ctx.store, ctx.layout, ids, "retry", _who())
-    print(f"retry recorded for {len(recorded)} jobs: {', '.join(recorded)}")
+    recorded = commands.record_event(ctx.store, ctx.layout, ids, "retry", _who()).jobs
+    print(f"retry recorded for {len(recorded)} job{'s' if len(recorded) != 1 else ''}: "
+          f"{', '.join(recorded)}")
     return EXIT_OK
 
 
@@ -296,17 +304,27 @@ class _Usage(Exception):
     pass
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("outputd")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS,
                         help="config file (default: $OUTPUTD_CONFIG, else config/outputd.toml)")
     parser = argparse.ArgumentParser(prog="outputd", parents=[common],
                                      description="Print-output daemon and its operator tools.")
+    parser.add_argument("--version", action="version", version=f"outputd {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[Context, argparse.Namespace], int], help: str,
-            reads_only: bool = False) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help)
+            reads_only: bool = False, epilog: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, epilog=epilog)
         p.set_defaults(func=func, reads_only=reads_only)
         return p
 
@@ -325,7 +343,8 @@ def _parser() -> argparse.ArgumentParser:
     p = add("show", cmd_show, "one job in full", reads_only=True)
     p.add_argument("job_id")
     p.add_argument("--json", action="store_true")
-    p = add("event", cmd_event, "record an event for a job or an order")
+    p = add("event", cmd_event, "record an event for a job or an order",
+            epilog="events: " + ", ".join(states.EVENTS))
     p.add_argument("args", nargs="+", metavar="[JOB_ID] EVENT")
     p.add_argument("--order")
     p.add_argument("--storefront", help="the order's storefront; needed where the order id "
@@ -356,6 +375,9 @@ def _event_args(args: argparse.Namespace) -> None:
     if args.command != "event":
         return
     values = args.args
+    if len(values) == 1 and values[0] not in states.EVENTS and args.order is None:
+        raise _Usage(f"which event for {values[0]}? outputd event {values[0]} EVENT, where "
+                     f"EVENT is one of: {', '.join(states.EVENTS)}")
     if len(values) == 1:
         args.job_id, args.event = None, values[0]
     elif len(values) == 2:
@@ -383,8 +405,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputdError as exc:  # a refused request, a refused ticket
         print(f"outputd: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    except BrokenPipeError:  # `outputd jobs | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except FileNotFoundError as exc:
-        print(f"outputd: {exc.filename}: no such file", file=sys.stderr)
+        print(f"outputd: {exc.filename}: no such file or folder", file=sys.stderr)
+        return EXIT_REFUSED
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"outputd: {where}{os_reason(exc)}", file=sys.stderr)
         return EXIT_REFUSED
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from outputd import events, logs
+from outputd import events, logs, states
 from outputd.errors import RequestRefused
 from outputd.layout import Layout
 from outputd.store import SqlStore
@@ -33,16 +34,31 @@ def target_jobs(store: SqlStore, job_id: str | None, order_id: str | None,
     return ids
 
 
-def record_event(store: SqlStore, layout: Layout, job_ids: Sequence[str], event: str,
-                 by: str, message: str = "") -> list[str]:
-    """Check `event` against each job's current status and record it where allowed.
+@dataclass(frozen=True)
+class Recorded:
+    """Where an event was recorded, where it was already so, and where it was refused."""
 
-    Returns the jobs it was recorded for; raises RequestRefused when none allows it.
+    jobs: list[str]
+    already: list[str]
+    refused: list[str]
+
+
+def record_event(store: SqlStore, layout: Layout, job_ids: Sequence[str], event: str,
+                 by: str, message: str = "") -> Recorded:
+    """Check `event` against each job's current status and record it where allowed; an
+    event that asks for what is already so is a no-op that succeeds.
+
+    Raises RequestRefused when no job allows it (and none has it already).
     """
     allowed: list[str] = []
+    already: list[str] = []
     refusals: list[str] = []
     for job_id in job_ids:
         job = store.get_job(job_id)
+        final = event in events.FINAL_EVENTS and job.status == states.CLEAN_UP
+        if events.already_so(job, event, store.history(job_id) if final else None):
+            already.append(job_id)
+            continue
         try:
             history = store.history(job_id) if event == "release" else None
             events.plan(job, event, history)
@@ -54,11 +70,14 @@ def record_event(store: SqlStore, layout: Layout, job_ids: Sequence[str], event:
             refusals.append(str(exc))
             continue
         allowed.append(job_id)
-    if not allowed:
+    if not allowed and not already:
         raise RequestRefused(refusals[0] if len(refusals) == 1 else "; ".join(refusals))
-    store.add_events(allowed, event, by, message)
+    if allowed:
+        store.add_events(allowed, event, by, message)
+    for job_id in already:
+        logs.event(log, logging.INFO, "event.already", job=job_id, event=event, by=by)
     for job_id in allowed:
         logs.event(log, logging.INFO, "event.recorded", job=job_id, event=event, by=by)
     for reason in refusals:
         logs.event(log, logging.WARNING, "event.refused", event=event, by=by, reason=reason)
-    return allowed
+    return Recorded(allowed, already, refusals)

@@ -81,6 +81,36 @@ def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Pla
     return Plan(target, dict(_FIELDS.get(event, {})))
 
 
+# Events that ask for a state of the order, so that asking again is a no-op.
+_FACTS: dict[str, Any] = {
+    "paid": lambda job: job.payment_status == "Paid",
+    "approved": lambda job: job.approval == "Approved",
+    "rejected": lambda job: job.approval == "Rejected",
+    "cancelled": lambda job: job.cancelled,
+    "hold": lambda job: job.status == states.BLOCKED,
+}
+FINAL_EVENTS = ("shipped", "ready_for_collection", "completed")
+
+
+def already_so(job: Job, event: str, history: list[HistoryEntry] | None = None) -> bool:
+    """Whether `event` asks for what is already so (`paid` on a paid job, `shipped` on
+    a shipped one, even after its clean-up): recording it again would change nothing,
+    so a storefront that retries is told it succeeded. `history` is needed for the
+    order's final events once the job is cleaned up."""
+    fact = _FACTS.get(event)
+    if fact is not None:
+        return bool(fact(job))
+    if event not in FINAL_EVENTS:
+        return False
+    target = _RECORDS[event]
+    if job.status == target:
+        return True
+    if job.status == states.CLEAN_UP and history:
+        shown = [h.status for h in history if h.status not in states.NOTES]
+        return len(shown) >= 2 and shown[-2] == target
+    return False
+
+
 def held_status(history: list[HistoryEntry]) -> str:
     """The status a Blocked job was in before its latest hold (notes passed over)."""
     for index in range(len(history) - 1, 0, -1):

@@ -220,7 +220,7 @@ class Intake:
                                    ticket.storefront)
         recorded = commands.record_event(self.store, self.layout, ids, ticket.event,
                                          ticket.by or by, ticket.message)
-        return Outcome("event", ",".join(recorded))
+        return Outcome("event", ",".join(recorded.jobs + recorded.already))
 
     def _job(self, ticket: JobTicket, data: bytes, intake_fd: int | None,
              claimed: str | None, by: str = BY_DAEMON) -> Outcome:

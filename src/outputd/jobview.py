@@ -90,6 +90,12 @@ def render(body: dict[str, Any]) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
+def render_header() -> str:
+    """The column names above the rows of `outputd jobs`."""
+    return (f"{'JOB':<16} {'ORDER':<10} {'STOREFRONT':<12} {'TYPE':<9} {'SKU':<14} "
+            f"{'STATUS':<22} UPDATED")
+
+
 def render_row(body: dict[str, Any]) -> str:
     """One line of `outputd jobs`."""
     return printable(f"{body['job_id']:<16} {body['order_id']:<10} {body['storefront']:<12} "

@@ -125,6 +125,13 @@ class Runner:
         return moved
 
     def _apply(self, job: Job, event: Event) -> Job:
+        final = event.event in events.FINAL_EVENTS and job.status == states.CLEAN_UP
+        if events.already_so(job, event.event,
+                             self.s.store.history(job.job_id) if final else None):
+            logs.event(log, logging.INFO, "event.already", **job.log_context(),
+                       event=event.event, by=event.by)  # sent twice before it was applied
+            self.s.store.finish_event(event.id)
+            return job
         try:
             history = self.s.store.history(job.job_id) if event.event == "release" else None
             plan = events.plan(job, event.event, history)

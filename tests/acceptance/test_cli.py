@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 
 from tests.conftest import Site
 from tests.helpers import job_ticket, make_pdf
+
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named in Python 3.10+ on Linux only
 
 
 def submit(site: Site, job_id: str, **overrides) -> None:
@@ -154,3 +158,32 @@ def test_reading_before_the_first_start_makes_no_store(site: Site):
     assert not site.state.exists()
     assert site.cli("show", "J-1", check=False).returncode == 1
     assert not site.state.exists()
+
+
+def test_what_a_user_can_get_wrong_is_one_sentence_never_a_traceback(site: Site):
+    submit(site, "J-1")
+    forgot = site.cli("event", "J-1", check=False)
+    assert forgot.returncode == 2
+    assert "which event for J-1? outputd event J-1 EVENT" in forgot.stderr
+    helped = site.cli("event", "--help")
+    assert "events: paid, approved" in " ".join(helped.stdout.split())
+    backup = site.cli("backup", "/nonexistent/x.db", check=False)
+    assert backup.returncode == 1 and "Traceback" not in backup.stderr
+    assert backup.stderr.startswith("outputd: /nonexistent")
+    version = subprocess.run([sys.executable, "-m", "outputd", "--version"],
+                             capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("outputd ")
+    listing = site.cli("jobs").stdout.splitlines()
+    assert listing[0].split()[:3] == ["JOB", "ORDER", "STOREFRONT"]
+    for n in range(8):
+        submit(site, f"K-{n}")
+    # A reader that stops after one byte, on a pipe of one page: the rest meets EPIPE.
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen([sys.executable, "-m", "outputd", "jobs", "--json", "--config",
+                             str(site.config)], stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    assert os.read(read_end, 1) == b"["
+    os.close(read_end)
+    _, err = proc.communicate(timeout=60)
+    assert err == b"" and proc.returncode == 0

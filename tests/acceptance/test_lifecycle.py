@@ -258,3 +258,27 @@ def test_a_job_list_survives_cleanup_with_full_history(site: Site, daemon_factor
     assert [j["job_id"] for j in found] == ["J-1"]
     assert [h["status"] for h in found[0]["history"]][-2:] == ["Shipped", "CleanUp"]
 
+
+
+def test_an_event_for_what_is_already_so_succeeds_and_changes_nothing(site: Site,
+                                                                       daemon_factory):
+    daemon_factory()
+    drop(site, "J-1", payment_status="Pending")
+    site.wait_status("J-1", "Ordered")
+    first = site.cli("event", "J-1", "paid")
+    second = site.cli("event", "J-1", "paid")  # a storefront that retries
+    assert "paid recorded for J-1" in first.stdout
+    assert "already so for J-1" in second.stdout or "paid recorded for J-1" in second.stdout
+    site.wait_status("J-1", "InHotFolder")
+    third = site.cli("event", "J-1", "paid")
+    assert third.stdout.strip() == "already so for J-1 (nothing to do)"
+    drop_ticket(site.intake, {"schema": "outputd.event/1", "job_id": "J-1", "event": "paid"},
+                "again.json")
+    site.wait_for(lambda: not (site.intake / "again.json").exists(), what="the ticket taken")
+    assert not (site.intake / "rejected" / "again.json").exists()
+    site.cli("event", "J-1", "shipped")
+    site.wait_status("J-1", "CleanUp")
+    assert site.cli("event", "J-1", "shipped").returncode == 0
+    history = [h["status"] for h in site.show("J-1")["history"]]
+    assert history.count("Paid") == 1 and history.count("Shipped") == 1
+    assert site.cli("event", "J-1", "approved", check=False).returncode == 1
