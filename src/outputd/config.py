@@ -228,9 +228,21 @@ def validate(file: ConfigFile) -> Config:
     return _resolve(config, file)
 
 
+def _where(loc: tuple[int | str, ...]) -> str:
+    """Where in the file an error is, as its reader counts: `[[routes]] number 2: to`,
+    not a 0-based index (the log says "route 2" of the same one)."""
+    parts = [part for part in loc if part not in ("local", "sftp")]
+    for index, part in enumerate(parts):
+        if isinstance(part, int):
+            table = ".".join(str(p) for p in parts[:index])
+            rest = ".".join(str(p) for p in parts[index + 1:])
+            return f"[[{table}]] number {part + 1}" + (f": {rest}" if rest else "")
+    return ".".join(str(p) for p in parts)
+
+
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    loc = ".".join(str(part) for part in error["loc"] if part not in ("local", "sftp"))
+    loc = _where(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "is not a known key"
@@ -284,12 +296,14 @@ def _resolve(config: Config, file: ConfigFile) -> Config:
 
 
 def _check_routes(config: Config) -> None:
-    for index, route in enumerate(config.routes):
+    for index, route in enumerate(config.routes, start=1):
         for name in route.to:
             if name not in config.hotfolders:
-                raise ConfigError(f"routes[{index}].to names unknown hot folder {name!r}")
+                raise ConfigError(f"[[routes]] number {index}: to names unknown hot folder "
+                                  f"{name!r}")
         if not route.skip and not route.to:
-            raise ConfigError(f"routes[{index}] needs `to` (hot folders) or `skip = true`")
+            raise ConfigError(f"[[routes]] number {index} needs `to` (hot folders) or "
+                              "`skip = true`")
 
 
 def _inside(a: Path, b: Path) -> bool:

@@ -50,7 +50,7 @@ def route(config: Config, ticket: JobTicket) -> Route:
     for index, candidate in enumerate(config.routes):
         if _matches(candidate, ticket):
             if candidate.skip:
-                return Route((), f"route {index + 1} says to skip hot folders")
+                return Route((), f"[[routes]] number {index + 1} says to skip hot folders")
             return Route(tuple(candidate.to))
     return Route((), "no route matches this job")
 

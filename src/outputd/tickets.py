@@ -179,9 +179,20 @@ def parse_ticket(data: bytes) -> JobTicket | EventTicket:
         raise TicketError(f"the ticket is invalid: {describe(exc)}") from None
 
 
+MAX_REASONS = 5
+
+
 def describe(exc: ValidationError) -> str:
-    """One sentence for the first validation error, naming the field."""
-    error = exc.errors()[0]
+    """Every validation error (up to five, then how many more), each naming its field:
+    an unknown key first, since it is often the misspelling of one reported missing."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    said = [_one(e) for e in errors[:MAX_REASONS]]
+    if len(errors) > MAX_REASONS:
+        said.append(f"and {len(errors) - MAX_REASONS} more")
+    return "; ".join(said)
+
+
+def _one(error: Any) -> str:
     loc = ".".join(str(part) for part in error["loc"]) or "ticket"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

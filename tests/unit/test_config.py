@@ -42,8 +42,16 @@ def test_unknown_template_field_and_unknown_route_target(tmp_path: Path):
     bad_template = '[hotfolders.rip1]\nkind = "local"\npath = "h"\nfilename = "{colour}.pdf"\n'
     with pytest.raises(ConfigError, match=r"rip1.filename uses unknown field \{colour\}"):
         load_config(write_config(tmp_path, hotfolders=bad_template))
-    with pytest.raises(ConfigError, match="routes\\[0\\].to names unknown hot folder 'nope'"):
-        load_config(write_config(tmp_path, routes='[[routes]]\nto = ["nope"]\n'))
+    two = '[[routes]]\nmatch = {test_mode = true}\nskip = true\n\n[[routes]]\nto = ["nope"]\n'
+    with pytest.raises(ConfigError,
+                       match=r"\[\[routes\]\] number 2: to names unknown hot folder 'nope'"):
+        load_config(write_config(tmp_path, routes=two))
+
+
+def test_routes_are_counted_from_1_in_errors_and_in_the_log(tmp_path: Path):
+    bogus = '[[routes]]\nmatch = {}\nto = ["rip1"]\n\n[[routes]]\nbogus = 1\nskip = true\n'
+    with pytest.raises(ConfigError, match=r"\[\[routes\]\] number 2: bogus is not a known key"):
+        load_config(write_config(tmp_path, routes=bogus))
 
 
 def test_a_hot_folder_missing_its_path_is_named(tmp_path: Path):

@@ -92,3 +92,14 @@ def test_tickets_that_json_alone_would_take_are_refused_with_a_reason(raw, words
     with pytest.raises(TicketError, match=words):
         parse_ticket(raw)
 
+
+
+def test_a_misspelt_key_is_named_beside_the_field_it_leaves_missing():
+    body = job_ticket("J-1", ["J-1/a.pdf"])
+    body["quantitiy"] = body.pop("quantity")
+    body["payment_status"] = 5
+    with pytest.raises(TicketError) as caught:
+        parse(body)
+    assert str(caught.value) == (
+        "the ticket is invalid: quantitiy is not a known field; quantity is required; "
+        "payment_status Input should be a valid string")
