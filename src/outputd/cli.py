@@ -17,6 +17,7 @@ from outputd.configfile import ConfigFile, read_config_file
 from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
 from outputd.fileutil import os_reason, private_temp
 from outputd.jobview import job_object, render, render_header, render_row
+from outputd.logs import counted
 from outputd.model import JobFilter, iso
 from outputd.store import SqlStore, open_store
 
@@ -174,8 +175,7 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     if not ids:
         raise RequestRefused(f"no job has a failed delivery to {name}")
     recorded = commands.record_event(ctx.store, ctx.layout, ids, "retry", _who()).jobs
-    print(f"retry recorded for {len(recorded)} job{'s' if len(recorded) != 1 else ''}: "
-          f"{', '.join(recorded)}")
+    print(f"retry recorded for {counted(len(recorded), 'job')}: {', '.join(recorded)}")
     return EXIT_OK
 
 
@@ -246,7 +246,8 @@ def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
     for job_id in ids:
         ctx.layout.clear_work(job_id)
         ctx.layout.remove_sources(job_id)
-    print(f"exported {len(ids)} test jobs of {args.storefront} to {target} and removed them")
+    print(f"exported {counted(len(ids), 'test job')} of {args.storefront} to {target} and "
+          f"removed {'it' if len(ids) == 1 else 'them'}")
     return EXIT_OK
 
 

@@ -288,7 +288,7 @@ def _resolve(config: Config, file: ConfigFile) -> Config:
         "daemon": daemon,
         "store": config.store.model_copy(update={"url": url}),
         "hotfolders": hotfolders,
-        "source": file.base,
+        "source": file.path.resolve(),
     })
     _check_routes(resolved)
     _check_folders(resolved)

@@ -111,6 +111,17 @@ def already_so(job: Job, event: str, history: list[HistoryEntry] | None = None) 
     return False
 
 
+_ASKED = frozenset({"recreate", "reopen", "hold", "release", "retry", "renotify", "picked_up"})
+
+
+def default_message(event: str) -> str:
+    """What the history says of an event that came without a message: `marked paid`,
+    `marked ready for collection`, `recreate requested`."""
+    if event in _ASKED:
+        return f"{event} requested"
+    return f"marked {event.replace('_', ' ')}"
+
+
 def held_status(history: list[HistoryEntry]) -> str:
     """The status a Blocked job was in before its latest hold (notes passed over)."""
     for index in range(len(history) - 1, 0, -1):

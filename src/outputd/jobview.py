@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from outputd.logs import printable
+from outputd.logs import counted, printable
 from outputd.model import Job, iso
 from outputd.store import SqlStore
 
@@ -71,7 +71,8 @@ def render(body: dict[str, Any]) -> str:
     lines += [f"    {f['path']}  ({f['role'] or 'no role'})" for f in body.get("files", [])]
     if body["outputs"]:
         lines.append("  outputs")
-        lines += [f"    {o['name']}  {o['bytes']} bytes  {o['pages']} pages  sha256 {o['sha256']}"
+        lines += [f"    {o['name']}  {counted(o['bytes'], 'byte')}  {counted(o['pages'], 'page')}"
+                  f"  sha256 {o['sha256']}"
                   for o in body["outputs"]]
     if body["deliveries"]:
         lines.append("  deliveries")

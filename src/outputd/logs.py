@@ -41,6 +41,11 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NEEDS_QUOTES = re.compile('[ "=\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 page`, `2 pages`: a number with its noun in the right form."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def printable(text: str) -> str:
     """`text` with every control character written as an escape (`\\x1b`, `\\n`): a
     value from a ticket or a request cannot move the cursor or start a line of its own

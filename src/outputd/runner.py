@@ -144,7 +144,7 @@ class Runner:
             return job
         if event.event in ("recreate", "reopen", "retry"):
             self._reset_deliveries(job, clear=event.event != "retry")
-        message = event.message or f"{event.event} requested"
+        message = event.message or events.default_message(event.event)
         if plan.note:
             self.s.store.note(job.job_id, plan.status, message, event.by or BY_DAEMON,
                               **plan.fields)

@@ -71,3 +71,18 @@ def test_release_returns_to_the_status_the_job_was_held_in():
                HistoryEntry(NOW, states.FUTURE_ORDER, "", "x"),
                HistoryEntry(NOW, states.BLOCKED, "", "x")]
     assert events.plan(job(states.BLOCKED), "release", history).status == states.FUTURE_ORDER
+
+
+def test_history_words_for_events_without_a_message():
+    from outputd.events import default_message
+
+    assert default_message("cancelled") == "marked cancelled"
+    assert default_message("ready_for_collection") == "marked ready for collection"
+    assert default_message("recreate") == "recreate requested"
+
+
+def test_counted_nouns():
+    from outputd.logs import counted
+
+    assert (counted(1, "page"), counted(2, "page"), counted(0, "job")) == (
+        "1 page", "2 pages", "0 jobs")

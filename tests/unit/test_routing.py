@@ -47,7 +47,8 @@ def config(tmp_path: Path):
 
 def test_first_matching_route_wins(config):
     assert route(config, ticket()).to == ("rip1",)
-    assert route(config, ticket(test_mode=True)).skip_reason == "[[routes]] number 1 says to skip hot folders"
+    assert route(config, ticket(test_mode=True)).skip_reason == (
+        "[[routes]] number 1 says to skip hot folders")
     book = ticket(product={"sku": "BOOK-A5"}, attributes={"finish": "saddle stitch"})
     assert route(config, book).to == ("rip1", "rip2")
     wire = ticket(product={"sku": "BOOK-A5"}, attributes={"finish": "wire-o"})

@@ -17,6 +17,7 @@ from typing import Any
 import pikepdf
 
 from outputd.config import PreflightConfig
+from outputd.logs import counted
 from outputd.pipeline.geometry import BLEED_TOLERANCE_MM, fits, page_geometry
 from outputd.pipeline.pdfwalk import PageUse, Walker, WalkLimit
 from outputd.tickets import PageRules, Product
@@ -164,9 +165,10 @@ def check_page_count(count: int, rules: PageRules, label: str) -> Check:
     elif rules.multiple_of is not None and count % rules.multiple_of:
         problem = f"a multiple of {rules.multiple_of}"
     if problem:
-        return error("page_count", f"{label} has {count} pages; the product needs {problem}",
+        return error("page_count", f"{label} has {counted(count, 'page')}; the product needs "
+                     f"{problem}",
                      label)
-    return Check("page_count", True, f"{label} has {count} pages", "info", label)
+    return Check("page_count", True, f"{label} has {counted(count, 'page')}", "info", label)
 
 
 def check_document_features(pdf: pikepdf.Pdf, label: str) -> tuple[list[Check], str | None]:
