@@ -114,7 +114,8 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
         cancelled=True if args.cancelled else None, limit=args.limit,
     )
     jobs = ctx.store.list_jobs(query)
-    bodies = [job_object(ctx.store, job, full=args.json) for job in jobs]
+    paused = {name for name, st in ctx.store.hotfolder_states().items() if st["paused"]}
+    bodies = [job_object(ctx.store, job, full=args.json, paused=paused) for job in jobs]
     if args.json:
         _print_json(bodies)
         return EXIT_OK

@@ -82,6 +82,7 @@ class Daemon:
             PdfProcesses(config.limits.job_memory_mb, config.limits.job_timeout_s),
         )
         self.low_space: str | None = None
+        self._paused: set[str] = set()  # hot folders last seen paused (logged on change)
         self._wakeup = threading.Event()  # the main thread's: a signal arrived
         self._reload_requested = False
         self.intake = Intake(self.store, self.layout, self.owner)
@@ -311,6 +312,18 @@ class Daemon:
 
     def _report_status(self) -> None:
         service.status(self._status_line())
+        self._log_pauses()
+
+    def _log_pauses(self) -> None:
+        """Say in the log when a hot folder is paused or resumed (by `outputd pause`,
+        another process: seen within STATUS_EVERY_S)."""
+        paused = {name for name, st in self.store.hotfolder_states().items() if st["paused"]}
+        for name in sorted(paused - self._paused):
+            logs.event(log, logging.WARNING, "hotfolder.paused", hotfolder=name,
+                       then=f"deliveries to it wait until outputd resume {name}")
+        for name in sorted(self._paused - paused):
+            logs.event(log, logging.INFO, "hotfolder.resumed", hotfolder=name)
+        self._paused = paused
 
     # -- workers -------------------------------------------------------------
 

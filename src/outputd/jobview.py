@@ -8,9 +8,13 @@ from outputd.logs import counted, printable
 from outputd.model import Job, iso
 from outputd.store import SqlStore
 
+_DELIVERING = frozenset({"OutputCreated", "CopyToHotFolderFailed"})
 
-def job_object(store: SqlStore, job: Job, *, full: bool = True) -> dict[str, Any]:
-    """The stable JSON shape of DESIGN §5."""
+
+def job_object(store: SqlStore, job: Job, *, full: bool = True,
+               paused: set[str] | None = None) -> dict[str, Any]:
+    """The stable JSON shape of DESIGN §5, with `waiting`: why the job waits, if it
+    does. `paused`: the paused hot folders, when the caller has read them already."""
     t = job.ticket_data  # the stored JSON: no ticket models to load
     body: dict[str, Any] = {
         "job_id": job.job_id,
@@ -35,23 +39,55 @@ def job_object(store: SqlStore, job: Job, *, full: bool = True) -> dict[str, Any
         "preflight": job.preflight,
         "history": [],
     }
-    if full:
-        body["files"] = [{"path": f["path"], "role": f["role"]} for f in t["files"]]
-        body["outputs"] = [
-            {"name": o.name, "bytes": o.bytes, "sha256": o.sha256, "pages": o.pages}
-            for o in store.outputs(job.job_id)
-        ]
+    if full or job.status in _DELIVERING:
         body["deliveries"] = [
             {"hotfolder": d.hotfolder, "path": d.path, "state": d.state,
              "attempts": d.attempts, "error": d.error,
              "next_attempt_at": iso(d.next_attempt_at)}
             for d in store.deliveries(job.job_id)
         ]
+        if paused is None:
+            paused = {name for name, st in store.hotfolder_states().items() if st["paused"]}
+    body["waiting"] = waiting(body, t, paused or set())
+    if full:
+        body["files"] = [{"path": f["path"], "role": f["role"]} for f in t["files"]]
+        body["outputs"] = [
+            {"name": o.name, "bytes": o.bytes, "sha256": o.sha256, "pages": o.pages}
+            for o in store.outputs(job.job_id)
+        ]
         body["history"] = [
             {"at": iso(h.at), "status": h.status, "message": h.message, "by": h.by}
             for h in store.history(job.job_id)
         ]
     return body
+
+
+def waiting(body: dict[str, Any], ticket: dict[str, Any], paused: set[str]) -> str | None:
+    """Why a job is not moving on, in an operator's words, or None."""
+    job, status = body["job_id"], body["status"]
+    if body["cancelled"] or status in ("CleanUp", "InHotFolder", "InProduction"):
+        return None
+    if status == "Blocked":
+        return f"held (outputd event {job} release)"
+    if status in ("Ordered", "FutureOrder", "UnapprovedOrder"):
+        if body["payment_status"] != "Paid":
+            return f"for payment (outputd event {job} paid)"
+        if body["approval"] == "AwaitingApproval":
+            return f"for approval (outputd event {job} approved)"
+        if ticket.get("process_after"):
+            return f"until {ticket['process_after']} (process_after)"
+    if status == "AwaitingData":
+        return "for its files to arrive in the intake folder"
+    stuck = [d for d in body["deliveries"] if d["state"] in ("pending", "failed")]
+    held = sorted({d["hotfolder"] for d in stuck if d["hotfolder"] in paused})
+    if held:
+        return f"hot folder {', '.join(held)} is paused (outputd resume {held[0]})"
+    retries = sorted(d["next_attempt_at"] for d in stuck if d["next_attempt_at"])
+    if retries:
+        return f"to try the delivery again at {retries[0][11:16]} UTC (back-off)"
+    if any(d["state"] == "failed" for d in stuck):
+        return f"for an operator: the delivery failed for good (outputd retry {job})"
+    return None
 
 
 def render(body: dict[str, Any]) -> str:
@@ -65,8 +101,8 @@ def render(body: dict[str, Any]) -> str:
         f"  customer    {body['customer']['username']} <{body['customer']['email']}>",
         f"  created     {body['created_at']}   updated {body['updated_at']}",
     ]
-    if body["status"] == "Ordered" and body["payment_status"] != "Paid":
-        lines.append("  waiting     for payment (outputd event JOB paid releases it)")
+    if body.get("waiting"):
+        lines.append(f"  waiting     {body['waiting']}")
     lines.append("  files")
     lines += [f"    {f['path']}  ({f['role'] or 'no role'})" for f in body.get("files", [])]
     if body["outputs"]:
@@ -94,11 +130,11 @@ def render(body: dict[str, Any]) -> str:
 def render_header() -> str:
     """The column names above the rows of `outputd jobs`."""
     return (f"{'JOB':<16} {'ORDER':<10} {'STOREFRONT':<12} {'TYPE':<9} {'SKU':<14} "
-            f"{'STATUS':<22} UPDATED")
+            f"{'STATUS':<22} {'UPDATED':<24} WAITING")
 
 
 def render_row(body: dict[str, Any]) -> str:
     """One line of `outputd jobs`."""
     return printable(f"{body['job_id']:<16} {body['order_id']:<10} {body['storefront']:<12} "
                      f"{body['product_type']:<9} {body['sku']:<14} {body['status']:<22} "
-                     f"{body['updated_at']}")
+                     f"{body['updated_at']:<24} {body.get('waiting') or ''}".rstrip())

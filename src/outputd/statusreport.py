@@ -9,6 +9,8 @@ from typing import Any
 from outputd import diskguard
 from outputd.config import Config
 from outputd.intake import waiting_tickets
+from outputd.jobview import job_object
+from outputd.logs import counted
 from outputd.model import iso
 from outputd.store import SqlStore
 
@@ -27,11 +29,15 @@ def build(config: Config, store: SqlStore) -> dict[str, Any]:
         "oldest_waiting": None if oldest is None else {
             "job_id": oldest.job_id, "status": oldest.status,
             "waiting_s": round(now - oldest.updated_at, 1),
+            "why": job_object(store, oldest, full=False, paused={
+                name for name, st in folders.items() if st["paused"]})["waiting"],
         },
         "hotfolders": {
             name: {
                 "kind": cfg.kind,
                 "paused": folders.get(name, {}).get("paused", False),
+                "jobs_waiting": store.waiting_for(name)
+                if folders.get(name, {}).get("paused") else 0,
                 "last_success_at": iso(folders.get(name, {}).get("last_success_at")),
                 "last_error": folders.get(name, {}).get("last_error"),
                 "last_error_at": iso(folders.get(name, {}).get("last_error_at")),
@@ -68,13 +74,17 @@ def render(body: dict[str, Any]) -> str:
     lines.append(f"outbox       {body['outbox_depth']} notifications waiting")
     if body["oldest_waiting"]:
         o = body["oldest_waiting"]
-        lines.append(f"oldest       {o['job_id']} ({o['status']}, {o['waiting_s']} s)")
+        lines.append(f"oldest       {o['job_id']} ({o['status']}, {o['waiting_s']} s)"
+                     + (f" waiting {o['why']}" if o.get("why") else ""))
     lines.append("hot folders")
     for name, h in body["hotfolders"].items():
         state = "paused" if h["paused"] else "active"
         line = f"  {name:<12} {h['kind']:<6} {state:<7} last success {h['last_success_at'] or '-'}"
         if h["last_error"]:
             line += f"  last error {h['last_error_at']}: {h['last_error']}"
+        if h["paused"]:
+            line += (f"  {counted(h['jobs_waiting'], 'job')} waiting for it "
+                     f"(outputd resume {name})")
         lines.append(line)
     lines.append("free space")
     lines += [f"  {name:<20} {mb} MB" for name, mb in body["free_mb"].items()]

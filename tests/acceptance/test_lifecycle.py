@@ -282,3 +282,25 @@ def test_an_event_for_what_is_already_so_succeeds_and_changes_nothing(site: Site
     history = [h["status"] for h in site.show("J-1")["history"]]
     assert history.count("Paid") == 1 and history.count("Shipped") == 1
     assert site.cli("event", "J-1", "approved", check=False).returncode == 1
+
+
+def test_show_jobs_and_status_say_why_a_job_waits(site: Site, daemon_factory):
+    daemon_factory()
+    drop(site, "J-1", payment_status="Pending")
+    site.wait_status("J-1", "Ordered")
+    assert "waiting     for payment (outputd event J-1 paid)" in site.cli("show", "J-1").stdout
+    row = [line for line in site.cli("jobs").stdout.splitlines() if line.startswith("J-1 ")]
+    assert row[0].endswith("for payment (outputd event J-1 paid)")
+    assert site.jobs()[0]["waiting"] == "for payment (outputd event J-1 paid)"
+    site.cli("pause", "rip1")
+    site.wait_for(lambda: "hotfolder.paused hotfolder=rip1" in site.log.read_text(),
+                  what="the pause in the daemon's log")
+    site.cli("event", "J-1", "paid")
+    site.wait_for(lambda: site.show("J-1")["waiting"] == (
+        "hot folder rip1 is paused (outputd resume rip1)"), what="the paused hot folder named")
+    assert "1 job waiting for it (outputd resume rip1)" in site.cli("status").stdout
+    site.cli("resume", "rip1")
+    site.wait_status("J-1", "InHotFolder")
+    assert site.show("J-1")["waiting"] is None
+    site.wait_for(lambda: "hotfolder.resumed hotfolder=rip1" in site.log.read_text(),
+                  what="the resume in the daemon's log")

@@ -148,6 +148,8 @@ class StoreContract:
                     store.transition(job_id, status, "", "outputd")
         assert store.failed_at("rip1") == ["J-1", "J-2"]
         assert store.failed_at("rip3") == []
+        assert (store.waiting_for("rip1"), store.waiting_for("rip2"),
+                store.waiting_for("rip3")) == (2, 1, 0)  # J-4 is not delivering yet
 
     def test_filters_combine(self, store):
         add(store, "J-1", order_id="1", customer={"username": "Ann", "email": "ann@a.example"})

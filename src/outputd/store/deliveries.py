@@ -124,6 +124,16 @@ class DeliveriesMixin:
                 " ORDER BY d.job_id", (hotfolder, states.COPY_FAILED)).fetchall()
         return [row[0] for row in rows]
 
+    def waiting_for(self, hotfolder: str) -> int:
+        """How many jobs have a delivery to `hotfolder` still to make (it is paused)."""
+        with self.reader() as cur:
+            row = cur.execute(
+                "SELECT COUNT(DISTINCT d.job_id) FROM deliveries d"
+                " JOIN jobs j ON j.job_id = d.job_id WHERE d.hotfolder = ?"
+                " AND d.state IN ('pending', 'failed') AND j.status IN (?, ?)",
+                (hotfolder, states.OUTPUT_CREATED, states.COPY_FAILED)).fetchone()
+        return int(row[0])
+
     def retry_hotfolder(self, hotfolder: str) -> int:
         """Make failed deliveries to `hotfolder` pending again (its config changed);
         returns how many jobs this wakes."""
