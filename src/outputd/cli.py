@@ -111,7 +111,10 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
     query = JobFilter(
         status=args.status, order_id=args.order, storefront=args.storefront,
         product_type=args.type, search=args.search, history_status=args.history_status,
-        cancelled=True if args.cancelled else None, limit=args.limit,
+        # Cancelled jobs are left out, as on the storefront's screen, unless asked for.
+        cancelled=None if args.cancelled or args.status or args.history_status else False,
+        test_mode=args.test_mode,
+        payment_status=args.payment_status, approval=args.approval, limit=args.limit,
     )
     jobs = ctx.store.list_jobs(query)
     paused = {name for name, st in ctx.store.hotfolder_states().items() if st["paused"]}
@@ -339,7 +342,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--type", choices=["static", "multipart", "megaedit"])
     p.add_argument("--search", help="matches job id, order id, username and email")
     p.add_argument("--history-status", help="jobs that ever had this status")
-    p.add_argument("--cancelled", action="store_true", help="only cancelled jobs")
+    p.add_argument("--cancelled", action="store_true",
+                   help="include cancelled jobs (left out by default)")
+    p.add_argument("--payment-status", help='e.g. "Paid" or "Pending"')
+    p.add_argument("--approval", choices=["NotRequired", "AwaitingApproval", "Approved",
+                                          "Rejected"])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--test-mode", dest="test_mode", action="store_const", const=True,
+                      help="only test-mode jobs")
+    mode.add_argument("--live", dest="test_mode", action="store_const", const=False,
+                      help="only live jobs")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
     p.add_argument("--json", action="store_true")
     p = add("show", cmd_show, "one job in full", reads_only=True)

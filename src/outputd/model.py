@@ -140,4 +140,6 @@ class JobFilter:
     history_status: str | None = None
     cancelled: bool | None = None
     test_mode: bool | None = None
+    payment_status: str | None = None
+    approval: str | None = None
     limit: int | None = None

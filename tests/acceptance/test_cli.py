@@ -56,12 +56,19 @@ def test_jobs_filters_find_the_right_jobs(site: Site, daemon_factory):
     assert ids(site.jobs("--status", "InHotFolder", "--limit", "2")) != []
     assert len(site.jobs("--limit", "2")) == 2
 
+    assert ids(site.jobs("--payment-status", "Pending")) == ["J-4"]
+    assert ids(site.jobs("--payment-status", "Paid", "--storefront", "beta")) == ["J-3"]
+    assert ids(site.jobs("--approval", "NotRequired", "--order", "8001")) == ["J-1", "J-2"]
+    assert ids(site.jobs("--test-mode")) == []
+    assert len(site.jobs("--live")) == 5
+
     site.cli("event", "J-1", "cancelled")
     site.wait_status("J-1", "CleanUp")
-    assert ids(site.jobs("--cancelled")) == ["J-1"]
+    assert ids(site.jobs()) == ["J-2", "J-3", "J-4", "J-5"]  # cancelled: left out
+    assert ids(site.jobs("--cancelled")) == ["J-1", "J-2", "J-3", "J-4", "J-5"]
     assert ids(site.jobs("--history-status", "Cancelled")) == ["J-1"]
 
-    listing = site.cli("jobs", "--order", "8001").stdout
+    listing = site.cli("jobs", "--order", "8001", "--cancelled").stdout
     assert "J-1" in listing and "J-2" in listing and "J-3" not in listing
     shown = site.cli("show", "J-4").stdout
     assert "waiting     for payment" in shown

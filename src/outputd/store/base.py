@@ -412,6 +412,7 @@ def _filter_sql(query: JobFilter) -> tuple[str, list[Any]]:
     for column, value in (
         ("status", query.status), ("order_id", query.order_id),
         ("storefront", query.storefront), ("product_type", query.product_type),
+        ("payment_status", query.payment_status), ("approval", query.approval),
     ):
         if value is not None:
             clauses.append(f"{column} = ?")
