@@ -191,6 +191,14 @@ def cmd_reopen(ctx: Context, args: argparse.Namespace) -> int:
     return _request(ctx, args.job_id, None, "reopen")
 
 
+def cmd_fetch(ctx: Context, args: argparse.Namespace) -> int:
+    from outputd.fetch import fetch_outputs
+
+    for path in fetch_outputs(ctx.store, args.job_id, Path(args.folder)):
+        print(path)
+    return EXIT_OK
+
+
 def _hotfolder(ctx: Context, name: str) -> str:
     if name not in ctx.config.hotfolders:
         raise RequestRefused(f"there is no hot folder {name} in the config")
@@ -372,6 +380,9 @@ def _parser() -> argparse.ArgumentParser:
         ("reopen", cmd_reopen, "bring back a cleaned-up job"),
     ):
         add(name, func, text).add_argument("job_id")
+    p = add("fetch", cmd_fetch, "copy a job's outputs into a folder", reads_only=True)
+    p.add_argument("job_id")
+    p.add_argument("folder")
     add("pause", cmd_pause, "hold deliveries to a hot folder").add_argument("hotfolder")
     add("resume", cmd_resume, "resume deliveries to a hot folder").add_argument("hotfolder")
     add("status", cmd_status, "counts, queue and hot folder health").add_argument(

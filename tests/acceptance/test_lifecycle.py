@@ -304,3 +304,23 @@ def test_show_jobs_and_status_say_why_a_job_waits(site: Site, daemon_factory):
     assert site.show("J-1")["waiting"] is None
     site.wait_for(lambda: "hotfolder.resumed hotfolder=rip1" in site.log.read_text(),
                   what="the resume in the daemon's log")
+
+
+def test_fetch_copies_a_jobs_outputs_and_refuses_after_clean_up(site: Site, daemon_factory,
+                                                                  tmp_path):
+    daemon_factory()
+    drop(site, "J-1")
+    site.wait_status("J-1", "InHotFolder")
+    folder = tmp_path / "by-hand"
+    folder.mkdir()
+    done = site.cli("fetch", "J-1", str(folder))
+    assert done.stdout.strip() == str(folder / "J-1.pdf")
+    assert (folder / "J-1.pdf").read_bytes() == (
+        site.hot / "5001_J-1_FLYER-A5_q250.pdf").read_bytes()
+    again = site.cli("fetch", "J-1", str(folder), check=False)
+    assert again.returncode == 1 and "exists; fetch never replaces a file" in again.stderr
+    site.cli("event", "J-1", "shipped")
+    site.wait_status("J-1", "CleanUp")
+    late = site.cli("fetch", "J-1", str(tmp_path), check=False)
+    assert late.returncode == 1
+    assert "job J-1 is CleanUp: its output was removed" in late.stderr
