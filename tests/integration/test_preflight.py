@@ -156,3 +156,16 @@ def test_a_repaired_file_is_marked_to_be_saved_again(tmp_path: Path):
     assert report.ok
     assert [c.severity for c in report.checks if c.check == "structure"] == ["warning"]
     assert report.files[0]["resave"] is True
+
+
+def test_the_summary_names_each_failed_check_and_no_check_passes_that_did_not_apply(
+        tmp_path: Path):
+    two_pages = A5.model_copy(update={"pages": A5.pages.model_copy(update={"max": 2})})
+    report = run(make_pdf(tmp_path / "art.pdf", pages=3, width_mm=210, height_mm=297,
+                          bleed_mm=0), two_pages)
+    summary = report.summary()
+    assert summary.startswith("art.pdf has 3 pages; the product needs at most 2; "
+                              "art.pdf: page 1 is 210.0 × 297.0 mm")
+    assert "(and 2 more pages)" in summary
+    bleed = [c.message for c in report.checks if c.check == "bleed"]
+    assert bleed == ["art.pdf: the bleed was not checked on pages of the wrong size"]

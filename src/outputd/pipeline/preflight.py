@@ -78,8 +78,9 @@ class Report:
         if not failed:
             warned = sum(1 for c in self.checks if not c.ok)
             return "preflight passed" + (f" with {warned} warnings" if warned else "")
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        return failed[0].message + more
+        said = "; ".join(c.message for c in failed[:2])
+        rest = len(failed) - 2
+        return said + (f"; and {counted(rest, 'more failed check')}" if rest > 0 else "")
 
     def as_json(self) -> dict[str, Any]:
         checks = []
@@ -273,9 +274,12 @@ def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
                              f"{'BleedBox' if geo.bleed_box else 'MediaBox'}")
         elif geo.bleed_box and geo.bleed_box.margin_to(geo.media) < -BOX_TOLERANCE_MM:
             boxes_bad.append(f"page {number}: the BleedBox reaches outside the MediaBox")
+    bleed_ok = f"{label}: every page has the bleed"
+    if size_bad:  # a page of the wrong size has no bleed to measure
+        bleed_ok = f"{label}: the bleed was not checked on pages of the wrong size"
     return [
         _summarise("page_size", size_bad, f"{label}: every page is {wanted}", label),
-        _summarise("bleed", bleed_bad, f"{label}: every page has the bleed", label),
+        _summarise("bleed", bleed_bad, bleed_ok, label),
         _summarise("boxes", boxes_bad, f"{label}: TrimBox ⊂ BleedBox ⊂ MediaBox", label),
     ]
 
