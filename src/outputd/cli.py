@@ -290,6 +290,11 @@ def cmd_check_config(ctx: Context, args: argparse.Namespace) -> int:
     print(f"config {ctx.config.source} is valid")
     failed = 0
     for name, cfg in ctx.config.hotfolders.items():
+        if cfg.kind == "local" and os.geteuid() == 0 and not Path(cfg.path).exists():
+            print(f"  {name}: {cfg.path} is not there yet; not made now, since as root it "
+                  "would belong to root: outputd makes it at its first delivery as its own "
+                  "user (or see operations.md for its owner and mode)")
+            continue
         try:
             with make_transport(name, cfg) as transport:
                 transport.probe()

@@ -194,3 +194,12 @@ def test_what_a_user_can_get_wrong_is_one_sentence_never_a_traceback(site: Site)
     os.close(read_end)
     _, err = proc.communicate(timeout=60)
     assert err == b"" and proc.returncode == 0
+
+
+def test_check_config_as_root_makes_no_hot_folder_the_service_could_not_write(site: Site):
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("only root can make a folder the service user cannot write")
+    done = site.cli("check-config")
+    assert "rip1: " in done.stdout and "is not there yet; not made now" in done.stdout
+    assert not site.hot.exists()
