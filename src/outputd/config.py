@@ -1,8 +1,11 @@
 """The configuration: one TOML file, every key overridable by OUTPUTD_<SECTION>__<KEY>.
 
-Validated with pydantic models; the file is read and the environment overrides merged
-in `outputd.configfile` rather than through pydantic-settings, whose import (asyncio and
-more) slowed every command by about 45 ms.
+Validated with pydantic-settings: the TOML file's keys are the values given, and
+`OUTPUTD_<SECTION>__<KEY>` variables override them. A variable whose first part names no
+section (`OUTPUTD_BIN`, set by a wrapper script) is not a setting and is left alone; one
+that names a section and a key that is not there (`OUTPUTD_LIMITS__MAX_FILE_BYTE`) is an
+error. The commands that only read the store (`jobs`, `show`) never import this module
+(`outputd.configfile` finds the store alone), so its import cost falls on the others.
 
 Relative paths resolve against the config file's folder. A bad config raises ConfigError
 with one sentence naming the key.
@@ -24,9 +27,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from outputd.configfile import (
     DEFAULT_STATE_DIR,
+    ENV_PREFIX,
     SQLITE_PREFIX,
     ConfigFile,
     read_config_file,
@@ -189,8 +194,11 @@ class RouteConfig(_Section):
         return value
 
 
-class Config(_Section):
+class Config(BaseSettings):
     """The whole validated configuration, paths resolved against the config file."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                      extra="forbid", case_sensitive=False)
 
     daemon: DaemonConfig = DaemonConfig()
     store: StoreConfig = StoreConfig()
@@ -203,6 +211,15 @@ class Config(_Section):
     hotfolders: dict[Annotated[str, Field(pattern=NAME_PATTERN)], HotFolderConfig]
     routes: list[RouteConfig]
     source: Path = Field(Path("."), exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment over the file; no .env file, no secrets folder."""
+        return env_settings, init_settings
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -219,7 +236,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 def validate(file: ConfigFile) -> Config:
     """Validate and resolve a read config file; raise ConfigError naming the key."""
     try:
-        config = Config.model_validate(file.raw)
+        config = Config(**file.raw)
     except ValidationError as exc:
         where = f"config file {file.path}"
         if file.overridden:

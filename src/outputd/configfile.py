@@ -20,17 +20,21 @@ from outputd.errors import ConfigError
 DEFAULT_CONFIG = Path("config/outputd.toml")
 DEFAULT_STATE_DIR = Path("../var/state")
 ENV_PREFIX = "OUTPUTD_"
-ENV_NOT_SETTINGS = frozenset({"OUTPUTD_CONFIG"})
+# The top-level keys of the config; an OUTPUTD_ variable whose first part is none of
+# them is not a setting (the config models check this list is theirs).
+SECTIONS = frozenset({"daemon", "store", "limits", "retry", "cleanup", "preflight",
+                      "metrics", "notify", "hotfolders", "routes"})
 SQLITE_PREFIX = "sqlite:///"
 
 
 class ConfigFile:
-    """The config file's keys with the OUTPUTD_ overrides merged in, not yet validated."""
+    """The config file's keys (`raw`), and the OUTPUTD_ overrides, not yet validated."""
 
-    def __init__(self, path: Path, raw: dict[str, Any], overridden: bool) -> None:
+    def __init__(self, path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> None:
         self.path = path
         self.raw = raw
-        self.overridden = overridden  # some key came from the environment
+        self.merged = _merge(raw, overrides)  # what the store lookup reads
+        self.overridden = bool(overrides)  # some key comes from the environment
         self.base = path.resolve().parent  # what relative paths are relative to
 
     def at(self, path: Path) -> Path:
@@ -55,7 +59,7 @@ class ConfigFile:
         return self.store_url(url, state_dir)
 
     def _string(self, section: str, key: str, default: str) -> str:
-        table = self.raw.get(section, {})
+        table = self.merged.get(section, {})
         value = table.get(key, default) if isinstance(table, dict) else default
         if not isinstance(value, str):
             raise ConfigError(f"config file {self.path}: {section}.{key} must be a string")
@@ -82,18 +86,18 @@ def read_config_file(path: str | os.PathLike[str] | None = None) -> ConfigFile:
         raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
-    overrides = env_overrides(os.environ)
-    return ConfigFile(config_path, _merge(raw, overrides), bool(overrides))
+    return ConfigFile(config_path, raw, env_overrides(os.environ))
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """`OUTPUTD_<SECTION>__<KEY>=value` as nested keys; values that are JSON lists or
-    objects are parsed, the rest stay strings for validation to convert."""
+    """`OUTPUTD_<SECTION>__<KEY>=value` as nested keys, for the commands that only look
+    up the store (the daemon's config has pydantic-settings read them); values that are
+    JSON lists or objects are parsed, the rest stay strings."""
     tree: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
-            continue
         path = name[len(ENV_PREFIX):].lower().split("__")
+        if not name.startswith(ENV_PREFIX) or path[0] not in SECTIONS:
+            continue
         node = tree
         for key in path[:-1]:
             node = node.setdefault(key, {})

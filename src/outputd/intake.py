@@ -200,7 +200,10 @@ class Intake:
                 outcome = self._event(ticket)
                 os.unlink(claimed, dir_fd=intake_fd)
                 return outcome
-            return self._job(ticket, data, intake_fd, claimed)
+            outcome = self._job(ticket, data, intake_fd, claimed)
+            if outcome.result == "accepted":
+                intakefiles.clear_stale_error(intake_fd, name)
+            return outcome
         except IntakeDeferred:
             raise
         except (TicketError, OutputdError) as exc:

@@ -202,6 +202,19 @@ def rejected_folder(intake_fd: int) -> int:
     return fd
 
 
+def clear_stale_error(intake_fd: int, ticket_name: str) -> None:
+    """Remove `rejected/<ticket>.error.json` once a ticket of that name is accepted and
+    the rejected ticket itself is gone from there (fixed and dropped again)."""
+    st = safefs.lstat_at(intake_fd, REJECTED)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        return
+    with contextlib.suppress(OSError), safefs.folder(REJECTED, intake_fd) as rejected_fd:
+        error = ticket_name + ERROR_SUFFIX
+        if safefs.lstat_at(rejected_fd, error) and not safefs.lstat_at(rejected_fd,
+                                                                      ticket_name):
+            os.unlink(error, dir_fd=rejected_fd)
+
+
 def set_aside(intake_fd: int, ticket_name: str, display_name: str, named: list[str],
               reason: str, at: str | None) -> str:
     """Move a ticket (by its current name) and the intake files it names to

@@ -253,3 +253,16 @@ def test_a_ticket_name_too_long_for_its_error_file_is_set_aside_with_a_shorter_o
     assert body["ticket"] == name
     assert (layout.rejected / errors[0].name.removesuffix(".error.json")).read_text() == "{"
     assert os.listdir(layout.intake) == ["rejected"]
+
+
+def test_a_fixed_and_dropped_again_ticket_clears_its_stale_error_file(setup):
+    intake, layout, _ = setup
+    make_pdf(layout.intake / "J-1" / "a.pdf")
+    bad = job_ticket("J-1", ["J-1/a.pdf"], quantity=0)
+    assert intake.handle(write(layout.intake, bad)).result == "rejected"
+    assert (layout.rejected / "J-1.json.error.json").exists()
+    (layout.rejected / "J-1.json").unlink()  # the operator takes it out, fixes it,
+    os.rename(layout.rejected / "J-1", layout.intake / "J-1")
+    fixed = job_ticket("J-1", ["J-1/a.pdf"])  # and drops it again
+    assert intake.handle(write(layout.intake, fixed)).result == "accepted"
+    assert os.listdir(layout.rejected) == []

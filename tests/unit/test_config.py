@@ -165,3 +165,34 @@ def test_read_only_store_lookup_names_a_bad_key(tmp_path: Path):
     path.write_text(path.read_text().replace('state_dir = "state"', "state_dir = 3"))
     with pytest.raises(ConfigError, match="daemon.state_dir must be a string"):
         read_config_file(path).quick_store_url()
+
+
+def test_a_variable_that_is_no_config_path_is_left_alone_a_misspelt_one_is_refused(
+        tmp_path: Path, monkeypatch):
+    from outputd.configfile import SECTIONS
+    from outputd.config import Config
+
+    assert SECTIONS == set(Config.model_fields) - {"source"}
+    monkeypatch.setenv("OUTPUTD_BIN", "/opt/outputd/bin/outputd")  # a wrapper script's
+    monkeypatch.setenv("OUTPUTD_LIMITS__JOB_TIMEOUT_S", "42")
+    config = load_config(write_config(tmp_path))
+    assert config.limits.job_timeout_s == 42
+    monkeypatch.setenv("OUTPUTD_LIMITS__MAX_FILE_BYTE", "1")
+    with pytest.raises(ConfigError, match="limits.max_file_byte"):
+        load_config(write_config(tmp_path))
+
+
+def test_lists_and_nested_tables_come_from_the_environment_too(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("OUTPUTD_NOTIFY__EMAIL__TO", '["ops@shop.example", "night@shop.example"]')
+    monkeypatch.setenv("OUTPUTD_HOTFOLDERS__RIP1__TICKET", "xml")
+    config = load_config(write_config(tmp_path))
+    assert config.notify.email.to == ["ops@shop.example", "night@shop.example"]
+    assert config.hotfolders["rip1"].ticket == "xml"
+    assert config.hotfolders["rip1"].filename == "{order_id}_{job_id}_{sku}_q{quantity}.pdf"
+
+
+@pytest.mark.parametrize("name", ["outputd.toml", "outputd.service.toml"])
+def test_every_bundled_hot_folder_has_a_route(name: str):
+    config = load_config(Path(__file__).parents[2] / "config" / name)
+    routed = {folder for route in config.routes for folder in route.to}
+    assert routed == set(config.hotfolders)
