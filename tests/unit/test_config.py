@@ -169,10 +169,10 @@ def test_read_only_store_lookup_names_a_bad_key(tmp_path: Path):
 
 def test_a_variable_that_is_no_config_path_is_left_alone_a_misspelt_one_is_refused(
         tmp_path: Path, monkeypatch):
-    from outputd.configfile import SECTIONS
     from outputd.config import Config
+    from outputd.configfile import SECTIONS
 
-    assert SECTIONS == set(Config.model_fields) - {"source"}
+    assert set(Config.model_fields) - {"source"} == SECTIONS
     monkeypatch.setenv("OUTPUTD_BIN", "/opt/outputd/bin/outputd")  # a wrapper script's
     monkeypatch.setenv("OUTPUTD_LIMITS__JOB_TIMEOUT_S", "42")
     config = load_config(write_config(tmp_path))
