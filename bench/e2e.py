@@ -12,6 +12,7 @@ Also: single-job latency into an idle daemon, idle CPU, and start-up to READY wi
 large store.
 
     python bench/e2e.py [--jobs 2000] [--mb 1] [--rounds 3] [--idle-jobs 50] [--store-jobs 100000]
+                         [--foreign]
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import job_ticket, make_pdf, write_config  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+NOBODY = 65534
 
 
 class Arrivals(FileSystemEventHandler):
@@ -89,12 +90,10 @@ def prepare(root: Path, jobs: int, mb: int) -> list[Path]:
     return files
 
 
-def outputd_round(root: Path, jobs: int, files: list[Path], tag: str,
-                  linked: bool = True) -> dict[str, float]:
-    """`linked`: each file is dropped as a hard link to a staged file, as a submitter
-    that keeps its own name for it: outputd copies it into its sources. Otherwise the
-    file is outputd's user's own with one link (staged before the clock starts, moved
-    into the intake): outputd moves it."""
+def outputd_round(root: Path, jobs: int, files: list[Path], tag: str) -> dict[str, float]:
+    """Each file is dropped as a hard link to a staged file. Staged files are the
+    bench's user's (outputd's, not group-writable): outputd moves them into its sources.
+    With --foreign they belong to another user: outputd copies them."""
     site = root / f"site-{tag}"
     config = write_config(site, workers=None,  # the shipped default
                           hotfolders='[hotfolders.rip1]\nkind = "local"\n'
@@ -107,11 +106,6 @@ def outputd_round(root: Path, jobs: int, files: list[Path], tag: str,
     observer = Observer()
     observer.schedule(arrivals, str(site / "hot"))
     observer.start()
-    staged = site / "staged"
-    if not linked:
-        staged.mkdir()
-        for n, pdf in enumerate(files):
-            shutil.copyfile(pdf, staged / f"E-{n}.pdf")
     cpu_before = cpu_seconds(proc.pid)
     dropped: dict[str, float] = {}
     started = time.monotonic()
@@ -119,10 +113,7 @@ def outputd_round(root: Path, jobs: int, files: list[Path], tag: str,
         job_id = f"E-{n}"
         folder = site / "intake" / job_id
         folder.mkdir()
-        if linked:
-            os.link(pdf, folder / "art.pdf")
-        else:
-            os.rename(staged / f"E-{n}.pdf", folder / "art.pdf")
+        os.link(pdf, folder / "art.pdf")
         ticket = job_ticket(job_id, [f"{job_id}/art.pdf"],
                             product={"pages": {"min": 1, "max": 4}})
         temp = site / "intake" / f".{job_id}.json.tmp"
@@ -223,18 +214,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-jobs", type=int, default=50)
     parser.add_argument("--store-jobs", type=int, default=100_000)
-    parser.add_argument("--own-files", action="store_true",
-                        help="drop files outputd's user owns with one link (moved, not "
-                        "copied into sources); by default each is a hard link the "
-                        "submitter keeps (copied)")
+    parser.add_argument("--foreign", action="store_true",
+                        help="drop files another user owns (needs root): outputd copies "
+                        "them into its sources instead of moving them")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         root = Path(tmp)
         files = prepare(root, args.jobs, args.mb)
+        if args.foreign:
+            for pdf in files:
+                os.chown(pdf, NOBODY, NOBODY)
         ours, theirs = [], []
         for r in range(args.rounds):
-            ours.append(outputd_round(root, args.jobs, files, str(r),
-                                      linked=not args.own_files))
+            ours.append(outputd_round(root, args.jobs, files, str(r)))
             theirs.append(baseline_round(root, files, str(r)))
         idle = idle_latency(root, args.idle_jobs)
         ready = startup_with_store(root, args.store_jobs)
@@ -243,7 +235,7 @@ def main() -> None:
         return statistics.median(o[key] for o in ours)
 
     base = statistics.median(theirs)
-    how = "moved (own files)" if args.own_files else "copied (linked files)"
+    how = "copied (another user's files)" if args.foreign else "moved (outputd's user's files)"
     print(f"{args.jobs} static jobs × {args.mb} MB, sources {how}, {args.rounds} rounds "
           "(medians)")
     print(f"  outputd   {med('jobs_s'):7.1f} jobs/s  (rounds: "

@@ -95,11 +95,12 @@ def open_named(intake_fd: int, relative: str) -> NamedFile | None:
 
 def keep(named: NamedFile, target: Path) -> str:
     """Make `target` outputd's own copy of a named file, remove it from the intake, and
-    return its sha256. A file owned by outputd's user with no other link is moved (no
-    one else can write it); any other file is copied from the descriptor that was
-    checked, so a submitter who keeps a link or a handle cannot change what is kept."""
+    return its sha256. A file owned by outputd's user that no group or other user may
+    write is moved: no one else can change it, through any link or handle. Any other
+    file is copied from the descriptor that was checked, so a submitter who keeps a link
+    or a handle to its file cannot change what is kept."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if named.st.st_uid == os.geteuid() and named.st.st_nlink == 1:
+    if named.st.st_uid == os.geteuid() and not named.st.st_mode & 0o022:
         with safefs.folder(target.parent) as target_fd:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(target.name, dir_fd=target_fd)  # a part kept by an earlier try

@@ -37,6 +37,15 @@ class Layout:
     def outputs(self, job_id: str) -> Path:
         return self.work(job_id) / "out"
 
+    def source_sha256(self, job_id: str) -> dict[str, str]:
+        """The sha256 of each file kept at intake (`files.sha256`), by its ticket path."""
+        try:
+            text = (self.sources(job_id) / "files.sha256").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        return {path: sha for sha, _, path in (line.partition("  ")
+                                               for line in text.splitlines())}
+
     def sources_kept(self, job_id: str) -> bool:
         return self.ticket_file(job_id).is_file()
 

@@ -266,9 +266,10 @@ class Runner:
         if facts.get("resave", True) or not facts.get("pages"):
             return None
         source = self._sources(job)[0][0]
+        known = self.s.layout.source_sha256(job.job_id).get(job.ticket.files[0].path)
         return [assemble.place_clean_static(job.ticket, source,
                                             self.s.layout.outputs(job.job_id),
-                                            int(facts["pages"]))]
+                                            int(facts["pages"]), known)]
 
     def _deliver(self, job: Job) -> Job:
         store = self.s.store

@@ -15,6 +15,9 @@ from tests.conftest import Site
 from tests.helpers import drop_ticket, job_ticket, make_pdf
 
 
+NOBODY = 65534  # a user other than outputd's (the tests run as root, which may chown)
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -78,6 +81,7 @@ def test_a_file_rewritten_through_a_kept_link_after_accept_does_not_reach_the_ri
     daemon = daemon_factory()
     art = make_pdf(site.intake / "J-1" / "art.pdf", label="the customer's art")
     original = sha(art)
+    os.chown(art, NOBODY, NOBODY)  # a submitter's file, not outputd's user's
     kept_link = tmp_path / "held-by-submitter.pdf"
     os.link(art, kept_link)  # the submitter keeps a second name for the same file
     drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"], payment_status="Pending"))

@@ -228,15 +228,23 @@ def test_a_file_swapped_for_a_symlink_while_tickets_are_handled_is_never_taken(
     assert sha256_file(secret) == secret_sha
 
 
-def test_a_kept_file_is_outputds_own_copy_when_the_submitter_holds_a_link(setup):
+@pytest.mark.parametrize("whose", ["another user's", "group-writable", "outputd's own"])
+def test_a_kept_file_is_outputds_own_copy_when_another_user_could_write_it(setup, whose):
+    """Copied when anyone but outputd's user could write it; moved (the same file) when
+    only outputd's user can, whoever holds a link to it."""
     intake, layout, _ = setup
     art = make_pdf(layout.intake / "J-1" / "a.pdf")
+    art.chmod(0o644)
+    if whose == "another user's":
+        os.chown(art, 65534, 65534)  # the tests run as root
+    elif whose == "group-writable":
+        art.chmod(0o664)
     held = layout.intake.parent / "held.pdf"
-    os.link(art, held)
+    os.link(art, held)  # the submitter keeps a name for it
     assert intake.handle(write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))).result == \
         "accepted"
     kept = layout.source_file("J-1", "J-1/a.pdf")
-    assert not os.path.samefile(kept, held)
+    assert os.path.samefile(kept, held) == (whose == "outputd's own")
     assert (layout.sources("J-1") / "files.sha256").read_text() == \
         f"{sha256_file(held)}  J-1/a.pdf\n"
 

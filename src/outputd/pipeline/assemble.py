@@ -33,11 +33,12 @@ SAVE_OPTIONS: dict[str, Any] = {
 
 
 def _record(path: Path, part: int | None = None, role: str | None = None,
-            pages: int | None = None) -> Output:
+            pages: int | None = None, sha256: str | None = None) -> Output:
     if pages is None:
         with pikepdf.open(path) as pdf:
             pages = len(pdf.pages)
-    return Output(path.name, str(path), path.stat().st_size, sha256_file(path), pages, part, role)
+    return Output(path.name, str(path), path.stat().st_size, sha256 or sha256_file(path),
+                  pages, part, role)
 
 
 def _temp(target: Path, kind: str = "part") -> Path:
@@ -70,9 +71,11 @@ def _pass_through(source: Path, target: Path) -> int:
     return pages
 
 
-def place_clean_static(ticket: JobTicket, source: Path, out_dir: Path, pages: int) -> Output:
+def place_clean_static(ticket: JobTicket, source: Path, out_dir: Path, pages: int,
+                       sha256: str | None = None) -> Output:
     """A static file preflight found clean (not repaired, not encrypted): its bytes
-    under the output name, without parsing it again."""
+    under the output name, without parsing it again (nor hashing it again, when the
+    sha256 recorded at intake is given: the output is the same file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{ticket.job_id}.pdf"
     temp = _temp(target)
@@ -81,7 +84,7 @@ def place_clean_static(ticket: JobTicket, source: Path, out_dir: Path, pages: in
     except OSError:
         shutil.copyfile(source, temp)
     os.replace(temp, target)
-    return _record(target, pages=pages)
+    return _record(target, pages=pages, sha256=sha256)
 
 
 def _qpdf_merge(paths: Sequence[Path], target: Path) -> None:
