@@ -17,7 +17,7 @@ def test_unit_verifies(tmp_path: Path):
     outputd = Path(sys.executable).parent / "outputd"
     assert outputd.exists()
     copy = tmp_path / "outputd.service"
-    copy.write_text(UNIT.read_text().replace("/usr/local/bin/outputd", str(outputd)))
+    copy.write_text(UNIT.read_text().replace("/opt/outputd/bin/outputd", str(outputd)))
     done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "", done.stderr
