@@ -125,8 +125,9 @@ def take_late_file(layout: Layout, job_id: str, relative: str) -> bool:
     return True
 
 
-def _record_sha256(layout: Layout, job_id: str, kept: dict[str, str]) -> None:
-    """Note the sha256 of each kept file beside the job's sources (`files.sha256`)."""
+def _record_sha256(layout: Layout, job_id: str, kept: dict[str, str | None]) -> None:
+    """Note the sha256 of each copied file beside the job's sources (`files.sha256`)."""
+    kept = {relative: sha for relative, sha in kept.items() if sha is not None}
     if kept:
         with open(layout.sources(job_id) / "files.sha256", "a", encoding="utf-8") as fh:
             fh.writelines(f"{sha}  {relative}\n" for relative, sha in kept.items())
@@ -269,7 +270,7 @@ class Intake:
                       intake_fd: int | None) -> None:
         """Keep outputd's own copy of the named files that are here, then the ticket;
         a file kept before a failure is found there on the next try."""
-        kept = {}
+        kept: dict[str, str | None] = {}
         for relative, named in present.items():
             if named is not None:
                 kept[relative] = intakefiles.keep(

@@ -93,12 +93,14 @@ def open_named(intake_fd: int, relative: str) -> NamedFile | None:
     return NamedFile(relative, folder_fd, name, fd, st)
 
 
-def keep(named: NamedFile, target: Path) -> str:
-    """Make `target` outputd's own copy of a named file, remove it from the intake, and
-    return its sha256. A file owned by outputd's user that no group or other user may
-    write is moved: no one else can change it, through any link or handle. Any other
-    file is copied from the descriptor that was checked, so a submitter who keeps a link
-    or a handle to its file cannot change what is kept."""
+def keep(named: NamedFile, target: Path) -> str | None:
+    """Make `target` outputd's own copy of a named file and remove it from the intake.
+    A file owned by outputd's user that no group or other user may write is moved: no
+    one else can change it, through any link or handle, so its sha256 is taken when its
+    output is made (returns None; hashing it here too cost a pass over every file). Any
+    other file is copied from the descriptor that was checked, hashed on the way (its
+    sha256 is returned), so a submitter who keeps a link or a handle to its file cannot
+    change what is kept."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if named.st.st_uid == os.geteuid() and not named.st.st_mode & 0o022:
         with safefs.folder(target.parent) as target_fd:
@@ -111,7 +113,7 @@ def keep(named: NamedFile, target: Path) -> str:
                     raise
             else:
                 _check_moved(named, target_fd, target.name)
-                return sha256_fd(named.fd)
+                return None
     return _copy(named, target)
 
 

@@ -175,6 +175,8 @@ class Runner:
         return [(self.s.layout.source_file(job.job_id, f.path), f.role) for f in job.ticket.files]
 
     def _gate(self, job: Job) -> Job:
+        if job.status == states.ORDERED and job.created_at == job.updated_at:
+            self._note_submitted(job)
         now = time.time()
         missing = self._collect_late_files(job)
         waiting_since = None
@@ -193,6 +195,15 @@ class Runner:
             self.s.store.update_job(job.job_id, due_at=decision.due_at)
             return job.evolve(due_at=decision.due_at)
         return self._move(job, decision.status, decision.message, due_at=decision.due_at)
+
+    def _note_submitted(self, job: Job) -> None:
+        """A job taken in by another process (`outputd submit`) is logged as accepted by
+        the daemon that first looks at it, as its own intake logs the jobs it takes in."""
+        first = self.s.store.history(job.job_id)[:1]
+        if first and first[0].by != BY_DAEMON:
+            logs.event(log, logging.INFO, "job.accepted", job=job.job_id, order=job.order_id,
+                       status=job.status, type=job.ticket.product.type,
+                       files=len(job.ticket.files), by=first[0].by)
 
     def _collect_late_files(self, job: Job) -> list[str]:
         """Move files that have arrived in the intake since; return those still missing."""

@@ -40,6 +40,8 @@ def test_jobs_filters_find_the_right_jobs(site: Site, daemon_factory):
     for job_id in ("J-1", "J-2", "J-3"):
         site.wait_status(job_id, "InHotFolder")
     site.wait_status("J-5", "ValidationFailed")
+    log = site.log.read_text()  # jobs taken in by `outputd submit` are in the daemon's log
+    assert log.count("job.accepted job=J-1 order=8001 status=Ordered by=") == 1
 
     assert ids(site.jobs("--search", "bob")) == ["J-2"]
     assert ids(site.jobs("--search", "y.example")) == ["J-2", "J-3"]
