@@ -153,3 +153,19 @@ def test_withdraw_removes_only_the_file_delivered(tmp_path: Path):
     (hot / "J-2.pdf").symlink_to(src)
     assert t.withdraw("J-2.pdf", None) is False
     assert sorted(os.listdir(hot)) == ["J-1.pdf", "J-2.pdf"]
+
+
+def test_a_large_output_is_hashed_during_its_copy_and_refused_if_it_changed(tmp_path: Path):
+    from outputd.transports.local import HASH_ALONGSIDE_BYTES
+
+    data = os.urandom(HASH_ALONGSIDE_BYTES + (5 << 20) + 7)  # several chunks and a tail
+    src, size, digest = source(tmp_path, data)
+    hot = tmp_path / "hot"
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert hashlib.sha256((hot / "J-1.pdf").read_bytes()).hexdigest() == digest
+    with open(src, "r+b") as fh:  # one byte changed, deep inside
+        fh.seek(size - 100)
+        fh.write(b"\x00" if data[size - 100] else b"\x01")
+    with pytest.raises(PermanentDeliveryError, match="not the output that was made"):
+        transport(hot).put(src, "J-2.pdf", size=size, sha256=digest)
+    assert sorted(os.listdir(hot)) == ["J-1.pdf"]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import queue
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from outputd import safefs
@@ -15,11 +19,14 @@ from outputd.fileutil import os_reason, sha256_fd
 from outputd.transports.base import CopyControl, Transport, is_part_name, part_name
 
 CHUNK = 8 << 20
+HASH_ALONGSIDE_BYTES = 32 << 20  # from this size on, the sha256 is taken during the copy
 _PERMANENT = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
 
 
-def copy_fd(src: int, dst: int, size: int, control: CopyControl | None) -> None:
-    """Copy `size` bytes in kernel space (copy_file_range, else sendfile)."""
+def copy_fd(src: int, dst: int, size: int, control: CopyControl | None,
+            copied: Callable[[int], None] | None = None) -> None:
+    """Copy `size` bytes in kernel space (copy_file_range, else sendfile); `copied` is
+    told how many bytes are in `dst` after each chunk."""
     copy = getattr(os, "copy_file_range", None)
     done = 0
     while done < size:
@@ -37,6 +44,8 @@ def copy_fd(src: int, dst: int, size: int, control: CopyControl | None) -> None:
         if n == 0:
             raise DeliveryError(f"the source ended after {done} of {size} bytes")
         done += n
+        if copied is not None:
+            copied(done)
 
 
 def _reason(exc: OSError, what: str) -> DeliveryError:
@@ -168,15 +177,54 @@ def _write(source: Path, fd: int, size: int, sha256: str,
     """Copy the output into the temp file and check what was written: its size, then
     its sha256 against the one recorded when the output was made."""
     with open(source, "rb") as src:
-        copy_fd(src.fileno(), fd, size, control)
+        if size < HASH_ALONGSIDE_BYTES:
+            copy_fd(src.fileno(), fd, size, control)
+            digest = sha256_fd(fd)
+        else:
+            digest = _copy_hashing(src.fileno(), fd, size, control)
     os.fsync(fd)
     written = os.fstat(fd).st_size
     if written != size:
         raise DeliveryError(f"wrote {written} bytes, expected {size}")
-    if sha256_fd(fd) != sha256:
+    if digest != sha256:
         raise PermanentDeliveryError(
             f"the bytes written are not the output that was made (its sha256 is not "
             f"{sha256[:12]}…): {source} changed since; not delivered")
+
+
+def _copy_hashing(src: int, dst: int, size: int, control: CopyControl | None) -> str:
+    """Copy in kernel space while a second thread hashes what has been written so far
+    (read back from the temp file's pages): on a large file the two overlap, where one
+    after the other they took as long again (hashlib and copy_file_range both release
+    the GIL)."""
+    digest = hashlib.sha256()
+    written: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    failed: list[OSError] = []
+
+    def hash_written() -> None:
+        offset = 0
+        while (upto := written.get()) is not None:
+            try:
+                while offset < upto:
+                    chunk = os.pread(dst, min(CHUNK, upto - offset), offset)
+                    if not chunk:
+                        return
+                    digest.update(chunk)
+                    offset += len(chunk)
+            except OSError as exc:
+                failed.append(exc)
+                return
+
+    hasher = threading.Thread(target=hash_written, name="delivery-hash", daemon=True)
+    hasher.start()
+    try:
+        copy_fd(src, dst, size, control, written.put)
+    finally:
+        written.put(None)
+        hasher.join()
+    if failed:
+        raise failed[0]
+    return digest.hexdigest()
 
 
 def _check_renamed(dir_fd: int, final_name: str, written: os.stat_result) -> None:
