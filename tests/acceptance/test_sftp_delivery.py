@@ -246,6 +246,7 @@ def test_reload_with_a_fixed_hot_folder_retries_its_permanent_failures(tmp_path:
 
 def test_check_config_probes_every_hot_folder(tmp_path: Path, sshd: Sshd):
     site = sftp_site(tmp_path, sshd)
+    site.hot.mkdir(parents=True)  # as root, check-config makes no missing folder
     done = site.cli("check-config")
     assert done.stdout.startswith(f"config {site.config.resolve()} is valid")
     assert "press: ok" in done.stdout and "rip1: ok" in done.stdout

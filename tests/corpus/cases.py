@@ -79,6 +79,12 @@ def pdf_bytes(data: bytes) -> Callable[[Path], None]:
     return lambda path: path.write_bytes(data)
 
 
+def pdf_truncated_eof(path: Path) -> None:
+    """The same cut, with an %%EOF added after it: qpdf repairs it, the image is gone."""
+    pdf_truncated(path)
+    path.write_bytes(path.read_bytes() + b"\n%%EOF\n")
+
+
 def pdf_truncated(path: Path) -> None:
     """An upload cut off inside the image the page draws."""
     pdf = pikepdf.new()
@@ -270,8 +276,10 @@ CASES: list[Case] = [
     Case("pdf-empty", VF, "is empty", _with_pdf(pdf_bytes(b""))),
     Case("pdf-text", VF, "not a PDF", _with_pdf(pdf_bytes(b"hello, I am a text file"))),
     Case("pdf-html", VF, "HTML page", _with_pdf(pdf_bytes(b"<!doctype html><html></html>"))),
-    Case("pdf-truncated", VF, "uses XObject Im1, which it does not define",
+    Case("pdf-truncated", VF, "ends without %%EOF: the file was cut short",
          _with_pdf(pdf_truncated)),
+    Case("pdf-truncated-eof-added", VF, "uses XObject Im1, which it does not define",
+         _with_pdf(pdf_truncated_eof)),
     Case("pdf-user-password", VF, "needs a password", _with_pdf(pdf_encrypted("user", True))),
     Case("pdf-no-print", VF, "forbids high-resolution printing",
          _with_pdf(pdf_encrypted("", False))),
