@@ -395,49 +395,23 @@ class Runner:
             name = part_name(PurePosixPath(d.path).name)
             with contextlib.suppress(DeliveryError, ConfigError, KeyError):
                 self.s.transports.get(d.hotfolder).remove(name)
-        withdrawn, taken, notes = self._withdraw(job, deliveries)
-        self.s.layout.clear_work(job.job_id)
+        withdrawn: list[Delivery] = []
         message = "working folder cleared"
         if dropped:
             message += "; not delivered to " + ", ".join(sorted({d.hotfolder for d in dropped}))
-        message += "".join(notes)
+        if job.cancelled:  # what the RIP has not taken is taken back
+            found = deliver.withdraw(deliveries, self.s.store.outputs(job.job_id),
+                                     self.s.transports.get)
+            withdrawn = found.withdrawn
+            message += found.summary()
+            for d in withdrawn:
+                logs.event(log, logging.INFO, "delivery.withdrawn", **job.log_context(),
+                           hotfolder=d.hotfolder, path=d.path)
+        self.s.layout.clear_work(job.job_id)
         changed = {id(d): replace(d, state="skipped", error=f"{job.status} before delivery")
                    for d in dropped}
         changed.update({id(d): replace(d, state="withdrawn", error="cancelled")
                         for d in withdrawn})
         return self._move(job, states.CLEAN_UP, message,
                           deliveries=[changed.get(id(d), d) for d in deliveries])
-
-    def _withdraw(self, job: Job, deliveries: list[Delivery]
-                  ) -> tuple[list[Delivery], list[Delivery], list[str]]:
-        """A cancelled job's delivered files that the RIP has not taken are removed from
-        their hot folders; returns those withdrawn, those already taken, and what the
-        history says of both (and of any that could not be withdrawn)."""
-        if not job.cancelled:
-            return [], [], []
-        sha = {o.name: o.sha256 for o in self.s.store.outputs(job.job_id)}
-        withdrawn: list[Delivery] = []
-        taken: list[Delivery] = []
-        failed: list[str] = []
-        for d in deliveries:
-            if d.state != "delivered":
-                continue
-            name = PurePosixPath(d.path).name
-            try:
-                removed = self.s.transports.get(d.hotfolder).withdraw(name, sha.get(d.output))
-            except (DeliveryError, ConfigError, KeyError) as exc:
-                failed.append(f"{d.hotfolder}:{d.path} ({exc})")
-                continue
-            (withdrawn if removed else taken).append(d)
-        notes = []
-        for what, found in (("withdrawn from", withdrawn), ("already taken by the RIP from",
-                                                            taken)):
-            if found:
-                notes.append(f"; {what} " + ", ".join(f"{d.hotfolder}:{d.path}" for d in found))
-        if failed:
-            notes.append("; could not be withdrawn, remove by hand: " + ", ".join(failed))
-        for d in withdrawn:
-            logs.event(log, logging.INFO, "delivery.withdrawn", **job.log_context(),
-                       hotfolder=d.hotfolder, path=d.path)
-        return withdrawn, taken, notes
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from outputd import routing
 from outputd.config import LocalHotFolder, SftpHotFolder
-from outputd.errors import CopyAborted, DeliveryError, OutputFailed
+from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed
 from outputd.model import Delivery, Output
 from outputd.pipeline.sidecar import SUFFIX, render, sidecar_name
 from outputd.retry import RetryPolicy
@@ -96,3 +96,42 @@ def attempt(
         delivery, state="delivered", attempts=attempts, error=None, next_attempt_at=None,
         permanent=False, path=final,
     )
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """What became of a cancelled job's delivered files."""
+
+    withdrawn: list[Delivery]
+    taken: list[Delivery]  # the RIP had taken them already
+    failed: list[str]  # "hotfolder:path (reason)"
+
+    def summary(self) -> str:
+        """The history's words for it, to follow the clean-up's message."""
+        said = ""
+        for what, found in (("withdrawn from", self.withdrawn),
+                            ("already taken by the RIP from", self.taken)):
+            if found:
+                said += f"; {what} " + ", ".join(f"{d.hotfolder}:{d.path}" for d in found)
+        if self.failed:
+            said += "; could not be withdrawn, remove by hand: " + ", ".join(self.failed)
+        return said
+
+
+def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output],
+             transport_for: Callable[[str], Transport]) -> Withdrawal:
+    """Remove each delivered file the RIP has not taken from its hot folder (a PDF only
+    if it still holds the output's bytes)."""
+    sha = {o.name: o.sha256 for o in outputs}
+    result = Withdrawal([], [], [])
+    for d in deliveries:
+        if d.state != "delivered":
+            continue
+        try:
+            removed = transport_for(d.hotfolder).withdraw(PurePosixPath(d.path).name,
+                                                          sha.get(d.output))
+        except (DeliveryError, ConfigError, KeyError) as exc:
+            result.failed.append(f"{d.hotfolder}:{d.path} ({exc})")
+            continue
+        (result.withdrawn if removed else result.taken).append(d)
+    return result
