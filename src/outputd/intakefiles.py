@@ -62,10 +62,19 @@ class NamedFile:
         return now is not None and safefs.same_file(now, self.st)
 
     def unlink(self) -> None:
-        """Remove the intake name, if it still is this file (never what replaced it)."""
-        if self.still_named():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.name, dir_fd=self.folder_fd)
+        """Remove the intake name, if it still is this file (never what replaced it). A
+        submitter's folder that outputd may not write keeps it: said once in the log,
+        since outputd has its own copy and the job goes on."""
+        if not self.still_named():
+            return
+        try:
+            os.unlink(self.name, dir_fd=self.folder_fd)
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            logs.event(log, logging.WARNING, "intake.left_behind", file=self.relative,
+                       reason="outputd may not remove files from its folder (make the "
+                       "submitter's folders group-writable: umask 0002)")
 
 
 def open_named(intake_fd: int, relative: str) -> NamedFile | None:

@@ -274,3 +274,25 @@ def test_a_fixed_and_dropped_again_ticket_clears_its_stale_error_file(setup):
     fixed = job_ticket("J-1", ["J-1/a.pdf"])  # and drops it again
     assert intake.handle(write(layout.intake, fixed)).result == "accepted"
     assert os.listdir(layout.rejected) == []
+
+
+def test_a_file_outputd_may_not_remove_from_the_intake_is_kept_and_the_job_goes_on(
+        setup, monkeypatch, caplog):
+    """A submitter's folder that outputd may not write (the tests run as root, so the
+    refusal is made here): outputd has its copy, says so once, and accepts the job."""
+    intake, layout, _ = setup
+    art = make_pdf(layout.intake / "J-1" / "a.pdf")
+    os.chown(art, 65534, 65534)
+    real_unlink = os.unlink
+
+    def refusing(path, *, dir_fd=None):
+        if path == "a.pdf":
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_unlink(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "unlink", refusing)
+    with caplog.at_level("WARNING"):
+        outcome = intake.handle(write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"])))
+    assert outcome.result == "accepted"
+    assert layout.source_file("J-1", "J-1/a.pdf").read_bytes() == art.read_bytes()
+    assert [r.getMessage() for r in caplog.records] == ["intake.left_behind"]
