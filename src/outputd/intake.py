@@ -217,7 +217,8 @@ class Intake:
         ticket = parse_ticket(data)
         if isinstance(ticket, EventTicket):
             return self._event(ticket, by)
-        return self._job(ticket, data, None, None, by)
+        with safefs.folder(self.layout.intake) as intake_fd:  # its files are taken in too
+            return self._job(ticket, data, intake_fd, None, by)
 
     def _event(self, ticket: EventTicket, by: str = BY_DAEMON) -> Outcome:
         ids = commands.target_jobs(self.store, ticket.job_id, ticket.order_id,

@@ -20,6 +20,7 @@ def submit(site: Site, job_id: str, **overrides) -> None:
     ticket.write_text(json.dumps(job_ticket(job_id, [f"{job_id}/art.pdf"], **overrides)))
     done = site.cli("submit", str(ticket))
     assert f"accepted job {job_id}" in done.stdout
+    assert not (site.intake / job_id).exists()  # its file was taken in with it
 
 
 def ids(jobs: list[dict]) -> list[str]:
