@@ -14,7 +14,6 @@ from pathlib import Path
 from tests.conftest import Site
 from tests.helpers import drop_ticket, job_ticket, make_pdf
 
-
 NOBODY = 65534  # a user other than outputd's (the tests run as root, which may chown)
 
 

@@ -1,0 +1,154 @@
+"""What every kind of hot folder promises, run against each: a local folder and a real
+OpenSSH server on loopback. Kind-specific behaviour is tested beside each transport."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from outputd.config import LocalHotFolder, SftpHotFolder
+from outputd.errors import CopyAborted, PermanentDeliveryError
+from outputd.transports.base import CopyControl, Transport
+from outputd.transports.local import LocalTransport
+from outputd.transports.sftp import SftpTransport
+from tests.sshd import Sshd
+
+
+@dataclass
+class Hot:
+    """A transport and the folder (as this machine sees it) its files land in."""
+
+    transport: Transport
+    folder: Path
+
+
+@pytest.fixture(params=["local", "sftp"])
+def hot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hot]:
+    if request.param == "local":
+        folder = tmp_path / "hot"
+        folder.mkdir()
+        yield Hot(LocalTransport("rip1", LocalHotFolder(
+            kind="local", path=str(folder), filename="{job_id}.pdf")), folder)
+        return
+    server = Sshd(tmp_path / "sshd").start()
+    config = SftpHotFolder.model_validate({
+        "kind": "sftp", "host": "127.0.0.1", "port": server.port, "username": server.user,
+        "key_file": server.user_key, "known_hosts": server.known_hosts,
+        "path": str(server.dest), "filename": "{job_id}.pdf", "timeout_s": 5})
+    transport = SftpTransport("press", config)
+    try:
+        yield Hot(transport, server.dest)
+    finally:
+        transport.close()
+        server.stop()
+
+
+def source(tmp_path: Path, data: bytes) -> tuple[Path, int, str]:
+    path = tmp_path / "src.pdf"
+    path.write_bytes(data)
+    return path, len(data), hashlib.sha256(data).hexdigest()
+
+
+def test_put_delivers_the_same_bytes_and_leaves_no_temp_file(hot: Hot, tmp_path: Path):
+    data = os.urandom(3 << 20)
+    src, size, digest = source(tmp_path, data)
+    final = hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert final == str(hot.folder / "J-1.pdf")
+    assert (hot.folder / "J-1.pdf").read_bytes() == data
+    assert os.listdir(hot.folder) == ["J-1.pdf"]
+
+
+def test_same_bytes_count_as_delivered_and_other_bytes_are_replaced(hot: Hot, tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 same")
+    (hot.folder / "J-1.pdf").write_bytes(b"%PDF-1.7 same")
+    os.utime(hot.folder / "J-1.pdf", (1, 1))
+    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert (hot.folder / "J-1.pdf").stat().st_mtime == 1  # not written again
+    (hot.folder / "J-1.pdf").write_bytes(b"%PDF-1.7 older, other and longer")
+    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert (hot.folder / "J-1.pdf").read_bytes() == b"%PDF-1.7 same"
+    assert os.listdir(hot.folder) == ["J-1.pdf"]
+
+
+def test_a_stale_temp_file_is_replaced_not_appended_to(hot: Hot, tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 complete")
+    (hot.folder / ".J-1.pdf.part").write_bytes(b"x" * 100)
+    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert os.listdir(hot.folder) == ["J-1.pdf"]
+    assert (hot.folder / "J-1.pdf").read_bytes() == b"%PDF-1.7 complete"
+
+
+def test_an_aborted_copy_removes_its_temp_file(hot: Hot, tmp_path: Path):
+    src, size, digest = source(tmp_path, os.urandom(20 << 20))
+    abort = threading.Event()
+    abort.set()
+    with pytest.raises(CopyAborted, match="cut short"):
+        hot.transport.put(src, "J-1.pdf", size=size, sha256=digest,
+                          control=CopyControl(abort))
+    assert os.listdir(hot.folder) == []
+
+
+def test_sweep_removes_only_old_temp_files_of_our_naming(hot: Hot):
+    for name in (".old.pdf.part", ".new.pdf.part", "keep.pdf", ".keep-hidden"):
+        (hot.folder / name).write_bytes(b"x")
+    os.utime(hot.folder / ".old.pdf.part", (time.time() - 100, time.time() - 100))
+    assert hot.transport.sweep(older_than_s=30) == [".old.pdf.part"]
+    assert sorted(os.listdir(hot.folder)) == [".keep-hidden", ".new.pdf.part", "keep.pdf"]
+
+
+def test_probe_writes_renames_and_deletes(hot: Hot):
+    hot.transport.probe()
+    assert os.listdir(hot.folder) == []
+
+
+def test_a_symlink_planted_at_the_temp_name_is_never_written_through(hot: Hot,
+                                                                     tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 the job's own bytes")
+    victim = tmp_path / "victim.pdf"
+    victim.write_bytes(b"someone else's file")
+    (hot.folder / ".J-1.pdf.part").symlink_to(victim)
+    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert victim.read_bytes() == b"someone else's file"
+    assert not (hot.folder / "J-1.pdf").is_symlink()
+    assert (hot.folder / "J-1.pdf").read_bytes() == b"%PDF-1.7 the job's own bytes"
+    assert os.listdir(hot.folder) == ["J-1.pdf"]
+
+
+def test_a_final_name_that_links_to_the_same_bytes_is_not_taken_as_delivered(
+        hot: Hot, tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 same")
+    (hot.folder / "J-1.pdf").symlink_to(src)
+    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert not (hot.folder / "J-1.pdf").is_symlink()
+    assert (hot.folder / "J-1.pdf").read_bytes() == b"%PDF-1.7 same"
+
+
+def test_an_output_whose_bytes_changed_since_it_was_made_is_refused(hot: Hot,
+                                                                    tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 as made and recorded")
+    src.write_bytes(b"%!PS-Adobe-3.0".ljust(size, b"%"))  # rewritten through another link
+    with pytest.raises(PermanentDeliveryError, match="not the output that was made"):
+        hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert os.listdir(hot.folder) == []
+
+
+def test_withdraw_removes_only_the_file_delivered(hot: Hot, tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
+    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert hot.transport.withdraw("J-1.pdf", digest) is True
+    assert os.listdir(hot.folder) == []
+    assert hot.transport.withdraw("J-1.pdf", digest) is False  # already gone (taken)
+    (hot.folder / "J-1.pdf").write_bytes(b"someone else's file now")
+    assert hot.transport.withdraw("J-1.pdf", digest) is False
+    (hot.folder / "J-2.pdf").symlink_to(src)
+    assert hot.transport.withdraw("J-2.pdf", None) is False
+    (hot.folder / "J-3.json").write_bytes(b"{}")  # a sidecar: no recorded sha256
+    assert hot.transport.withdraw("J-3.json", None) is True
+    assert sorted(os.listdir(hot.folder)) == ["J-1.pdf", "J-2.pdf"]
