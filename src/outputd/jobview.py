@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from outputd import states
 from outputd.logs import counted, printable
 from outputd.model import Job, iso
 from outputd.store import SqlStore
@@ -78,14 +79,14 @@ def waiting(body: dict[str, Any], ticket: dict[str, Any], paused: set[str]) -> s
             return f"until {ticket['process_after']} (process_after)"
     if status == "AwaitingData":
         return "for its files to arrive in the intake folder"
-    stuck = [d for d in body["deliveries"] if d["state"] in ("pending", "failed")]
+    stuck = [d for d in body["deliveries"] if d["state"] in states.DELIVERY_OPEN]
     held = sorted({d["hotfolder"] for d in stuck if d["hotfolder"] in paused})
     if held:
         return f"hot folder {', '.join(held)} is paused (outputd resume {held[0]})"
     retries = sorted(d["next_attempt_at"] for d in stuck if d["next_attempt_at"])
     if retries:
         return f"to try the delivery again at {retries[0][11:16]} UTC (back-off)"
-    if any(d["state"] == "failed" for d in stuck):
+    if any(d["state"] == states.DELIVERY_FAILED for d in stuck):
         return f"for an operator: the delivery failed for good (outputd retry {job})"
     return None
 

@@ -164,8 +164,9 @@ class Runner:
             self.s.store.set_deliveries(job.job_id, [])
             return
         self.s.store.set_deliveries(job.job_id, [
-            d if d.state == "delivered"
-            else replace(d, state="pending", attempts=0, next_attempt_at=None, permanent=False)
+            d if d.state == states.DELIVERED
+            else replace(d, state=states.DELIVERY_PENDING, attempts=0, next_attempt_at=None,
+                         permanent=False)
             for d in self.s.store.deliveries(job.job_id)
         ])
 
@@ -310,26 +311,27 @@ class Runner:
                 continue
             done = self._attempt(job, d, outputs)
             interrupted |= done is d
-            tried_and_failed |= done.state == "failed"
+            tried_and_failed |= done.state == states.DELIVERY_FAILED
             results.append(done)
         return self._settle(job, results, tried_and_failed, interrupted)
 
     @staticmethod
     def _ready_to_send(d: Delivery, earlier: list[Delivery], paused: set[str]) -> bool:
         """Not yet delivered, not paused, due, and (a sidecar) after its PDF."""
-        if d.state in ("delivered", "skipped") or d.hotfolder in paused:
+        if d.state in states.DELIVERY_DONE or d.hotfolder in paused:
             return False
-        if d.state == "failed" and (d.permanent or (d.next_attempt_at or 0) > time.time()):
+        if d.state == states.DELIVERY_FAILED and (
+                d.permanent or (d.next_attempt_at or 0) > time.time()):
             return False
         sidecar = deliver.sidecar_of(d)
         if sidecar is None:
             return True
         return any(e.hotfolder == d.hotfolder and e.output == sidecar[0]
-                   and e.state == "delivered" for e in earlier)
+                   and e.state == states.DELIVERED for e in earlier)
 
     def _attempt(self, job: Job, d: Delivery, outputs: dict[str, Output]) -> Delivery:
         if d.hotfolder not in self.s.config.hotfolders:
-            done = replace(d, state="failed", attempts=d.attempts + 1, permanent=True,
+            done = replace(d, state=states.DELIVERY_FAILED, attempts=d.attempts + 1, permanent=True,
                            error=f"hot folder {d.hotfolder} is no longer configured")
         else:
             output = outputs.get(d.output) or deliver.make_sidecar(
@@ -346,8 +348,8 @@ class Runner:
                 return d
             if self.s.metrics is not None:
                 self.s.metrics.delivery(d.hotfolder, done.state, seconds, output.bytes)
-            level = logging.INFO if done.state == "delivered" else logging.WARNING
-            if done.state == "failed" and done.next_attempt_at is None:
+            level = logging.INFO if done.state == states.DELIVERED else logging.WARNING
+            if done.state == states.DELIVERY_FAILED and done.next_attempt_at is None:
                 level = logging.ERROR
             logs.event(log, level, f"delivery.{done.state}", **job.log_context(),
                        hotfolder=d.hotfolder, bytes=output.bytes, ms=int(seconds * 1000),
@@ -357,10 +359,10 @@ class Runner:
 
     def _settle(self, job: Job, results: list[Delivery], tried_and_failed: bool,
                 interrupted: bool) -> Job:
-        if all(d.state in ("delivered", "skipped") for d in results):
+        if all(d.state in states.DELIVERY_DONE for d in results):
             where = ", ".join(f"{d.hotfolder}:{d.path}" for d in results)
             return self._move(job, states.IN_HOT_FOLDER, f"delivered to {where}")
-        failed = [d for d in results if d.state == "failed"]
+        failed = [d for d in results if d.state == states.DELIVERY_FAILED]
         retry_at = [d.next_attempt_at for d in failed if d.next_attempt_at is not None]
         due = min(retry_at) if retry_at else None
         if interrupted:
@@ -390,7 +392,7 @@ class Runner:
         """Clear the working folder; deliveries the order no longer needs are dropped,
         with any temp file a cut-short copy left in their hot folder."""
         deliveries = self.s.store.deliveries(job.job_id)
-        dropped = [d for d in deliveries if d.state in ("pending", "failed")]
+        dropped = [d for d in deliveries if d.state in states.DELIVERY_OPEN]
         for d in dropped:
             name = part_name(PurePosixPath(d.path).name)
             with contextlib.suppress(DeliveryError, ConfigError, KeyError):
@@ -408,9 +410,9 @@ class Runner:
                 logs.event(log, logging.INFO, "delivery.withdrawn", **job.log_context(),
                            hotfolder=d.hotfolder, path=d.path)
         self.s.layout.clear_work(job.job_id)
-        changed = {id(d): replace(d, state="skipped", error=f"{job.status} before delivery")
-                   for d in dropped}
-        changed.update({id(d): replace(d, state="withdrawn", error="cancelled")
+        changed = {id(d): replace(d, state=states.DELIVERY_SKIPPED,
+                                  error=f"{job.status} before delivery") for d in dropped}
+        changed.update({id(d): replace(d, state=states.WITHDRAWN, error="cancelled")
                         for d in withdrawn})
         return self._move(job, states.CLEAN_UP, message,
                           deliveries=[changed.get(id(d), d) for d in deliveries])

@@ -35,6 +35,15 @@ COMPLETED = "Completed"
 CANCELLED = "Cancelled"
 REOPENED = "Reopened"
 
+# The state of one delivery (one output to one hot folder).
+DELIVERY_PENDING = "pending"
+DELIVERED = "delivered"
+DELIVERY_FAILED = "failed"
+DELIVERY_SKIPPED = "skipped"  # not needed any more: the order finished before it was made
+WITHDRAWN = "withdrawn"  # taken back from the hot folder: the job was cancelled
+DELIVERY_DONE: frozenset[str] = frozenset({DELIVERED, DELIVERY_SKIPPED})
+DELIVERY_OPEN: frozenset[str] = frozenset({DELIVERY_PENDING, DELIVERY_FAILED})
+
 # History entries that leave the job's status as it is (notifications).
 MIS_NOTIFIED = "MisNotified"
 MIS_FAILED = "MisFailed"

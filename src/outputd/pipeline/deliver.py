@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from outputd import routing
+from outputd import routing, states
 from outputd.config import LocalHotFolder, SftpHotFolder
 from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed
 from outputd.model import Delivery, Output
@@ -30,13 +30,13 @@ def plan(
         folder = config[name]
         for output, final in zip(outputs, _final_names(folder.filename, ticket, outputs),
                                  strict=True):
-            planned.append(Delivery(name, output.name,
-                                    str(PurePosixPath(folder.path) / final), "pending"))
+            planned.append(Delivery(name, output.name, str(PurePosixPath(folder.path) / final),
+                                    states.DELIVERY_PENDING))
             if folder.ticket != "none":
                 planned.append(Delivery(
                     name, f"{output.name}{SIDECAR_MARK}{folder.ticket}",
                     str(PurePosixPath(folder.path) / sidecar_name(final, folder.ticket)),
-                    "pending"))
+                    states.DELIVERY_PENDING))
     paths = [d.path for d in planned]
     for path in {p for p in paths if paths.count(p) > 1}:
         raise OutputFailed(f"two outputs of job {ticket.job_id} would be delivered as {path}; "
@@ -89,11 +89,11 @@ def attempt(
     except DeliveryError as exc:
         next_at = policy.next_attempt(attempts, exc, now)
         return replace(
-            delivery, state="failed", attempts=attempts, error=str(exc),
+            delivery, state=states.DELIVERY_FAILED, attempts=attempts, error=str(exc),
             next_attempt_at=next_at, permanent=next_at is None,
         )
     return replace(
-        delivery, state="delivered", attempts=attempts, error=None, next_attempt_at=None,
+        delivery, state=states.DELIVERED, attempts=attempts, error=None, next_attempt_at=None,
         permanent=False, path=final,
     )
 
@@ -125,7 +125,7 @@ def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output],
     sha = {o.name: o.sha256 for o in outputs}
     result = Withdrawal([], [], [])
     for d in deliveries:
-        if d.state != "delivered":
+        if d.state != states.DELIVERED:
             continue
         try:
             removed = transport_for(d.hotfolder).withdraw(PurePosixPath(d.path).name,

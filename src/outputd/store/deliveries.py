@@ -55,13 +55,13 @@ class DeliveriesMixin:
         with self.transaction() as cur:
             self._put_delivery(cur, job_id, delivery)
             now = time.time()
-            if delivery.state == "delivered":
+            if delivery.state == states.DELIVERED:
                 self._hotfolder_row(cur, delivery.hotfolder)
                 cur.execute(
                     "UPDATE hotfolders SET last_success_at = ? WHERE name = ?",
                     (now, delivery.hotfolder),
                 )
-            elif delivery.state == "failed":
+            elif delivery.state == states.DELIVERY_FAILED:
                 self._hotfolder_row(cur, delivery.hotfolder)
                 cur.execute(
                     "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
