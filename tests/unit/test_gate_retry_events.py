@@ -48,6 +48,8 @@ def test_retry_back_off_doubles_up_to_the_cap_and_gives_up():
     err = DeliveryError("timeout")
     assert [policy.next_attempt(n, err, 0) for n in range(1, 6)] == [5, 10, 20, 30, None]
     assert policy.next_attempt(1, PermanentDeliveryError("permission denied"), 0) is None
+    assert policy.next_attempt(9, err, 0, give_up=False) == 30  # webhooks keep trying
+    assert policy.next_attempt(9, PermanentDeliveryError("x"), 0, give_up=False) is None
 
 
 def job(status: str) -> Job:

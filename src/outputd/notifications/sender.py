@@ -80,7 +80,8 @@ class Notifier:
         try:
             code = webhook.post(target, n.body.encode())
         except DeliveryError as exc:
-            retry_at = time.time() + RetryPolicy(config.retry).delay(n.attempts + 1)
+            retry_at = RetryPolicy(config.retry).next_attempt(n.attempts + 1, exc, time.time(),
+                                                              give_up=False)
             self.store.notification_failed(n.id, str(exc), retry_at)
             self.store.note(n.job_id, MIS_FAILED, f"{n.status}: {exc}", BY_DAEMON)
             logs.event(log, logging.WARNING, "notify.webhook_failed", job=n.job_id,
@@ -124,8 +125,7 @@ class Notifier:
                 exc = DeliveryError(f"the mail cannot be composed: {exc}")
             for n in covered:
                 attempts = n.attempts + 1
-                retry_at = (time.time() + policy.delay(attempts)
-                            if attempts < policy.config.max_attempts else None)
+                retry_at = policy.next_attempt(attempts, exc, time.time())
                 self.store.notification_failed(n.id, str(exc), retry_at)
                 self.store.note(n.job_id, SENT_EMAIL_FAILED, f"{n.status}: {exc}", BY_DAEMON)
             logs.event(log, logging.WARNING, "notify.email_failed", jobs=len(covered),
