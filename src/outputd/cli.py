@@ -16,7 +16,7 @@ from outputd import states
 from outputd.configfile import ConfigFile, read_config_file
 from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
 from outputd.fileutil import os_reason, private_temp
-from outputd.jobview import job_object, render, render_header, render_row
+from outputd.jobview import job_object, late_jobs, render, render_header, render_row
 from outputd.logs import counted
 from outputd.model import JobFilter, iso
 from outputd.store import SqlStore, open_store
@@ -116,7 +116,7 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
         test_mode=args.test_mode,
         payment_status=args.payment_status, approval=args.approval, limit=args.limit,
     )
-    jobs = ctx.store.list_jobs(query)
+    jobs = late_jobs(ctx.store, query, time.time()) if args.late else ctx.store.list_jobs(query)
     paused = {name for name, st in ctx.store.hotfolder_states().items() if st["paused"]}
     bodies = [job_object(ctx.store, job, full=args.json, paused=paused) for job in jobs]
     if args.json:
@@ -126,7 +126,8 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
         print(render_header())
     for body in bodies:
         print(render_row(body))
-    total = ctx.store.count_jobs(JobFilter(**{**query.__dict__, "limit": None}))
+    total = len(bodies) if args.late else ctx.store.count_jobs(
+        JobFilter(**{**query.__dict__, "limit": None}))
     if total > len(bodies):
         print(f"(showing {len(bodies)} of {total}; use --limit)", file=sys.stderr)
     return EXIT_OK
@@ -358,6 +359,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cancelled", action="store_true",
                    help="include cancelled jobs (left out by default)")
     p.add_argument("--payment-status", help='e.g. "Paid" or "Pending"')
+    p.add_argument("--late", action="store_true",
+                   help="jobs past their ticket's due_at and not yet shipped or completed")
     p.add_argument("--approval", choices=["NotRequired", "AwaitingApproval", "Approved",
                                           "Rejected"])
     mode = p.add_mutually_exclusive_group()

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from outputd import states
 from outputd.logs import counted, printable
-from outputd.model import Job, iso
+from outputd.model import Job, JobFilter, iso
 from outputd.store import SqlStore
 
 _DELIVERING = frozenset({"OutputCreated", "CopyToHotFolderFailed"})
+
+
+# Statuses after which an order is no longer late: it has left the shop.
+_OUT = frozenset({"Shipped", "ReadyForCollection", "Completed", "CleanUp"})
+
+
+def late_jobs(store: SqlStore, query: JobFilter, now: float) -> list[Job]:
+    """Jobs of the query whose ticket's `due_at` has passed and that have not left the
+    shop (shipped, ready for collection, completed; cancelled ones are not late)."""
+    found = []
+    for job in store.list_jobs(replace(query, limit=None)):
+        due = job.ticket_data.get("due_at")
+        if (due and job.status not in _OUT and not job.cancelled
+                and datetime.fromisoformat(due).timestamp() < now):
+            found.append(job)
+            if query.limit is not None and len(found) >= query.limit:
+                break
+    return found
 
 
 def job_object(store: SqlStore, job: Job, *, full: bool = True,

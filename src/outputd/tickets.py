@@ -94,9 +94,10 @@ class JobTicket(_Strict):
     payment_status: str = Field(max_length=64)
     approval: Literal["NotRequired", "AwaitingApproval", "Approved", "Rejected"] = "NotRequired"
     process_after: datetime | None = None
+    due_at: datetime | None = None  # when the order must be out: `outputd jobs --late`
     priority: int = Field(0, ge=-1000, le=1000)
 
-    @field_validator("process_after")
+    @field_validator("process_after", "due_at")
     @classmethod
     def _zoned(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
