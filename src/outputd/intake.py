@@ -189,8 +189,7 @@ class Intake:
         try:
             data = intakefiles.read_ticket(intake_fd, claimed, MAX_TICKET_BYTES)
         except TicketError as exc:  # a FIFO, a symlink, a folder: never read
-            return self._reject(intake_fd, claimed, name, b"", str(exc).replace(
-                f"the ticket {claimed} ", "the ticket "))
+            return self._reject(intake_fd, claimed, name, b"", str(exc))
         if len(data) > MAX_TICKET_BYTES:  # read no further: a ticket that size is not one
             return self._reject(intake_fd, claimed, name, b"",
                                 f"the ticket is larger than a ticket can be; the limit is "

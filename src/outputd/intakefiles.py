@@ -33,8 +33,8 @@ def read_ticket(intake_fd: int, name: str, limit: int) -> bytes:
     """A ticket's bytes, at most `limit` + 1; TicketError if it is not a regular file."""
     try:
         fd, _ = safefs.open_regular(intake_fd, name)
-    except safefs.Refused as exc:
-        raise TicketError(f"the ticket {exc}") from None
+    except safefs.Refused as exc:  # "<name> is a FIFO, not a regular file"
+        raise TicketError("the ticket " + str(exc).removeprefix(f"{name} ")) from None
     try:
         return safefs.read_at_most(fd, limit)
     finally:
