@@ -29,7 +29,7 @@ ERROR_SUFFIX = ".error.json"
 CHUNK = 1 << 20
 
 
-def read_ticket(intake_fd: int, name: str, limit: int) -> bytes:
+def read_ticket(intake_fd: int | None, name: str, limit: int) -> bytes:
     """A ticket's bytes, at most `limit` + 1; TicketError if it is not a regular file."""
     try:
         fd, _ = safefs.open_regular(intake_fd, name)

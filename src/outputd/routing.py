@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from outputd.config import Config, RouteConfig
+from outputd.safefs import fit_name
 from outputd.tickets import JobTicket
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -90,6 +91,5 @@ def sanitise(name: str, fallback: str) -> str:
         ending = ".pdf" if name.lower().endswith(".pdf") else ""
         stem = name[: len(name) - len(ending)]
         mark = "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
-        room = MAX_NAME_BYTES - len(mark) - len(ending)
-        name = stem.encode()[:room].decode("utf-8", "ignore") + mark + name[len(stem):]
+        name = fit_name(stem, MAX_NAME_BYTES - len(mark) - len(ending)) + mark + name[len(stem):]
     return name or sanitise(fallback, "job.pdf")

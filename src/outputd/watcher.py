@@ -31,9 +31,10 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from outputd import logs, safefs
-from outputd.errors import IntakeDeferred
+from outputd import logs
+from outputd.errors import IntakeDeferred, TicketError
 from outputd.intake import Intake, is_ticket_name
+from outputd.intakefiles import read_ticket
 from outputd.tickets import MAX_TICKET_BYTES
 
 log = logging.getLogger(__name__)
@@ -50,19 +51,17 @@ def _written(path: Path) -> bool:
     """Whether a ticket looks complete: it parses. What is not a regular file, or is
     too large to be a ticket, is never read: the intake refuses it now."""
     try:
-        fd, st = safefs.open_regular(None, str(path))
-    except safefs.Refused:
+        data = read_ticket(None, str(path), MAX_TICKET_BYTES)
+    except TicketError:
         return True
     except OSError:
         return False
+    if len(data) > MAX_TICKET_BYTES:
+        return True
     try:
-        if st.st_size > MAX_TICKET_BYTES:
-            return True
-        body = json.loads(safefs.read_at_most(fd, MAX_TICKET_BYTES))
-    except (OSError, ValueError, RecursionError):
+        body = json.loads(data)
+    except (ValueError, RecursionError):
         return False
-    finally:
-        os.close(fd)
     return isinstance(body, dict)
 
 
