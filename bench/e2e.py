@@ -11,7 +11,7 @@ Rounds alternate; the ratio is outputd/baseline throughput.
 Also: single-job latency into an idle daemon, idle CPU, and start-up to READY with a
 large store.
 
-    python bench/e2e.py [--jobs 2000] [--mb 1] [--rounds 3] [--idle-jobs 50] [--store-jobs 100000]
+    python bench/e2e.py [--jobs 2000] [--kb 1024] [--rounds 3] [--idle-jobs 50] [--store-jobs 100000]
                          [--foreign]
 """
 
@@ -81,11 +81,11 @@ def start_daemon(config: Path, notify: str) -> tuple[subprocess.Popen[bytes], fl
     return proc, ready
 
 
-def prepare(root: Path, jobs: int, mb: int) -> list[Path]:
+def prepare(root: Path, jobs: int, kb: int) -> list[Path]:
     staging = root / "staging"
     files = []
     for n in range(jobs):
-        files.append(make_pdf(staging / f"E-{n}" / "art.pdf", pages=2, padding=mb << 20,
+        files.append(make_pdf(staging / f"E-{n}" / "art.pdf", pages=2, padding=kb << 10,
                               label=f"E-{n}"))
     return files
 
@@ -210,7 +210,7 @@ def startup_with_store(root: Path, jobs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--mb", type=int, default=1)
+    parser.add_argument("--kb", type=int, default=1024, help="size of each job's PDF")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-jobs", type=int, default=50)
     parser.add_argument("--store-jobs", type=int, default=100_000)
@@ -220,7 +220,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         root = Path(tmp)
-        files = prepare(root, args.jobs, args.mb)
+        files = prepare(root, args.jobs, args.kb)
         if args.foreign:
             for pdf in files:
                 os.chown(pdf, NOBODY, NOBODY)
@@ -236,7 +236,7 @@ def main() -> None:
 
     base = statistics.median(theirs)
     how = "copied (another user's files)" if args.foreign else "moved (outputd's user's files)"
-    print(f"{args.jobs} static jobs × {args.mb} MB, sources {how}, {args.rounds} rounds "
+    print(f"{args.jobs} static jobs × {args.kb} KB, sources {how}, {args.rounds} rounds "
           "(medians)")
     print(f"  outputd   {med('jobs_s'):7.1f} jobs/s  (rounds: "
           + ", ".join(f"{o['jobs_s']:.0f}" for o in ours) + ")")
@@ -244,7 +244,8 @@ def main() -> None:
           + ")")
     print(f"  ratio     {med('jobs_s') / base:7.2f}")
     print(f"  latency under load p50 {med('p50_ms'):.0f} ms, p99 {med('p99_ms'):.0f} ms; "
-          f"daemon CPU {med('cpu_s'):.1f} s, peak RSS {med('rss_mb'):.0f} MB")
+          f"daemon CPU {med('cpu_s'):.1f} s ({med('cpu_s') / args.jobs * 1000:.1f} ms a job), "
+          f"peak RSS {med('rss_mb'):.0f} MB")
     print(f"single job into an idle daemon ({args.idle_jobs} jobs): p50 {idle['p50_ms']:.0f} ms,"
           f" p99 {idle['p99_ms']:.0f} ms; idle CPU {idle['idle_cpu_pct']:.2f} %")
     print(f"start to READY with {args.store_jobs} jobs in the store: {ready * 1000:.0f} ms")
