@@ -11,8 +11,8 @@ Rounds alternate; the ratio is outputd/baseline throughput.
 Also: single-job latency into an idle daemon, idle CPU, and start-up to READY with a
 large store.
 
-    python bench/e2e.py [--jobs 2000] [--kb 1024] [--rounds 3] [--idle-jobs 50] [--store-jobs 100000]
-                         [--foreign]
+    python bench/e2e.py [--jobs 2000] [--kb 1024] [--rounds 3] [--idle-jobs 50]
+                        [--store-jobs 100000] [--foreign]
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from outputd.config import load_config
-from outputd.jobview import job_object
 from outputd.model import JobFilter
+from outputd.ops.view import job_object
 from outputd.store import open_store
 
 CONFIG = """
@@ -143,8 +143,8 @@ def main() -> None:
         print(f"  ratio show/baseline               {med['show'] / med['baseline_show']:8.2f}")
         print(f"  store search + job objects        {med['search_query']:8.1f}")
         print(f"  store show + job object           {med['show_query']:8.1f}")
-        startup = wall([sys.executable, "-c", "import outputd.cli"])
-        print(f"  import outputd.cli alone          {startup:8.1f}")
+        startup = wall([sys.executable, "-c", "import outputd.cli.main"])
+        print(f"  import outputd.cli.main alone     {startup:8.1f}")
 
 
 if __name__ == "__main__":

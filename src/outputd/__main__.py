@@ -1,3 +1,3 @@
-from outputd.cli import main
+from outputd.cli.main import main
 
 raise SystemExit(main())

@@ -136,7 +136,7 @@ def test_show_and_jobs_read_the_store_without_the_validation_models(site: Site):
            process_after="2030-01-01T08:00:00+02:00")
     probe = (
         "import sys\n"
-        "from outputd.cli import main\n"
+        "from outputd.cli.main import main\n"
         f"assert main(['show', 'J-1', '--config', {str(site.config)!r}]) == 0\n"
         f"assert main(['jobs', '--search', 'alice', '--config', {str(site.config)!r}]) == 0\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'"

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from outputd import intakefiles, states
+from outputd import states
 from outputd.config import load_config
 from outputd.errors import IntakeDeferred, RequestRefused
 from outputd.fileutil import sha256_file
-from outputd.intake import Intake, claim_name, lock_intake, waiting_tickets
+from outputd.intake import files as intakefiles
+from outputd.intake.accept import Intake, claim_name, lock_intake, waiting_tickets
 from outputd.layout import Layout
 from outputd.store import open_store
 from tests.helpers import job_ticket, make_pdf, write_config

@@ -9,7 +9,7 @@ import pikepdf
 import pytest
 
 from outputd.config import PreflightConfig
-from outputd.pdfwork import LimitBroken, PdfProcess
+from outputd.pipeline.sandbox import LimitBroken, PdfProcess
 from outputd.tickets import Product
 from tests.helpers import make_pdf
 from tests.pdfs import flate_bomb, new_page, save

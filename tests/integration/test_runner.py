@@ -13,10 +13,10 @@ import pytest
 
 from outputd import states
 from outputd.config import load_config
+from outputd.daemon.worker import Runner, Services
 from outputd.errors import DeliveryError
-from outputd.intake import Intake
+from outputd.intake.accept import Intake
 from outputd.layout import Layout
-from outputd.runner import Runner, Services
 from outputd.store import open_store
 from outputd.transports import TransportPool
 from outputd.transports.base import Transport

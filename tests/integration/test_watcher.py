@@ -11,8 +11,8 @@ import pytest
 
 from outputd import watcher as watcher_module
 from outputd.errors import IntakeDeferred
-from outputd.intake import Outcome
-from outputd.watcher import IntakeWatcher
+from outputd.intake.accept import Outcome
+from outputd.intake.watcher import IntakeWatcher
 
 
 class FlakyIntake:
@@ -61,7 +61,7 @@ def test_a_deferred_ticket_is_tried_again_less_often_and_said_once(tmp_path: Pat
     full = "job J-1: its files cannot be kept in /srv: no space left on the device"
     intake = FlakyIntake([IntakeDeferred(full) for _ in range(4)])
     accepted: list[int] = []
-    with caplog.at_level(logging.ERROR, logger="outputd.watcher"):
+    with caplog.at_level(logging.ERROR, logger="outputd.intake.watcher"):
         waiting = run_until_accepted(tmp_path, intake, accepted)
     assert accepted == [1] and len(intake.calls) == 5
     assert max(waiting) == 1 and waiting[-1] == 0  # counted while it waited, not after
@@ -77,7 +77,7 @@ def test_an_unexpected_error_is_said_with_its_traceback_once_per_reason(tmp_path
                           RuntimeError("database or disk is full"),
                           RuntimeError("database is locked")])
     accepted: list[int] = []
-    with caplog.at_level(logging.ERROR, logger="outputd.watcher"):
+    with caplog.at_level(logging.ERROR, logger="outputd.intake.watcher"):
         run_until_accepted(tmp_path, intake, accepted)
     assert accepted == [1] and len(intake.calls) == 4
     failed = [r for r in caplog.records if r.getMessage() == "intake.failed"]

@@ -5,10 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from outputd import events, states
+from outputd import states
 from outputd.config import RetryConfig
 from outputd.errors import DeliveryError, PermanentDeliveryError, RequestRefused
 from outputd.model import HistoryEntry, Job
+from outputd.ops import rules as events
 from outputd.pipeline.gate import decide
 from outputd.retry import RetryPolicy
 from outputd.tickets import JobTicket, ticket_json
@@ -76,7 +77,7 @@ def test_release_returns_to_the_status_the_job_was_held_in():
 
 
 def test_history_words_for_events_without_a_message():
-    from outputd.events import default_message
+    from outputd.ops.rules import default_message
 
     assert default_message("cancelled") == "marked cancelled"
     assert default_message("ready_for_collection") == "marked ready for collection"

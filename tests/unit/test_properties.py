@@ -9,10 +9,11 @@ from pathlib import PurePosixPath
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outputd import events, states
+from outputd import states
 from outputd.errors import RequestRefused, TicketError
 from outputd.model import HistoryEntry, Job
-from outputd.routing import filename, sanitise
+from outputd.ops import rules as events
+from outputd.pipeline.routing import filename, sanitise
 from outputd.tickets import JobTicket, parse_ticket, ticket_json
 from tests.helpers import job_ticket
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from outputd.config import load_config
-from outputd.routing import filename, route, sanitise
+from outputd.pipeline.routing import filename, route, sanitise
 from outputd.tickets import JobTicket
 from tests.helpers import job_ticket, write_config
 

@@ -7,10 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from outputd import routing, states
+from outputd import states
 from outputd.config import LocalHotFolder, SftpHotFolder
 from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed
 from outputd.model import Delivery, Output
+from outputd.pipeline import routing
 from outputd.pipeline.sidecar import SUFFIX, render, sidecar_name
 from outputd.retry import RetryPolicy
 from outputd.tickets import JobTicket

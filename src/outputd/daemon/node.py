@@ -15,20 +15,22 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from outputd import diskguard, logs, nodes, notifications, service, states
+from outputd import logs, notifications, states
 from outputd.config import Config, load_config
+from outputd.daemon import diskguard, nodes
+from outputd.daemon import systemd as service
+from outputd.daemon.metrics import Metrics, serve
+from outputd.daemon.pickup import RECONCILE_S, PickupWatcher, watched_folders
+from outputd.daemon.worker import ERROR_BACKOFF_S, Runner, Services
 from outputd.errors import ConfigError, RequestRefused
-from outputd.intake import Intake, lock_intake
+from outputd.intake.accept import Intake, lock_intake
+from outputd.intake.watcher import SCAN_INTERVAL_S, IntakeWatcher
 from outputd.layout import Layout
-from outputd.metrics import Metrics, serve
 from outputd.model import JobFilter
 from outputd.notifications.sender import Notifier
-from outputd.pdfwork import PdfProcesses
-from outputd.pickup import RECONCILE_S, PickupWatcher, watched_folders
-from outputd.runner import ERROR_BACKOFF_S, Runner, Services
+from outputd.pipeline.sandbox import PdfProcesses
 from outputd.store import open_store
 from outputd.transports import TransportPool, check_kinds
-from outputd.watcher import SCAN_INTERVAL_S, IntakeWatcher
 
 log = logging.getLogger(__name__)
 DUE_POLL_S = 0.5

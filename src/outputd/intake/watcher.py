@@ -33,8 +33,8 @@ from watchdog.observers import Observer
 
 from outputd import logs
 from outputd.errors import IntakeDeferred, TicketError
-from outputd.intake import Intake, is_ticket_name
-from outputd.intakefiles import read_ticket
+from outputd.intake.accept import Intake, is_ticket_name
+from outputd.intake.files import read_ticket
 from outputd.tickets import MAX_TICKET_BYTES
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,12 @@ import os
 import time
 from typing import Any
 
-from outputd import diskguard
 from outputd.config import Config
-from outputd.intake import waiting_tickets
-from outputd.jobview import job_object
+from outputd.daemon import diskguard
+from outputd.intake.accept import waiting_tickets
 from outputd.logs import counted
 from outputd.model import iso
+from outputd.ops.view import job_object
 from outputd.store import SqlStore
 
 INTAKE_WAITING_S = 60  # tickets in the intake folder longer than this are listed

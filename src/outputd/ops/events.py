@@ -6,9 +6,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from outputd import events, logs, states
+from outputd import logs, states
 from outputd.errors import RequestRefused
 from outputd.layout import Layout
+from outputd.ops import rules as events
 from outputd.store import SqlStore
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from outputd import events, logs, states
+from outputd import logs, states
 from outputd.config import Config
 from outputd.errors import (
     ConfigError,
@@ -27,17 +27,18 @@ from outputd.errors import (
 )
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Delivery, Event, Job, Output
+from outputd.ops import rules as events
 from outputd.pipeline import assemble, deliver, gate, preflight
+from outputd.pipeline.routing import route
 from outputd.retry import RetryPolicy
-from outputd.routing import route
 from outputd.store import SqlStore
 from outputd.transports import TransportPool
 from outputd.transports.base import CopyControl, part_name
 
 if TYPE_CHECKING:
-    from outputd.metrics import Metrics
-    from outputd.pdfwork import PdfProcesses
-    from outputd.service import Progress
+    from outputd.daemon.metrics import Metrics
+    from outputd.daemon.systemd import Progress
+    from outputd.pipeline.sandbox import PdfProcesses
 
 log = logging.getLogger(__name__)
 ERROR_BACKOFF_S = 30.0
@@ -208,7 +209,7 @@ class Runner:
 
     def _collect_late_files(self, job: Job) -> list[str]:
         """Move files that have arrived in the intake since; return those still missing."""
-        from outputd.intake import take_late_file
+        from outputd.intake.accept import take_late_file
 
         missing = []
         for f in job.ticket.files:

@@ -16,9 +16,9 @@ from outputd import states
 from outputd.configfile import ConfigFile, read_config_file
 from outputd.errors import ConfigError, DeliveryError, OutputdError, RequestRefused
 from outputd.fileutil import os_reason, private_temp
-from outputd.jobview import job_object, late_jobs, render, render_header, render_row
 from outputd.logs import counted
 from outputd.model import JobFilter, iso
+from outputd.ops.view import job_object, late_jobs, render, render_header, render_row
 from outputd.store import SqlStore, open_store
 
 if TYPE_CHECKING:
@@ -86,14 +86,14 @@ class Context:
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    from outputd import daemon
+    from outputd.daemon import node as daemon
 
     return daemon.run(ctx.config, getattr(args, "config", None))
 
 
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
-    from outputd.intake import Intake
-    from outputd.nodes import node_id
+    from outputd.daemon.nodes import node_id
+    from outputd.intake.accept import Intake
 
     data = Path(args.ticket).read_bytes()
     ctx.layout.create()
@@ -144,7 +144,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
 
 def _request(ctx: Context, job_id: str | None, order_id: str | None, event: str,
              message: str = "", storefront: str | None = None) -> int:
-    from outputd import commands
+    from outputd.ops import events as commands
 
     ids = commands.target_jobs(ctx.store, job_id, order_id, storefront)
     done = commands.record_event(ctx.store, ctx.layout, ids, event, _who(), message)
@@ -173,7 +173,7 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
         raise _Usage("name a job (outputd retry JOB_ID) or a hot folder (--hotfolder NAME)")
     if args.job_id is not None:
         return _request(ctx, args.job_id, None, "retry")
-    from outputd import commands
+    from outputd.ops import events as commands
 
     name = _hotfolder(ctx, args.hotfolder)
     ids = ctx.store.failed_at(name)
@@ -193,7 +193,7 @@ def cmd_reopen(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(ctx: Context, args: argparse.Namespace) -> int:
-    from outputd.fetch import fetch_outputs
+    from outputd.ops.fetch import fetch_outputs
 
     for path in fetch_outputs(ctx.store, args.job_id, Path(args.folder)):
         print(path)
@@ -220,7 +220,7 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
-    from outputd import statusreport
+    from outputd.ops import status as statusreport
 
     body = statusreport.build(ctx.config, ctx.store)
     if args.json:

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from outputd.sdnotify import sd_notify
+from outputd.daemon.sdnotify import sd_notify
 
 
 def watchdog_interval() -> float | None:

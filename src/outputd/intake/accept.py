@@ -20,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from outputd import commands, intakefiles, logs, safefs, states
+from outputd import logs, safefs, states
 from outputd.errors import IntakeDeferred, OutputdError, RequestRefused, TicketError
 from outputd.fileutil import os_reason
+from outputd.intake import files as intakefiles
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, iso
+from outputd.ops import events as commands
 from outputd.store import DuplicateJob, SqlStore
 from outputd.tickets import MAX_TICKET_BYTES, EventTicket, JobTicket, parse_ticket
 

@@ -1,0 +1,1 @@
+"""The `outputd` command line: a thin adapter over the operations."""
