@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, replace
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,16 @@ if TYPE_CHECKING:
     from outputd.tickets import JobTicket
 
 BY_DAEMON = "outputd"
+
+
+class _Keep:
+    """A job's `due_at` left as it is (None means "no scheduled work")."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
 
 
 def iso(at: float | None) -> str | None:
@@ -143,3 +155,34 @@ class JobFilter:
     payment_status: str | None = None
     approval: str | None = None
     limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one stage (or one applied event) did to a job: the worker commits it, with
+    the event it applied, in one transaction.
+
+    `status` None leaves the status as it is; with `note`, `status` is a history entry
+    that does not change the job's status. `due_at` KEEP leaves the job's time to be
+    looked at again as it is, except that a new status without one rests the job.
+    `outputs` and `deliveries` replace the job's when given; `tried` are the deliveries
+    attempted now (for the hot folders' health).
+    """
+
+    status: str | None = None
+    message: str = ""
+    by: str = BY_DAEMON
+    due_at: float | None | _Keep = KEEP  # when to look at the job again
+    fields: Mapping[str, Any] = field(default_factory=dict)  # payment_status, approval, ...
+    outputs: Sequence[Output] | None = None
+    deliveries: Sequence[Delivery] | None = None
+    tried: Sequence[Delivery] = ()
+    note: bool = False
+    renotify: bool = False  # owe the webhooks of the job's current status again
+    event_id: int | None = None  # the recorded event this applies
+    level: int = logging.INFO  # of the `job.status` log line
+    log: Mapping[str, object] = field(default_factory=dict)  # more fields for that line
+
+    def applying(self, event_id: int) -> Result:
+        """This result, marking the event `event_id` as applied."""
+        return replace(self, event_id=event_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -13,12 +14,11 @@ import pytest
 
 from outputd import states
 from outputd.config import load_config
-from outputd.daemon.worker import Runner, Services
+from outputd.daemon.worker import Runtime, Services, Worker
 from outputd.errors import DeliveryError
-from outputd.intake.accept import Intake
+from outputd.intake.accept import Intake, take_late_file
 from outputd.layout import Layout
 from outputd.store import open_store
-from outputd.transports import TransportPool
 from outputd.transports.base import Transport
 from tests.helpers import job_ticket, make_pdf, write_config
 
@@ -29,8 +29,8 @@ def env(tmp_path: Path):
     layout = Layout(config)
     layout.create()
     store = open_store(config.store.url)
-    services = Services(config, store, layout, TransportPool(config.hotfolders, 30),
-                        threading.Event(), threading.Event())
+    services = Services(Runtime.build(config), store, layout, threading.Event(),
+                        threading.Event(), late_file=functools.partial(take_late_file, layout))
     yield services
     store.close()
 
@@ -46,7 +46,7 @@ def accept(env: Services, job_id: str, **changes) -> Path:
 def run(env: Services) -> None:
     while (job := env.store.claim("n", 30)) is not None:
         try:
-            Runner(env).process(job)
+            Worker(env).process(job)
         finally:
             env.store.release(job.job_id, "n")
 
@@ -106,7 +106,7 @@ class FlakyTransport(Transport):
 
 def test_a_transient_failure_is_retried_at_the_back_off_time(env: Services):
     flaky = FlakyTransport(failures=2)
-    env.transports._transports["rip1"] = flaky
+    env.runtime.transports._transports["rip1"] = flaky
     accept(env, "J-1")
     before = time.time()
     run(env)
@@ -158,7 +158,7 @@ def test_an_unpaid_job_waits_and_paid_releases_it(env: Services):
 
 def test_a_node_taking_over_rebuilds_the_working_folder(env: Services):
     accept(env, "J-1")
-    env.transports._transports["rip1"] = FlakyTransport(failures=1)
+    env.runtime.transports._transports["rip1"] = FlakyTransport(failures=1)
     run(env)
     assert env.store.get_job("J-1").status == states.COPY_FAILED
     env.layout.clear_work("J-1")  # as seen from another node: no working folder here
@@ -186,3 +186,27 @@ def test_shipping_before_delivery_drops_it_and_its_temp_file(env: Services):
     delivery = env.store.deliveries("J-1")[0]
     assert delivery.state == "skipped" and delivery.error == "Shipped before delivery"
     assert not stale.exists()
+
+
+def test_a_static_job_takes_one_transaction_per_stage(env: Services, monkeypatch):
+    """store → stage → store: from the intake to InHotFolder, one transaction to take the
+    job in, one to claim it, one per status change, one to release it. Fails if a stage
+    writes the store on its own again."""
+    opened = []
+    real = env.store.transaction
+
+    def counted():
+        opened.append(1)
+        return real()
+
+    monkeypatch.setattr(env.store, "transaction", counted)
+    accept(env, "J-1")
+    assert len(opened) == 1  # the job and its first history entry
+    run(env)
+    history = [h.status for h in env.store.history("J-1")]
+    assert history == [states.ORDERED, states.VALIDATION_FINISHED,
+                       states.OUTPUT_CREATION_STARTED, states.OUTPUT_CREATED,
+                       states.IN_HOT_FOLDER]
+    stages = len(history) - 1
+    # intake, claim, the stages, release, and run()'s last claim that finds nothing
+    assert len(opened) == 1 + 1 + stages + 1 + 1

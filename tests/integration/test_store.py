@@ -13,7 +13,7 @@ import pytest
 
 from outputd import states
 from outputd.errors import TransitionRefused, UnknownJob
-from outputd.model import Delivery, JobFilter
+from outputd.model import Delivery, JobFilter, Result
 from outputd.store import DuplicateJob, SqlStore, open_store
 from outputd.tickets import JobTicket
 from tests.conftest import IN_CI
@@ -130,9 +130,11 @@ class StoreContract:
     def test_deliveries_round_trip_and_mark_hot_folder_health(self, store):
         add(store, "J-1")
         d = Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "pending")
-        store.set_deliveries("J-1", [d])
-        store.update_delivery("J-1", Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "failed", 1,
-                                              "disk full", 123.0))
+        store.save(store.get_job("J-1"), Result(deliveries=[d]))
+        assert store.deliveries("J-1") == [d]
+        assert "rip1" not in store.hotfolder_states()  # planned, not tried
+        failed = Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "failed", 1, "disk full", 123.0)
+        store.save(store.get_job("J-1"), Result(deliveries=[failed], tried=[failed]))
         assert store.deliveries("J-1")[0].error == "disk full"
         assert store.hotfolder_states()["rip1"]["last_error"] == "disk full"
 
@@ -140,8 +142,8 @@ class StoreContract:
         for job_id, hotfolder, copy_failed in (("J-2", "rip1", True), ("J-1", "rip1", True),
                                                ("J-3", "rip2", True), ("J-4", "rip1", False)):
             add(store, job_id)
-            store.set_deliveries(job_id, [
-                Delivery(hotfolder, f"{job_id}.pdf", f"/hot/{job_id}.pdf", "failed", 1, "x")])
+            store.save(store.get_job(job_id), Result(deliveries=[
+                Delivery(hotfolder, f"{job_id}.pdf", f"/hot/{job_id}.pdf", "failed", 1, "x")]))
             if copy_failed:
                 for status in (states.VALIDATION_FINISHED, states.OUTPUT_CREATION_STARTED,
                                states.OUTPUT_CREATED, states.COPY_FAILED):

@@ -97,7 +97,10 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
 
     data = Path(args.ticket).read_bytes()
     ctx.layout.create()
-    outcome = Intake(ctx.store, ctx.layout, node_id()).submit(data, _who())
+    from outputd.notifications import policy
+
+    owed = policy(ctx.config.notify)
+    outcome = Intake(ctx.store, ctx.layout, node_id(), owed).submit(data, _who())
     if outcome.result == "duplicate":
         print(f"job {outcome.job_id}: {outcome.reason}")
     elif outcome.result == "event":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -15,22 +16,22 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from outputd import logs, notifications, states
+from outputd import logs, states
 from outputd.config import Config, load_config
 from outputd.daemon import diskguard, nodes
 from outputd.daemon import systemd as service
 from outputd.daemon.metrics import Metrics, serve
 from outputd.daemon.pickup import RECONCILE_S, PickupWatcher, watched_folders
-from outputd.daemon.worker import ERROR_BACKOFF_S, Runner, Services
+from outputd.daemon.worker import ERROR_BACKOFF_S, Runtime, Services, Worker
 from outputd.errors import ConfigError, RequestRefused
-from outputd.intake.accept import Intake, lock_intake
+from outputd.intake.accept import Intake, lock_intake, take_late_file
 from outputd.intake.watcher import SCAN_INTERVAL_S, IntakeWatcher
 from outputd.layout import Layout
 from outputd.model import JobFilter
 from outputd.notifications.sender import Notifier
 from outputd.pipeline.sandbox import PdfProcesses
 from outputd.store import open_store
-from outputd.transports import TransportPool, check_kinds
+from outputd.transports import check_kinds
 
 log = logging.getLogger(__name__)
 DUE_POLL_S = 0.5
@@ -75,19 +76,19 @@ class Daemon:
         self.stopping = threading.Event()
         self.waker = Waker()
         self.store = open_store(config.store.url)
-        self.store.outbox_policy = notifications.policy(config.notify)
         self.metrics = Metrics(self.store)
         self.services = Services(
-            config, self.store, self.layout,
-            TransportPool(config.hotfolders, sweep_older_than_s=config.store.lease_s),
-            self.stopping, threading.Event(), self.metrics, service.Progress(),
+            Runtime.build(config), self.store, self.layout, self.stopping, threading.Event(),
+            self.metrics, service.Progress(),
             PdfProcesses(config.limits.job_memory_mb, config.limits.job_timeout_s),
+            functools.partial(take_late_file, self.layout),
         )
         self.low_space: str | None = None
         self._paused: set[str] = set()  # hot folders last seen paused (logged on change)
         self._wakeup = threading.Event()  # the main thread's: a signal arrived
         self._reload_requested = False
-        self.intake = Intake(self.store, self.layout, self.owner)
+        self.intake = Intake(self.store, self.layout, self.owner,
+                             lambda status: self.services.runtime.owed(status))
         self.watcher = IntakeWatcher(self.intake, config.daemon.intake_dir, self.waker.wake)
         self.metrics.intake_deferred.set_function(self.watcher.deferred_count)
         self.pickup = PickupWatcher(self.store, config.hotfolders, self.waker.wake)
@@ -162,7 +163,7 @@ class Daemon:
             (self._renew_claims, max(lease / 3, 0.5)),
             (self._check_disk, DISK_CHECK_S),
             (self._sweep_sources, 3600.0),
-            (self.services.transports.sweep_all, 3600.0),
+            (lambda: self.services.runtime.transports.sweep_all(), 3600.0),
             (self._report_status, STATUS_EVERY_S),
             (lambda: self.pickup.reconcile(), RECONCILE_S),  # whichever watcher is current
         ]
@@ -199,9 +200,7 @@ class Daemon:
         if fixed:
             logs.event(log, logging.WARNING, "config.needs_restart", sections=",".join(fixed))
         new = new.model_copy(update={key: getattr(old, key) for key in _RESTART_ONLY})
-        self.services.transports.update(new.hotfolders)
-        self.store.outbox_policy = notifications.policy(new.notify)
-        self.services.config = new
+        self.services.runtime = Runtime.build(new, self.services.runtime)
         if watched_folders(new.hotfolders) != watched_folders(old.hotfolders):
             self.pickup.stop()
             self.pickup = PickupWatcher(self.store, new.hotfolders, self.waker.wake)
@@ -238,7 +237,7 @@ class Daemon:
         if self.http is not None:
             self.http.shutdown()
         self.store.release_owner(self.owner)
-        self.services.transports.close()
+        self.services.runtime.transports.close()
         if self.services.pdf is not None:
             self.services.pdf.close()
         self.store.close()
@@ -330,7 +329,7 @@ class Daemon:
     # -- workers -------------------------------------------------------------
 
     def _work(self) -> None:
-        runner = Runner(self.services)
+        worker = Worker(self.services)
         if self.services.pdf is not None:
             try:
                 self.services.pdf.mine()  # start this worker's PDF process now
@@ -355,7 +354,7 @@ class Daemon:
             if progress:
                 progress.busy(name)
             try:
-                runner.process(job)
+                worker.process(job)
             except Exception:
                 log.exception("job.crashed", extra={
                     "fields": {**job.log_context(), "retry_in_s": ERROR_BACKOFF_S}})

@@ -28,6 +28,7 @@ from outputd.layout import Layout
 from outputd.model import BY_DAEMON, iso
 from outputd.ops import events as commands
 from outputd.store import DuplicateJob, SqlStore
+from outputd.store.outbox import OutboxPolicy
 from outputd.tickets import MAX_TICKET_BYTES, EventTicket, JobTicket, parse_ticket
 
 log = logging.getLogger(__name__)
@@ -138,10 +139,12 @@ def _record_sha256(layout: Layout, job_id: str, kept: dict[str, str | None]) -> 
 class Intake:
     """Accepts tickets from the intake folder (or `outputd submit`) into the store."""
 
-    def __init__(self, store: SqlStore, layout: Layout, owner: str) -> None:
+    def __init__(self, store: SqlStore, layout: Layout, owner: str,
+                 owed: OutboxPolicy | None = None) -> None:
         self.store = store
         self.layout = layout
         self.owner = owner
+        self.owed = owed  # which notifications a new job owes
         self.claims = store.shared  # other nodes may watch this intake too
 
     # -- the intake folder ---------------------------------------------------
@@ -253,7 +256,7 @@ class Intake:
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
         try:
-            self.store.add_job(ticket, sha, states.ORDERED, message, by, time.time())
+            self.store.add_job(ticket, sha, states.ORDERED, message, by, time.time(), self.owed)
         except DuplicateJob as exc:  # another node accepted the same id just now
             self._unlink_claim(intake_fd, claimed)
             return Outcome("duplicate", ticket.job_id, str(exc))

@@ -1,21 +1,30 @@
-"""Delivery: which files go to which hot folder, and one attempt at one of them."""
+"""Delivery: which files go to which hot folder, one attempt at one of them, and the
+stage that sends a job's outputs."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from outputd import states
+from outputd import logs, states
 from outputd.config import LocalHotFolder, SftpHotFolder
-from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed
-from outputd.model import Delivery, Output
+from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed, StageError
+from outputd.model import Delivery, Job, Output, Result
 from outputd.pipeline import routing
 from outputd.pipeline.sidecar import SUFFIX, render, sidecar_name
 from outputd.retry import RetryPolicy
 from outputd.tickets import JobTicket
 from outputd.transports.base import CopyControl, Transport
+
+if TYPE_CHECKING:
+    from outputd.pipeline.stages import StageContext
+
+log = logging.getLogger(__name__)
 
 SIDECAR_MARK = "~"  # output name of a sidecar: "<pdf output>~json"; sorts after its PDF
 
@@ -136,3 +145,116 @@ def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output],
             continue
         (result.withdrawn if removed else result.taken).append(d)
     return result
+
+
+# -- the stage ---------------------------------------------------------------
+
+
+def stage(ctx: StageContext, job: Job) -> Result:
+    """Plan the job's deliveries (once), then try each that is due, in order."""
+    deliveries = ctx.reads.deliveries(job.job_id)
+    outputs, rebuilt = _local_outputs(ctx, job)
+    if not deliveries:
+        where = routing.route(ctx.config, job.ticket)
+        if where.skip_reason is not None:
+            return Result(states.COPY_SKIPPED, where.skip_reason, outputs=rebuilt)
+        try:
+            deliveries = plan(where.to, list(outputs.values()), job.ticket,
+                              ctx.config.hotfolders)
+        except OutputFailed as exc:  # two outputs to one path: nothing is sent
+            return Result(states.COPY_FAILED, f"{exc}; an operator must fix the config and "
+                          "retry (outputd retry)", level=logging.ERROR, outputs=rebuilt)
+    paused = {name for name, st in ctx.reads.hotfolder_states().items() if st["paused"]}
+    tried: list[Delivery] = []
+    interrupted = False
+    results: list[Delivery] = []
+    for d in deliveries:
+        done = d
+        if _ready_to_send(d, results, paused):
+            if not ctx.stopping.is_set():
+                done = _attempt(ctx, job, d, outputs)
+            if done is d:  # not tried, or cut short: outputd is stopping
+                interrupted = True
+            else:
+                tried.append(done)
+        results.append(done)
+    return _settle(job, results, tried, interrupted, rebuilt)
+
+
+def _local_outputs(ctx: StageContext, job: Job) -> tuple[dict[str, Output], list[Output] | None]:
+    """The job's outputs by name, and (only when they were made again here, since this
+    node took the job over from another whose working folder it cannot see) the list
+    to record."""
+    outputs = ctx.reads.outputs(job.job_id)
+    if all(Path(o.path).exists() for o in outputs):
+        return {o.name: o for o in outputs}, None
+    logs.event(log, logging.INFO, "output.rebuild", **job.log_context(),
+               reason="the working folder is not on this node")
+    try:
+        outputs = ctx.pdf_call("assemble", job.ticket, ctx.sources(job),
+                               ctx.layout.outputs(job.job_id))
+    except StageError as exc:
+        raise StageError(f"job {job.job_id}: cannot rebuild its output here: {exc}") from exc
+    return {o.name: o for o in outputs}, outputs
+
+
+def _ready_to_send(d: Delivery, earlier: list[Delivery], paused: set[str]) -> bool:
+    """Not yet delivered, not paused, due, and (a sidecar) after its PDF."""
+    if d.state in states.DELIVERY_DONE or d.hotfolder in paused:
+        return False
+    if d.state == states.DELIVERY_FAILED and (
+            d.permanent or (d.next_attempt_at or 0) > time.time()):
+        return False
+    sidecar = sidecar_of(d)
+    if sidecar is None:
+        return True
+    return any(e.hotfolder == d.hotfolder and e.output == sidecar[0]
+               and e.state == states.DELIVERED for e in earlier)
+
+
+def _attempt(ctx: StageContext, job: Job, d: Delivery, outputs: dict[str, Output]) -> Delivery:
+    if d.hotfolder not in ctx.config.hotfolders:
+        return replace(d, state=states.DELIVERY_FAILED, attempts=d.attempts + 1, permanent=True,
+                       error=f"hot folder {d.hotfolder} is no longer configured")
+    output = outputs.get(d.output) or make_sidecar(d, job.ticket, ctx.layout.outputs(job.job_id))
+    started = time.monotonic()
+    done = attempt(d, output, ctx.transport(d.hotfolder), ctx.retry, time.time(),
+                   CopyControl(ctx.abort, ctx.tick))
+    seconds = time.monotonic() - started
+    if done is d:
+        logs.event(log, logging.WARNING, "delivery.interrupted", **job.log_context(),
+                   hotfolder=d.hotfolder, path=d.path,
+                   reason="outputd is stopping; it resumes at the next start")
+        return d
+    if ctx.metrics is not None:
+        ctx.metrics.delivery(d.hotfolder, done.state, seconds, output.bytes)
+    level = logging.INFO if done.state == states.DELIVERED else logging.WARNING
+    if done.state == states.DELIVERY_FAILED and done.next_attempt_at is None:
+        level = logging.ERROR
+    logs.event(log, level, f"delivery.{done.state}", **job.log_context(),
+               hotfolder=d.hotfolder, bytes=output.bytes, ms=int(seconds * 1000),
+               path=done.path, attempt=done.attempts, error=done.error)
+    return done
+
+
+def _settle(job: Job, results: list[Delivery], tried: list[Delivery], interrupted: bool,
+            rebuilt: list[Output] | None) -> Result:
+    """The job's status after this round: delivered everywhere, failed (and when to
+    try again), or still on its way."""
+    if all(d.state in states.DELIVERY_DONE for d in results):
+        where = ", ".join(f"{d.hotfolder}:{d.path}" for d in results)
+        return Result(states.IN_HOT_FOLDER, f"delivered to {where}", deliveries=results,
+                      tried=tried, outputs=rebuilt)
+    failed = [d for d in results if d.state == states.DELIVERY_FAILED]
+    retry_at = [d.next_attempt_at for d in failed if d.next_attempt_at is not None]
+    due = min(retry_at) if retry_at else None
+    if interrupted:
+        due = time.time()  # cut short by a stop: resume at the next start
+    tried_and_failed = any(d.state == states.DELIVERY_FAILED for d in tried)
+    if tried_and_failed or (failed and job.status != states.COPY_FAILED):
+        first = failed[0]
+        note = "" if due is not None else "; an operator must retry (outputd retry)"
+        return Result(states.COPY_FAILED, f"{first.hotfolder}: {first.error}{note}", due_at=due,
+                      level=logging.WARNING if due is not None else logging.ERROR,
+                      deliveries=results, tried=tried, outputs=rebuilt)
+    return Result(due_at=due, deliveries=results, tried=tried, outputs=rebuilt)

@@ -441,6 +441,15 @@ def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int
         {"file": label, "pages": f.pages, "resave": f.resave} for label, f in facts))
 
 
+def clean_single_file_pages(report: dict[str, Any] | None) -> int | None:
+    """The page count of a job's one file when its preflight report found it clean
+    (nothing to re-save), else None."""
+    files = (report or {}).get("files") or []
+    if len(files) != 1 or files[0].get("resave", True) or not files[0].get("pages"):
+        return None
+    return int(files[0]["pages"])
+
+
 def _settings(defaults: PreflightConfig, product: Product) -> PreflightConfig:
     overrides = product.preflight
     if overrides is None:

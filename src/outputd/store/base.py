@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from outputd import states
 from outputd.errors import TicketError, UnknownJob
-from outputd.model import Delivery, Event, HistoryEntry, Job, JobFilter, Output
+from outputd.model import KEEP, Event, HistoryEntry, Job, JobFilter, Result, _Keep
 from outputd.store.deliveries import DeliveriesMixin
-from outputd.store.outbox import OutboxMixin
+from outputd.store.outbox import OutboxMixin, OutboxPolicy
 from outputd.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ _JOB_COLUMNS = (
     "job_id, ticket, status, payment_status, approval, cancelled, created_at, updated_at, "
     "due_at, claimed_by, preflight, ticket_sha256"
 )
-_KEEP = object()  # "leave this column as it is"
 
 
 class Cursor(Protocol):
@@ -100,7 +99,7 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
 
     def add_job(
         self, ticket: JobTicket, ticket_sha256: str, status: str, message: str, by: str,
-        due_at: float | None,
+        due_at: float | None, owed: OutboxPolicy | None = None,
     ) -> Job:
         """Insert a job with its first history entry; raise DuplicateJob if the id exists."""
         from outputd.tickets import ticket_json  # only writers pay for the ticket models
@@ -126,7 +125,7 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
                 ),
             )
             self._append_history(cur, ticket.job_id, now, status, message, by)
-            self._enqueue(cur, ticket.job_id, status, message, now)
+            self._enqueue(cur, ticket.job_id, status, message, now, owed)
             self._notify(cur)
         return self.get_job(ticket.job_id)
 
@@ -165,48 +164,71 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
             ).fetchall()
         return [(row[0], row[1]) for row in rows]
 
-    def transition(
-        self, job_id: str, status: str, message: str, by: str, *,
-        due_at: float | None | object = _KEEP, job: Job | None = None,
-        outputs: Sequence[Output] | None = None, deliveries: Sequence[Delivery] | None = None,
-        **fields: Any,
-    ) -> Job:
-        """Change a job's status as the transition table allows, with its history entry.
-
-        `fields` sets other job columns (payment_status, approval, cancelled, preflight)
-        in the same transaction. Given the `job` as the caller holds it, the changed job
-        is returned without reading it back.
-        """
+    def save(self, job: Job, result: Result, owed: OutboxPolicy | None = None) -> Job:
+        """Commit what a stage did to `job` in one transaction: its status change (as the
+        transition table allows) or note with the history entry and the notifications it
+        owes, its outputs and deliveries, the hot folders' health, when to look again, and
+        the event it applied. `owed` says which notifications a status change owes.
+        Returns the job as it is now."""
         now = time.time()
+        changes: dict[str, Any] = dict(result.fields)
+        due_at = result.due_at
+        if result.status is not None and not result.note:
+            changes["status"] = result.status
+            if due_at is KEEP:
+                due_at = None  # a new status without a time to look again rests the job
         with self.transaction() as cur:
-            row = cur.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            row = cur.execute("SELECT status FROM jobs WHERE job_id = ?",
+                              (job.job_id,)).fetchone()
             if row is None:
-                raise UnknownJob(job_id)
-            states.check(job_id, row[0], status)
-            if outputs is not None:
-                self._put_outputs(cur, job_id, outputs)
-            if deliveries is not None:
-                cur.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
-                for d in deliveries:
-                    self._put_delivery(cur, job_id, d)
-            self._update(cur, job_id, now, status=status, due_at=due_at, **fields)
-            self._append_history(cur, job_id, now, status, message, by)
-            self._enqueue(cur, job_id, status, message, now)
-        if job is not None and job.status == row[0]:
-            changes = {**fields, "status": status, "updated_at": now}
-            if due_at is not _KEEP:
-                changes["due_at"] = due_at
-            return job.evolve(**changes)
-        return self.get_job(job_id)
+                raise UnknownJob(job.job_id)
+            if "status" in changes:
+                states.check(job.job_id, row[0], changes["status"])
+            if result.outputs is not None:
+                self._put_outputs(cur, job.job_id, result.outputs)
+            if result.deliveries is not None:
+                cur.execute("DELETE FROM deliveries WHERE job_id = ?", (job.job_id,))
+                for d in result.deliveries:
+                    self._put_delivery(cur, job.job_id, d)
+            for d in result.tried:
+                self._record_health(cur, d, now)
+            touched = bool(changes) or due_at is not KEEP or result.status is not None
+            if touched:
+                self._update(cur, job.job_id, now, due_at=due_at, **changes)
+            if result.status is not None:
+                self._append_history(cur, job.job_id, now, result.status, result.message,
+                                     result.by)
+            if "status" in changes:
+                self._enqueue(cur, job.job_id, changes["status"], result.message, now, owed)
+            elif result.renotify:
+                self._enqueue(cur, job.job_id, row[0], result.message, now, owed, ("webhook",))
+            if result.event_id is not None:
+                cur.execute("UPDATE events SET applied_at = ? WHERE id = ?",
+                            (now, result.event_id))
+        if job.status != row[0]:  # moved on under us (an event applied elsewhere)
+            return self.get_job(job.job_id)
+        if not touched:
+            return job
+        if due_at is not KEEP:
+            changes["due_at"] = due_at
+        return job.evolve(**changes, updated_at=now)
+
+    def transition(self, job_id: str, status: str, message: str, by: str, *,
+                   due_at: float | None | _Keep = KEEP, owed: OutboxPolicy | None = None,
+                   **fields: Any) -> Job:
+        """Change a job's status as the transition table allows, with its history entry
+        (`fields`: other job columns set in the same transaction)."""
+        return self.save(self.get_job(job_id), Result(status, message, by, due_at, fields),
+                         owed)
 
     def note(self, job_id: str, status: str, message: str, by: str, **fields: Any) -> None:
         """A history entry that leaves the job's status as it is (with `fields` set)."""
         now = time.time()
         with self.transaction() as cur:
-            self._update(cur, job_id, now, due_at=_KEEP, **fields)
+            self._update(cur, job_id, now, due_at=KEEP, **fields)
             self._append_history(cur, job_id, now, status, message, by)
 
-    def update_job(self, job_id: str, *, due_at: float | None | object = _KEEP,
+    def update_job(self, job_id: str, *, due_at: float | None | object = KEEP,
                    **fields: Any) -> None:
         """Change columns without a status change (no history entry)."""
         with self.transaction() as cur:
@@ -377,7 +399,7 @@ class SqlStore(DeliveriesMixin, OutboxMixin, ABC):
         if unknown:
             raise ValueError(f"cannot set job columns {sorted(unknown)}")
         values = dict(fields)
-        if due_at is not _KEEP:
+        if due_at is not KEEP:
             values["due_at"] = due_at
         if "preflight" in values and values["preflight"] is not None:
             values["preflight"] = json.dumps(values["preflight"])

@@ -21,10 +21,6 @@ class DeliveriesMixin:
     def reader(self) -> Any: ...
     def _notify(self, cur: Cursor) -> None: ...
 
-    def set_outputs(self, job_id: str, outputs: Sequence[Output]) -> None:
-        with self.transaction() as cur:
-            self._put_outputs(cur, job_id, outputs)
-
     @staticmethod
     def _put_outputs(cur: Cursor, job_id: str, outputs: Sequence[Output]) -> None:
         cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
@@ -44,29 +40,18 @@ class DeliveriesMixin:
             ).fetchall()
         return [Output(*row) for row in rows]
 
-    def set_deliveries(self, job_id: str, deliveries: Sequence[Delivery]) -> None:
-        """Replace the job's delivery plan."""
-        with self.transaction() as cur:
-            cur.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
-            for d in deliveries:
-                self._put_delivery(cur, job_id, d)
-
-    def update_delivery(self, job_id: str, delivery: Delivery) -> None:
-        with self.transaction() as cur:
-            self._put_delivery(cur, job_id, delivery)
-            now = time.time()
-            if delivery.state == states.DELIVERED:
-                self._hotfolder_row(cur, delivery.hotfolder)
-                cur.execute(
-                    "UPDATE hotfolders SET last_success_at = ? WHERE name = ?",
-                    (now, delivery.hotfolder),
-                )
-            elif delivery.state == states.DELIVERY_FAILED:
-                self._hotfolder_row(cur, delivery.hotfolder)
-                cur.execute(
-                    "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
-                    (delivery.error, now, delivery.hotfolder),
-                )
+    @staticmethod
+    def _record_health(cur: Cursor, delivery: Delivery, now: float) -> None:
+        """A delivery attempt's mark on its hot folder: last success or last error."""
+        if delivery.state == states.DELIVERED:
+            DeliveriesMixin._hotfolder_row(cur, delivery.hotfolder)
+            cur.execute("UPDATE hotfolders SET last_success_at = ? WHERE name = ?",
+                        (now, delivery.hotfolder))
+        elif delivery.state == states.DELIVERY_FAILED:
+            DeliveriesMixin._hotfolder_row(cur, delivery.hotfolder)
+            cur.execute(
+                "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
+                (delivery.error, now, delivery.hotfolder))
 
     def delivered_at(self, path: str) -> list[str]:
         """Jobs in InHotFolder with a delivered file at `path`."""

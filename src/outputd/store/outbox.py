@@ -38,16 +38,15 @@ _COLUMNS = "id, job_id, kind, target, status, message, body, created_at, attempt
 class OutboxMixin:
     """Outbox operations of the store (mixed into SqlStore)."""
 
-    outbox_policy: OutboxPolicy | None = None
-
     # Provided by SqlStore.
     def transaction(self) -> Any: ...
     def reader(self) -> Any: ...
     _row_lock: Callable[[str], str]
 
-    def _enqueue(self, cur: Cursor, job_id: str, status: str, message: str, at: float,
-                 kinds: Sequence[str] = ("webhook", "email")) -> None:
-        policy = self.outbox_policy
+    @staticmethod
+    def _enqueue(cur: Cursor, job_id: str, status: str, message: str, at: float,
+                 policy: OutboxPolicy | None, kinds: Sequence[str] = ("webhook", "email")
+                 ) -> None:
         owed = [(k, t) for k, t in (policy(status) if policy else ()) if k in kinds]
         if not owed:
             return
@@ -81,12 +80,6 @@ class OutboxMixin:
                 " state, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                 (job_id, kind, target, status, message, body, at, at),
             )
-
-    def enqueue(self, job_id: str, status: str, message: str,
-                kinds: Sequence[str] = ("webhook",)) -> None:
-        """Owe a notification for the job's `status` again (`renotify`)."""
-        with self.transaction() as cur:
-            self._enqueue(cur, job_id, status, message, time.time(), kinds)
 
     def _claim(self, where: str, params: Sequence[Any], owner: str, lease_s: float,
                limit: int | None) -> list[Notification]:

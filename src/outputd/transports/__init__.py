@@ -63,13 +63,19 @@ class TransportPool:
                 logs.event(log, logging.INFO, "hotfolder.swept", hotfolder=name,
                            files=",".join(swept))
 
-    def update(self, hotfolders: dict[str, LocalHotFolder | SftpHotFolder]) -> None:
-        """Take a reloaded config: transports of changed or removed hot folders close."""
+    def for_hotfolders(self, hotfolders: dict[str, LocalHotFolder | SftpHotFolder]
+                       ) -> TransportPool:
+        """A pool for a reloaded config: transports of unchanged hot folders are taken
+        over; those of changed or removed ones close."""
+        pool = TransportPool(hotfolders, self.sweep_older_than_s)
         with self._lock:
-            for name in list(self._transports):
-                if hotfolders.get(name) != self.hotfolders.get(name):
-                    self._transports.pop(name).close()
-            self.hotfolders = hotfolders
+            for name, transport in self._transports.items():
+                if hotfolders.get(name) == self.hotfolders.get(name):
+                    pool._transports[name] = transport
+                else:
+                    transport.close()
+            self._transports.clear()
+        return pool
 
     def close(self) -> None:
         with self._lock:

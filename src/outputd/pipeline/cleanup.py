@@ -1,0 +1,51 @@
+"""The clean-up stage: once the order has shipped (or was cancelled), the job's working
+folder is cleared and what the RIP has not taken is withdrawn."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from outputd import logs, states
+from outputd.errors import ConfigError, DeliveryError
+from outputd.model import Delivery, Job, Result
+from outputd.pipeline import deliver
+from outputd.transports.base import part_name
+
+if TYPE_CHECKING:
+    from outputd.pipeline.stages import StageContext
+
+log = logging.getLogger(__name__)
+
+
+def stage(ctx: StageContext, job: Job) -> Result:
+    """Clear the working folder; deliveries the order no longer needs are dropped, with
+    any temp file a cut-short copy left in their hot folder; a cancelled job's delivered
+    files are taken back where the RIP has not taken them yet."""
+    deliveries = ctx.reads.deliveries(job.job_id)
+    dropped = [d for d in deliveries if d.state in states.DELIVERY_OPEN]
+    for d in dropped:
+        name = part_name(PurePosixPath(d.path).name)
+        with contextlib.suppress(DeliveryError, ConfigError, KeyError):
+            ctx.transport(d.hotfolder).remove(name)
+    withdrawn: list[Delivery] = []
+    message = "working folder cleared"
+    if dropped:
+        message += "; not delivered to " + ", ".join(sorted({d.hotfolder for d in dropped}))
+    if job.cancelled:
+        found = deliver.withdraw(deliveries, ctx.reads.outputs(job.job_id), ctx.transport)
+        withdrawn = found.withdrawn
+        message += found.summary()
+        for d in withdrawn:
+            logs.event(log, logging.INFO, "delivery.withdrawn", **job.log_context(),
+                       hotfolder=d.hotfolder, path=d.path)
+    ctx.layout.clear_work(job.job_id)
+    changed = {id(d): replace(d, state=states.DELIVERY_SKIPPED,
+                              error=f"{job.status} before delivery") for d in dropped}
+    changed.update({id(d): replace(d, state=states.WITHDRAWN, error="cancelled")
+                    for d in withdrawn})
+    return Result(states.CLEAN_UP, message,
+                  deliveries=[changed.get(id(d), d) for d in deliveries])

@@ -1,0 +1,173 @@
+"""The stages of a job, and the one table that says which runs for which status.
+
+A stage is a plain function of the job (and what it may read of the store); it does its
+work in the job's folders and hot folders and returns a Result. It never writes the
+store: the worker commits the result in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from outputd import logs, states
+from outputd.config import Config
+from outputd.errors import StageError
+from outputd.layout import Layout
+from outputd.model import BY_DAEMON, Delivery, HistoryEntry, Job, Output, Result
+from outputd.pipeline import assemble, cleanup, deliver, gate, preflight
+from outputd.retry import RetryPolicy
+from outputd.transports.base import Transport
+
+if TYPE_CHECKING:
+    from outputd.daemon.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class JobReads(Protocol):
+    """What a stage may read of the store (never write)."""
+
+    def history(self, job_id: str) -> list[HistoryEntry]: ...
+    def outputs(self, job_id: str) -> list[Output]: ...
+    def deliveries(self, job_id: str) -> list[Delivery]: ...
+    def hotfolder_states(self) -> dict[str, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What the stages of one job work with, fixed for that job (a reload takes effect
+    at the next job)."""
+
+    config: Config
+    layout: Layout
+    reads: JobReads
+    transport: Callable[[str], Transport]  # the transport of a hot folder, by name
+    retry: RetryPolicy
+    pdf_call: Callable[..., Any]  # PDF work by name, in the worker's sandboxed process
+    late_file: Callable[[str, str], bool]  # (job id, path): keep an arrived late file
+    stopping: threading.Event
+    abort: threading.Event  # the stop grace time is over: cut copies short
+    tick: Callable[[], None]  # the worker made progress (for the watchdog)
+    metrics: Metrics | None = None
+
+    def sources(self, job: Job) -> list[tuple[Path, str]]:
+        """The job's source files with their roles."""
+        return [(self.layout.source_file(job.job_id, f.path), f.role)
+                for f in job.ticket.files]
+
+    def timed(self, stage: str, started: float) -> int:
+        """Milliseconds since `started`, observed in the stage's metric."""
+        seconds = time.monotonic() - started
+        if self.metrics is not None:
+            self.metrics.stage_seconds.labels(stage).observe(seconds)
+        return int(seconds * 1000)
+
+
+Stage = Callable[[StageContext, Job], Result]
+
+
+def check(ctx: StageContext, job: Job) -> Result:
+    """The gate, then (when the job may go on) preflight."""
+    if job.status == states.ORDERED and job.created_at == job.updated_at:
+        _note_submitted(ctx, job)
+    missing = [f.path for f in job.ticket.files
+               if not ctx.layout.source_file(job.job_id, f.path).exists()
+               and not ctx.late_file(job.job_id, f.path)]
+    waiting_since = None
+    if job.status == states.AWAITING_DATA:
+        waiting_since = next((h.at for h in reversed(ctx.reads.history(job.job_id))
+                              if h.status == states.AWAITING_DATA), None)
+    decision = gate.decide(job.ticket, job.approval, job.payment_status, time.time(), missing,
+                           waiting_since, ctx.config.limits.awaiting_data_timeout_s)
+    if decision.status is None:
+        return _preflight(ctx, job)
+    if decision.status == job.status:
+        return Result(due_at=decision.due_at)
+    return Result(decision.status, decision.message, due_at=decision.due_at)
+
+
+def _note_submitted(ctx: StageContext, job: Job) -> None:
+    """A job taken in by another process (`outputd submit`) is logged as accepted by
+    the daemon that first looks at it, as its own intake logs the jobs it takes in."""
+    first = ctx.reads.history(job.job_id)[:1]
+    if first and first[0].by != BY_DAEMON:
+        logs.event(log, logging.INFO, "job.accepted", job=job.job_id, order=job.order_id,
+                   status=job.status, type=job.ticket.product.type,
+                   files=len(job.ticket.files), by=first[0].by)
+
+
+def _preflight(ctx: StageContext, job: Job) -> Result:
+    started = time.monotonic()
+    try:
+        report = ctx.pdf_call(
+            "preflight", [(path, path.name) for path, _ in ctx.sources(job)],
+            job.ticket.product, ctx.config.limits.max_file_bytes, ctx.config.preflight)
+    except StageError as exc:
+        failed = preflight.Report((preflight.error("limits", str(exc), "the job"),))
+        return Result(states.VALIDATION_FAILED, str(exc), fields={"preflight": failed.as_json()},
+                      level=logging.ERROR)
+    timing = {"ms": ctx.timed("preflight", started)}
+    if not report.ok:
+        return Result(states.VALIDATION_FAILED, report.summary(),
+                      fields={"preflight": report.as_json()}, level=logging.ERROR, log=timing)
+    return Result(states.VALIDATION_FINISHED, report.summary(), due_at=time.time(),
+                  fields={"preflight": report.as_json()}, log=timing)
+
+
+def start_output(ctx: StageContext, job: Job) -> Result:
+    """Mark that the print-ready file is being made (a crash in assembly shows there)."""
+    return Result(states.OUTPUT_CREATION_STARTED, "making the print-ready file",
+                  due_at=time.time())
+
+
+def make_output(ctx: StageContext, job: Job) -> Result:
+    """Assemble the print-ready file (or place a clean static file as it is)."""
+    started = time.monotonic()
+    try:
+        outputs = _clean_static(ctx, job) or ctx.pdf_call(
+            "assemble", job.ticket, ctx.sources(job), ctx.layout.outputs(job.job_id))
+    except (StageError, OSError) as exc:
+        return Result(states.OUTPUT_CREATION_FAILED, str(exc), level=logging.ERROR)
+    names = ", ".join(o.name for o in outputs)
+    timing = {"bytes": sum(o.bytes for o in outputs), "ms": ctx.timed("assemble", started)}
+    return Result(states.OUTPUT_CREATED, f"made {names}", due_at=time.time(), outputs=outputs,
+                  deliveries=[], log=timing)
+
+
+def _clean_static(ctx: StageContext, job: Job) -> list[Output] | None:
+    """A static file preflight found clean needs no PDF parsing to pass on: placed
+    here, saving a round trip to the PDF process."""
+    if job.ticket.product.type != "static":
+        return None
+    pages = preflight.clean_single_file_pages(job.preflight)
+    if pages is None:
+        return None
+    source = ctx.sources(job)[0][0]
+    known = ctx.layout.source_sha256(job.job_id).get(job.ticket.files[0].path)
+    return [assemble.place_clean_static(job.ticket, source, ctx.layout.outputs(job.job_id),
+                                        pages, known)]
+
+
+def delete_output(ctx: StageContext, job: Job) -> Result:
+    """Remove the old output of a job whose output is to be made again."""
+    ctx.layout.clear_work(job.job_id)
+    return Result(states.OUTPUT_DELETE, "old output removed", due_at=time.time(), outputs=[],
+                  deliveries=[])
+
+
+# The stage for each status; a job in any other status rests until an event moves it.
+STAGES: dict[str, Stage] = {
+    **dict.fromkeys(states.GATE, check),
+    states.VALIDATION_FINISHED: start_output,
+    states.OUTPUT_CREATION_STARTED: make_output,
+    states.OUTPUT_CREATED: deliver.stage,
+    states.COPY_FAILED: deliver.stage,
+    states.RECREATION_REQUESTED: delete_output,
+    **dict.fromkeys(states.FINISHING, cleanup.stage),
+}
