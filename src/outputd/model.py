@@ -155,6 +155,7 @@ class JobFilter:
     payment_status: str | None = None
     approval: str | None = None
     limit: int | None = None
+    storefronts: frozenset[str] = frozenset()  # only these (empty: any), for limited callers
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from outputd import watcher as watcher_module
 from outputd.errors import IntakeDeferred
+from outputd.intake import watcher as watcher_module
 from outputd.intake.accept import Outcome
 from outputd.intake.watcher import IntakeWatcher
 

@@ -26,7 +26,8 @@ from outputd.fileutil import os_reason
 from outputd.intake import files as intakefiles
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, iso
-from outputd.ops import events as commands
+from outputd.ops import events, submit
+from outputd.ops.access import Caller
 from outputd.store import DuplicateJob, SqlStore
 from outputd.store.outbox import OutboxPolicy
 from outputd.tickets import MAX_TICKET_BYTES, EventTicket, JobTicket, parse_ticket
@@ -201,11 +202,13 @@ class Intake:
                                 f"{MAX_TICKET_BYTES} bytes")
         try:
             ticket = parse_ticket(data)
+            caller = Caller.intake(BY_DAEMON, ticket.storefront)
+            submit.check(caller, ticket)
             if isinstance(ticket, EventTicket):
-                outcome = self._event(ticket)
+                outcome = self._event(ticket, caller)
                 os.unlink(claimed, dir_fd=intake_fd)
                 return outcome
-            outcome = self._job(ticket, data, intake_fd, claimed)
+            outcome = self._job(ticket, data, intake_fd, claimed, caller)
             if outcome.result == "accepted":
                 intakefiles.clear_stale_error(intake_fd, name)
             return outcome
@@ -216,23 +219,25 @@ class Intake:
 
     # -- shared by intake and `outputd submit` -------------------------------
 
-    def submit(self, data: bytes, by: str) -> Outcome:
-        """Accept ticket bytes from the CLI; raise TicketError/OutputdError if refused."""
+    def submit(self, data: bytes, caller: Caller) -> Outcome:
+        """Accept ticket bytes handed over by `caller` (its files are taken from the
+        intake folder); raise TicketError/OutputdError if refused."""
         ticket = parse_ticket(data)
+        submit.check(caller, ticket)
         if isinstance(ticket, EventTicket):
-            return self._event(ticket, by)
+            return self._event(ticket, caller)
         with safefs.folder(self.layout.intake) as intake_fd:  # its files are taken in too
-            return self._job(ticket, data, intake_fd, None, by)
+            return self._job(ticket, data, intake_fd, None, caller)
 
-    def _event(self, ticket: EventTicket, by: str = BY_DAEMON) -> Outcome:
-        ids = commands.target_jobs(self.store, ticket.job_id, ticket.order_id,
-                                   ticket.storefront)
-        recorded = commands.record_event(self.store, self.layout, ids, ticket.event,
-                                         ticket.by or by, ticket.message)
+    def _event(self, ticket: EventTicket, caller: Caller) -> Outcome:
+        ids = events.target_jobs(self.store, caller, ticket.job_id, ticket.order_id,
+                                 ticket.storefront)
+        recorded = events.record_event(self.store, self.layout, caller, ids, ticket.event,
+                                       ticket.message, by=ticket.by)
         return Outcome("event", ",".join(recorded.jobs + recorded.already))
 
     def _job(self, ticket: JobTicket, data: bytes, intake_fd: int | None,
-             claimed: str | None, by: str = BY_DAEMON) -> Outcome:
+             claimed: str | None, caller: Caller) -> Outcome:
         sha = hashlib.sha256(data).hexdigest()
         with contextlib.ExitStack() as stack:
             present: dict[str, intakefiles.NamedFile | None] = {}
@@ -256,7 +261,8 @@ class Intake:
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
         try:
-            self.store.add_job(ticket, sha, states.ORDERED, message, by, time.time(), self.owed)
+            self.store.add_job(ticket, sha, states.ORDERED, message, caller.name, time.time(),
+                               self.owed)
         except DuplicateJob as exc:  # another node accepted the same id just now
             self._unlink_claim(intake_fd, claimed)
             return Outcome("duplicate", ticket.job_id, str(exc))

@@ -1,4 +1,5 @@
-"""Requests shared by the CLI and the intake folder: record an event for jobs."""
+"""Recording an event for jobs (the CLI, the intake folder's event tickets, the API): the
+daemon applies it; and retrying a hot folder's failed deliveries."""
 
 from __future__ import annotations
 
@@ -9,21 +10,22 @@ from dataclasses import dataclass
 from outputd import logs, states
 from outputd.errors import RequestRefused
 from outputd.layout import Layout
-from outputd.ops import rules as events
+from outputd.ops import rules
+from outputd.ops.access import Caller
 from outputd.store import SqlStore
 
 log = logging.getLogger(__name__)
 
 
-def target_jobs(store: SqlStore, job_id: str | None, order_id: str | None,
+def target_jobs(store: SqlStore, caller: Caller, job_id: str | None, order_id: str | None,
                 storefront: str | None = None) -> list[str]:
     """The jobs an event names: one job, or every job of one storefront's order (order
     ids are each storefront's own). Without a storefront, an order id must belong to one
-    storefront only."""
+    storefront only. Jobs the caller cannot see are not found."""
     if job_id is not None:
-        store.get_job(job_id)  # raises UnknownJob
+        caller.visible(store.get_job(job_id))  # raises UnknownJob
         return [job_id]
-    found = store.order_jobs(order_id or "")
+    found = caller.only_visible(store.order_jobs(order_id or ""))
     if storefront is None and len({shop for shop, _ in found}) > 1:
         shops = ", ".join(sorted({shop for shop, _ in found}))
         raise RequestRefused(f"order {order_id} exists in several storefronts ({shops}); "
@@ -44,25 +46,29 @@ class Recorded:
     refused: list[str]
 
 
-def record_event(store: SqlStore, layout: Layout, job_ids: Sequence[str], event: str,
-                 by: str, message: str = "") -> Recorded:
-    """Check `event` against each job's current status and record it where allowed; an
-    event that asks for what is already so is a no-op that succeeds.
+def record_event(store: SqlStore, layout: Layout, caller: Caller, job_ids: Sequence[str],
+                 event: str, message: str = "", by: str | None = None) -> Recorded:
+    """Check that the caller may record `event`, then check it against each job's
+    current status and record it where allowed; an event that asks for what is already
+    so is a no-op that succeeds. `by` names who asked where the caller relays it (an
+    event ticket's `by`); else the caller's name.
 
     Raises RequestRefused when no job allows it (and none has it already).
     """
+    by = by or caller.name
     allowed: list[str] = []
     already: list[str] = []
     refusals: list[str] = []
     for job_id in job_ids:
-        job = store.get_job(job_id)
-        final = event in events.FINAL_EVENTS and job.status == states.CLEAN_UP
-        if events.already_so(job, event, store.history(job_id) if final else None):
+        job = caller.visible(store.get_job(job_id))
+        caller.require(f"event:{event}", str(job.ticket_data["storefront"]))
+        final = event in rules.FINAL_EVENTS and job.status == states.CLEAN_UP
+        if rules.already_so(job, event, store.history(job_id) if final else None):
             already.append(job_id)
             continue
         try:
             history = store.history(job_id) if event == "release" else None
-            events.plan(job, event, history)
+            rules.plan(job, event, history)
             if event == "reopen" and not layout.sources_kept(job_id):
                 raise RequestRefused(
                     f"job {job_id}: its sources are no longer kept, so it cannot be reopened"
@@ -82,3 +88,28 @@ def record_event(store: SqlStore, layout: Layout, job_ids: Sequence[str], event:
     for reason in refusals:
         logs.event(log, logging.WARNING, "event.refused", event=event, by=by, reason=reason)
     return Recorded(allowed, already, refusals)
+
+
+def retry_hotfolder(store: SqlStore, layout: Layout, caller: Caller, hotfolder: str,
+                    known: Sequence[str]) -> list[str]:
+    """Record `retry` for every job whose delivery to `hotfolder` failed (after an
+    outage); returns the jobs it was recorded for."""
+    if hotfolder not in known:
+        raise RequestRefused(f"there is no hot folder {hotfolder} in the config")
+    caller.require("event:retry")
+    ids = [job_id for job_id in store.failed_at(hotfolder)
+           if caller.visible_id(store, job_id)]
+    if not ids:
+        raise RequestRefused(f"no job has a failed delivery to {hotfolder}")
+    return record_event(store, layout, caller, ids, "retry").jobs
+
+
+def pause(store: SqlStore, caller: Caller, hotfolder: str, known: Sequence[str],
+          paused: bool) -> None:
+    """Hold (or resume) deliveries to a hot folder; jobs that waited for it go on."""
+    if hotfolder not in known:
+        raise RequestRefused(f"there is no hot folder {hotfolder} in the config")
+    caller.require("pause")
+    store.set_paused(hotfolder, paused)
+    if not paused:
+        store.wake_paused(hotfolder)

@@ -1,4 +1,4 @@
-"""The job object of `jobs --json` and `show --json`, and its human rendering."""
+"""The job object of `jobs --json` and `show --json` (and of the API), with why it waits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from outputd import states
-from outputd.logs import counted, printable
 from outputd.model import Job, JobFilter, iso
 from outputd.store import SqlStore
 
@@ -109,53 +108,3 @@ def waiting(body: dict[str, Any], ticket: dict[str, Any], paused: set[str]) -> s
     if any(d["state"] == states.DELIVERY_FAILED for d in stuck):
         return f"for an operator: the delivery failed for good (outputd retry {job})"
     return None
-
-
-def render(body: dict[str, Any]) -> str:
-    """`outputd show` for a person."""
-    lines = [
-        f"job {body['job_id']}  order {body['order_id']}  storefront {body['storefront']}"
-        + ("  (test mode)" if body["test_mode"] else ""),
-        f"  status      {body['status']}" + ("  (cancelled)" if body["cancelled"] else ""),
-        f"  product     {body['product_type']} {body['sku']}  quantity {body['quantity']}",
-        f"  payment     {body['payment_status']}   approval {body['approval']}",
-        f"  customer    {body['customer']['username']} <{body['customer']['email']}>",
-        f"  created     {body['created_at']}   updated {body['updated_at']}",
-    ]
-    if body.get("waiting"):
-        lines.append(f"  waiting     {body['waiting']}")
-    lines.append("  files")
-    lines += [f"    {f['path']}  ({f['role'] or 'no role'})" for f in body.get("files", [])]
-    if body["outputs"]:
-        lines.append("  outputs")
-        lines += [f"    {o['name']}  {counted(o['bytes'], 'byte')}  {counted(o['pages'], 'page')}"
-                  f"  sha256 {o['sha256']}"
-                  for o in body["outputs"]]
-    if body["deliveries"]:
-        lines.append("  deliveries")
-        for d in body["deliveries"]:
-            extra = f"  attempts {d['attempts']}" + (f"  error: {d['error']}" if d["error"] else "")
-            lines.append(f"    {d['hotfolder']}  {d['state']}  {d['path']}{extra}")
-    if body["preflight"]:
-        verdict = "passed" if body["preflight"]["ok"] else "FAILED"
-        lines.append(f"  preflight   {verdict}")
-        for c in body["preflight"]["checks"]:
-            mark = "ok  " if c["ok"] else ("WARN" if c.get("severity") == "warning" else "FAIL")
-            lines.append(f"    {mark} {c['check']}: {c['message']}")
-    lines.append("  history")
-    lines += [f"    {h['at']}  {h['status']:<22} {h['by']:<10} {h['message']}"
-              for h in body["history"]]
-    return "\n".join(printable(line) for line in lines)
-
-
-def render_header() -> str:
-    """The column names above the rows of `outputd jobs`."""
-    return (f"{'JOB':<16} {'ORDER':<10} {'STOREFRONT':<12} {'TYPE':<9} {'SKU':<14} "
-            f"{'STATUS':<22} {'UPDATED':<24} WAITING")
-
-
-def render_row(body: dict[str, Any]) -> str:
-    """One line of `outputd jobs`."""
-    return printable(f"{body['job_id']:<16} {body['order_id']:<10} {body['storefront']:<12} "
-                     f"{body['product_type']:<9} {body['sku']:<14} {body['status']:<22} "
-                     f"{body['updated_at']:<24} {body.get('waiting') or ''}".rstrip())

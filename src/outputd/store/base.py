@@ -439,6 +439,9 @@ def _filter_sql(query: JobFilter) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    if query.storefronts:
+        clauses.append(f"storefront IN ({', '.join('?' * len(query.storefronts))})")
+        params += sorted(query.storefronts)
     if query.cancelled is not None:
         clauses.append("cancelled = ?")
         params.append(int(query.cancelled))

@@ -1,0 +1,94 @@
+"""What the CLI prints for a person: a job, the rows of the jobs list, the status report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outputd.logs import counted, printable
+from outputd.ops import status
+
+
+def render(body: dict[str, Any]) -> str:
+    """`outputd show` for a person."""
+    lines = [
+        f"job {body['job_id']}  order {body['order_id']}  storefront {body['storefront']}"
+        + ("  (test mode)" if body["test_mode"] else ""),
+        f"  status      {body['status']}" + ("  (cancelled)" if body["cancelled"] else ""),
+        f"  product     {body['product_type']} {body['sku']}  quantity {body['quantity']}",
+        f"  payment     {body['payment_status']}   approval {body['approval']}",
+        f"  customer    {body['customer']['username']} <{body['customer']['email']}>",
+        f"  created     {body['created_at']}   updated {body['updated_at']}",
+    ]
+    if body.get("waiting"):
+        lines.append(f"  waiting     {body['waiting']}")
+    lines.append("  files")
+    lines += [f"    {f['path']}  ({f['role'] or 'no role'})" for f in body.get("files", [])]
+    if body["outputs"]:
+        lines.append("  outputs")
+        lines += [f"    {o['name']}  {counted(o['bytes'], 'byte')}  {counted(o['pages'], 'page')}"
+                  f"  sha256 {o['sha256']}"
+                  for o in body["outputs"]]
+    if body["deliveries"]:
+        lines.append("  deliveries")
+        for d in body["deliveries"]:
+            extra = f"  attempts {d['attempts']}" + (f"  error: {d['error']}" if d["error"] else "")
+            lines.append(f"    {d['hotfolder']}  {d['state']}  {d['path']}{extra}")
+    if body["preflight"]:
+        verdict = "passed" if body["preflight"]["ok"] else "FAILED"
+        lines.append(f"  preflight   {verdict}")
+        for c in body["preflight"]["checks"]:
+            mark = "ok  " if c["ok"] else ("WARN" if c.get("severity") == "warning" else "FAIL")
+            lines.append(f"    {mark} {c['check']}: {c['message']}")
+    lines.append("  history")
+    lines += [f"    {h['at']}  {h['status']:<22} {h['by']:<10} {h['message']}"
+              for h in body["history"]]
+    return "\n".join(printable(line) for line in lines)
+
+
+def render_header() -> str:
+    """The column names above the rows of `outputd jobs`."""
+    return (f"{'JOB':<16} {'ORDER':<10} {'STOREFRONT':<12} {'TYPE':<9} {'SKU':<14} "
+            f"{'STATUS':<22} {'UPDATED':<24} WAITING")
+
+
+def render_row(body: dict[str, Any]) -> str:
+    """One line of `outputd jobs`."""
+    return printable(f"{body['job_id']:<16} {body['order_id']:<10} {body['storefront']:<12} "
+                     f"{body['product_type']:<9} {body['sku']:<14} {body['status']:<22} "
+                     f"{body['updated_at']:<24} {body.get('waiting') or ''}".rstrip())
+
+
+def render_status(body: dict[str, Any]) -> str:
+    """`outputd status` as the text an operator reads."""
+    lines = ["jobs by status"]
+    lines += [f"  {status:<24} {count}" for status, count in sorted(body["counts"].items())]
+    lines.append(f"queue depth  {body['queue_depth']}")
+    lines.append(f"outbox       {body['outbox_depth']} notifications waiting")
+    if body["oldest_waiting"]:
+        o = body["oldest_waiting"]
+        lines.append(f"oldest       {o['job_id']} ({o['status']}, {o['waiting_s']} s)"
+                     + (f" waiting {o['why']}" if o.get("why") else ""))
+    lines.append("hot folders")
+    for name, h in body["hotfolders"].items():
+        state = "paused" if h["paused"] else "active"
+        line = f"  {name:<12} {h['kind']:<6} {state:<7} last success {h['last_success_at'] or '-'}"
+        if h["last_error"]:
+            line += f"  last error {h['last_error_at']}: {h['last_error']}"
+        if h["paused"]:
+            line += (f"  {counted(h['jobs_waiting'], 'job')} waiting for it "
+                     f"(outputd resume {name})")
+        lines.append(line)
+    lines.append("free space")
+    lines += [f"  {name:<20} {mb} MB" for name, mb in body["free_mb"].items()]
+    if body["low_space"]:
+        lines.append(f"LOW SPACE: {body['low_space']}")
+    if body["stale_files"]:
+        lines.append("files waiting in a hot folder longer than its stale_after_s")
+        lines += [f"  {f['hotfolder']:<12} {f['job_id']:<16} {f['waiting_s']:>8.0f} s  "
+                  f"{f['path']}" for f in body["stale_files"]]
+    if body["intake_waiting"]:
+        lines.append(f"tickets in the intake folder for over {status.INTAKE_WAITING_S} s (see the "
+                     "log: intake.deferred, intake.failed)")
+        lines += [f"  {t['ticket']:<28} {t['waiting_s']:>8.0f} s"
+                  for t in body["intake_waiting"]]
+    return "\n".join(lines)

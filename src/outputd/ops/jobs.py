@@ -1,0 +1,92 @@
+"""Reading jobs: search, show, fetch their outputs; and clearing a storefront's test data."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from outputd import states
+from outputd.errors import RequestRefused
+from outputd.fileutil import private_temp
+from outputd.layout import Layout
+from outputd.model import Job, JobFilter, iso
+from outputd.ops.access import Caller
+from outputd.ops.fetch import fetch_outputs
+from outputd.ops.view import job_object, late_jobs
+from outputd.store import SqlStore
+
+
+class ExportExists(RequestRefused):
+    """clear-test-data was given a file that exists: an earlier export is never replaced."""
+
+
+def _scoped(caller: Caller, query: JobFilter) -> JobFilter:
+    """`query` limited to the storefronts the caller may see."""
+    if not caller.storefronts:
+        return query
+    return replace(query, storefronts=caller.storefronts)
+
+
+def search(store: SqlStore, caller: Caller, query: JobFilter, *, late: bool = False,
+           full: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """The job objects matching `query` (late ones only with `late`), and how many match
+    without the query's limit."""
+    query = _scoped(caller, query)
+    jobs = late_jobs(store, query, time.time()) if late else store.list_jobs(query)
+    paused = {name for name, st in store.hotfolder_states().items() if st["paused"]}
+    bodies = [job_object(store, job, full=full, paused=paused) for job in jobs]
+    if late or query.limit is None or len(bodies) < query.limit:
+        return bodies, len(bodies)
+    return bodies, store.count_jobs(replace(query, limit=None))
+
+
+def get(store: SqlStore, caller: Caller, job_id: str) -> Job:
+    """The job, if the caller may see it (else UnknownJob)."""
+    return caller.visible(store.get_job(job_id))
+
+
+def show(store: SqlStore, caller: Caller, job_id: str) -> dict[str, Any]:
+    """One job in full (DESIGN §5)."""
+    return job_object(store, get(store, caller, job_id))
+
+
+def fetch(store: SqlStore, caller: Caller, job_id: str, folder: Path) -> list[Path]:
+    """Copy the job's outputs into `folder` (see fetch_outputs)."""
+    job = get(store, caller, job_id)
+    caller.require("download", str(job.ticket_data["storefront"]))
+    return fetch_outputs(store, job_id, folder)
+
+
+def clear_test_data(store: SqlStore, layout: Layout, caller: Caller, storefront: str,
+                    export: Path) -> list[str]:
+    """Write the storefront's test jobs to `export` (never replacing a file), then remove
+    them with their folders; returns their ids."""
+    caller.require("clear_test_data", storefront)
+    jobs = store.list_jobs(JobFilter(storefront=storefront, test_mode=True))
+    now = iso(time.time())
+    exported = []
+    for job in jobs:
+        body = job_object(store, job)
+        body["history"].append({"at": now, "status": states.JOB_DATA_DELETED,
+                                "message": "test data cleared", "by": caller.name})
+        exported.append(body)
+    with private_temp(export) as temp:
+        with open(temp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(exported, indent=2, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, export)  # never replaces: an earlier export is the only record
+        except FileExistsError:
+            raise ExportExists(f"{export} exists; clear-test-data never replaces an "
+                               "export, so name a new file") from None
+    ids = [job.job_id for job in jobs]
+    store.remove_jobs(ids)
+    for job_id in ids:
+        layout.clear_work(job_id)
+        layout.remove_sources(job_id)
+    return ids
