@@ -45,7 +45,7 @@ def build(root: Path, count: int) -> Path:
     store = open_store(config.store.url)
     base = json.loads((Path(__file__).parent / "ticket.json").read_text())
     now = time.time()
-    with store.transaction() as cur:
+    with store.engine.transaction() as cur:
         for n in range(count):
             job_id = f"J-{n:06d}"
             email = f"user{n}@shop{n % 97}.example"
@@ -121,11 +121,11 @@ def main() -> None:
         cli = [sys.executable, "-m", "outputd", "--config", str(config_path)]
         for _ in range(args.rounds):
             t = time.perf_counter()
-            found = store.list_jobs(JobFilter(search=email, limit=500))
+            found = store.jobs.matching(JobFilter(search=email, limit=500))
             [job_object(store, j) for j in found]
             in_process["search"].append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            job_object(store, store.get_job(job_id))
+            job_object(store, store.jobs.get(job_id))
             in_process["show"].append((time.perf_counter() - t) * 1000)
             commands["search"].append(wall(cli + ["jobs", "--search", email, "--json"]))
             commands["show"].append(wall(cli + ["show", job_id, "--json"]))

@@ -47,14 +47,14 @@ def test_accept_moves_ticket_and_files_and_empties_the_intake(setup):
     assert layout.source_file("J-1", "orders/J-1/a.pdf").exists()
     assert layout.ticket_file("J-1").exists()
     assert sorted(os.listdir(layout.intake)) == ["rejected"]
-    assert store.get_job("J-1").status == states.ORDERED
+    assert store.jobs.get("J-1").status == states.ORDERED
 
 
 def test_a_missing_file_is_accepted_and_waits(setup):
     intake, layout, store = setup
     outcome = intake.handle(write(layout.intake, job_ticket("J-1", ["J-1/late.pdf"])))
     assert outcome.result == "accepted"
-    assert "waiting for J-1/late.pdf" in store.history("J-1")[0].message
+    assert "waiting for J-1/late.pdf" in store.jobs.history("J-1")[0].message
 
 
 @pytest.mark.parametrize("kind", ["symlink", "fifo", "folder", "symlinked-folder"])
@@ -77,7 +77,7 @@ def test_unsafe_named_files_reject_the_ticket(setup, tmp_path: Path, kind: str):
     error = json.loads((layout.rejected / "J-1.json.error.json").read_text())
     assert error["ticket"] == "J-1.json"
     assert "J-1/a.pdf" in error["error"]
-    assert store.find_job("J-1") is None
+    assert store.jobs.find("J-1") is None
     assert outside.exists()
 
 
@@ -95,7 +95,7 @@ def test_a_ticket_another_node_claimed_is_let_go(setup):
     path = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
     os.rename(path, layout.intake / claim_name(path.name, "node-b"))
     assert intake.handle(path).result == "gone"
-    assert store.find_job("J-1") is None
+    assert store.jobs.find("J-1") is None
 
 
 def test_claims_of_a_stopped_node_are_put_back(setup):
@@ -148,7 +148,7 @@ def test_a_node_with_its_own_store_handles_tickets_where_they_lie(setup):
     path = write(layout.intake, job_ticket("J-1", ["J-1/a.pdf"]))
     assert intake.handle(path).result == "accepted"
     assert intake.handle(path).result == "gone"  # a second event for the same ticket
-    assert store.get_job("J-1").status == states.ORDERED
+    assert store.jobs.get("J-1").status == states.ORDERED
 
 
 def test_a_ticket_whose_files_cannot_be_kept_waits_in_the_intake(setup, monkeypatch):
@@ -164,7 +164,7 @@ def test_a_ticket_whose_files_cannot_be_kept_waits_in_the_intake(setup, monkeypa
     with pytest.raises(IntakeDeferred, match=r"job J-1: .*no space left on the device"):
         intake.handle(ticket)
     assert sorted(os.listdir(layout.intake)) == ["J-1", "J-1.json", "rejected"]
-    assert store.find_job("J-1") is None
+    assert store.jobs.find("J-1") is None
     monkeypatch.undo()
     assert intake.handle(ticket).result == "accepted"
     assert layout.source_file("J-1", "J-1/a.pdf").exists()

@@ -44,11 +44,11 @@ def accept(env: Services, job_id: str, **changes) -> Path:
 
 
 def run(env: Services) -> None:
-    while (job := env.store.claim("n", 30)) is not None:
+    while (job := env.store.claims.take("n", 30)) is not None:
         try:
             Worker(env).process(job)
         finally:
-            env.store.release(job.job_id, "n")
+            env.store.claims.release(job.job_id, "n")
 
 
 def test_a_crash_after_the_rename_before_the_commit_leaves_one_copy(env: Services):
@@ -58,7 +58,7 @@ def test_a_crash_after_the_rename_before_the_commit_leaves_one_copy(env: Service
     # The previous life renamed the file into place, then died before recording it.
     (hot / "5001_J-1_FLYER-A5_q250.pdf").write_bytes(source.read_bytes())
     run(env)
-    job = env.store.get_job("J-1")
+    job = env.store.jobs.get("J-1")
     assert job.status == states.IN_HOT_FOLDER
     assert os.listdir(hot) == ["5001_J-1_FLYER-A5_q250.pdf"]
 
@@ -69,16 +69,16 @@ def test_a_failed_delivery_is_retried_with_back_off_then_succeeds(env: Services)
     hot.parent.mkdir(parents=True)
     hot.write_text("the share is not mounted")  # a file where the folder should be
     run(env)
-    job = env.store.get_job("J-1")
+    job = env.store.jobs.get("J-1")
     assert job.status == states.COPY_FAILED
-    delivery = env.store.deliveries("J-1")[0]
+    delivery = env.store.deliveries.of("J-1")[0]
     assert "not a folder" in delivery.error
     assert delivery.permanent and job.due_at is None  # waits for an operator
     hot.unlink()
-    env.store.add_events(["J-1"], "retry", "alice", "")
+    env.store.events.add(["J-1"], "retry", "alice", "")
     run(env)
-    assert env.store.get_job("J-1").status == states.IN_HOT_FOLDER
-    statuses = [h.status for h in env.store.history("J-1")]
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    statuses = [h.status for h in env.store.jobs.history("J-1")]
     assert statuses[-3:] == [states.COPY_FAILED, states.OUTPUT_CREATED, states.IN_HOT_FOLDER]
 
 
@@ -110,28 +110,28 @@ def test_a_transient_failure_is_retried_at_the_back_off_time(env: Services):
     accept(env, "J-1")
     before = time.time()
     run(env)
-    job = env.store.get_job("J-1")
+    job = env.store.jobs.get("J-1")
     assert job.status == states.COPY_FAILED
     initial = env.config.retry.initial_s
     assert before + initial - 0.01 <= job.due_at <= time.time() + initial
-    delivery = env.store.deliveries("J-1")[0]
+    delivery = env.store.deliveries.of("J-1")[0]
     assert (delivery.attempts, delivery.error, delivery.permanent) == (
         1, "connection refused", False)
     run(env)
     assert flaky.puts == 1  # not due yet: no retry storm
     time.sleep(job.due_at - time.time() + 0.01)
     run(env)
-    assert env.store.deliveries("J-1")[0].attempts == 2
-    time.sleep(env.store.get_job("J-1").due_at - time.time() + 0.01)
+    assert env.store.deliveries.of("J-1")[0].attempts == 2
+    time.sleep(env.store.jobs.get("J-1").due_at - time.time() + 0.01)
     run(env)
-    assert env.store.get_job("J-1").status == states.IN_HOT_FOLDER
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
     assert flaky.puts == 3
 
 
 def test_static_output_is_the_source_untouched(env: Services):
     source = accept(env, "J-1")
     run(env)
-    output = env.store.outputs("J-1")[0]
+    output = env.store.deliveries.outputs("J-1")[0]
     assert output.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     assert output.pages == 2
     assert Path(output.path).read_bytes() == source.read_bytes()
@@ -140,19 +140,19 @@ def test_static_output_is_the_source_untouched(env: Services):
 def test_test_mode_jobs_are_skipped_by_route(env: Services):
     accept(env, "J-1", test_mode=True)
     run(env)
-    job = env.store.get_job("J-1")
+    job = env.store.jobs.get("J-1")
     assert job.status == states.COPY_SKIPPED
-    assert "skip" in env.store.history("J-1")[-1].message
+    assert "skip" in env.store.jobs.history("J-1")[-1].message
 
 
 def test_an_unpaid_job_waits_and_paid_releases_it(env: Services):
     accept(env, "J-1", payment_status="Pending")
     run(env)
-    assert env.store.get_job("J-1").status == states.ORDERED
-    assert env.store.get_job("J-1").due_at is None
-    env.store.add_events(["J-1"], "paid", "shop", "")
+    assert env.store.jobs.get("J-1").status == states.ORDERED
+    assert env.store.jobs.get("J-1").due_at is None
+    env.store.events.add(["J-1"], "paid", "shop", "")
     run(env)
-    job = env.store.get_job("J-1")
+    job = env.store.jobs.get("J-1")
     assert job.status == states.IN_HOT_FOLDER and job.payment_status == "Paid"
 
 
@@ -160,30 +160,30 @@ def test_a_node_taking_over_rebuilds_the_working_folder(env: Services):
     accept(env, "J-1")
     env.runtime.transports._transports["rip1"] = FlakyTransport(failures=1)
     run(env)
-    assert env.store.get_job("J-1").status == states.COPY_FAILED
+    assert env.store.jobs.get("J-1").status == states.COPY_FAILED
     env.layout.clear_work("J-1")  # as seen from another node: no working folder here
-    time.sleep(env.store.get_job("J-1").due_at - time.time() + 0.01)
+    time.sleep(env.store.jobs.get("J-1").due_at - time.time() + 0.01)
     run(env)
-    assert env.store.get_job("J-1").status == states.IN_HOT_FOLDER
-    assert Path(env.store.outputs("J-1")[0].path).exists()
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    assert Path(env.store.deliveries.outputs("J-1")[0].path).exists()
 
 
 def test_shipping_before_delivery_drops_it_and_its_temp_file(env: Services):
     accept(env, "J-1")
-    env.store.set_paused("rip1", True)
+    env.store.hotfolders.set_paused("rip1", True)
     run(env)
-    assert env.store.deliveries("J-1")[0].state == "pending"
+    assert env.store.deliveries.of("J-1")[0].state == "pending"
     hot = Path(env.config.hotfolders["rip1"].path)
     hot.mkdir(parents=True, exist_ok=True)
     stale = hot / ".5001_J-1_FLYER-A5_q250.pdf.part"
     stale.write_bytes(b"%PDF- half a copy")  # as a copy cut short by a crash leaves it
-    env.store.add_events(["J-1"], "shipped", "shop", "")
+    env.store.events.add(["J-1"], "shipped", "shop", "")
     run(env)
-    job = env.store.get_job("J-1")
+    job = env.store.jobs.get("J-1")
     assert job.status == states.CLEAN_UP
-    assert env.store.history("J-1")[-1].message == (
+    assert env.store.jobs.history("J-1")[-1].message == (
         "working folder cleared; not delivered to rip1")
-    delivery = env.store.deliveries("J-1")[0]
+    delivery = env.store.deliveries.of("J-1")[0]
     assert delivery.state == "skipped" and delivery.error == "Shipped before delivery"
     assert not stale.exists()
 
@@ -193,17 +193,17 @@ def test_a_static_job_takes_one_transaction_per_stage(env: Services, monkeypatch
     job in, one to claim it, one per status change, one to release it. Fails if a stage
     writes the store on its own again."""
     opened = []
-    real = env.store.transaction
+    real = env.store.engine.transaction
 
     def counted():
         opened.append(1)
         return real()
 
-    monkeypatch.setattr(env.store, "transaction", counted)
+    monkeypatch.setattr(env.store.engine, "transaction", counted)
     accept(env, "J-1")
     assert len(opened) == 1  # the job and its first history entry
     run(env)
-    history = [h.status for h in env.store.history("J-1")]
+    history = [h.status for h in env.store.jobs.history("J-1")]
     assert history == [states.ORDERED, states.VALIDATION_FINISHED,
                        states.OUTPUT_CREATION_STARTED, states.OUTPUT_CREATED,
                        states.IN_HOT_FOLDER]

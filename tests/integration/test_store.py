@@ -14,17 +14,17 @@ import pytest
 from outputd import states
 from outputd.errors import TransitionRefused, UnknownJob
 from outputd.model import Delivery, JobFilter, Result
-from outputd.store import DuplicateJob, SqlStore, open_store
+from outputd.store import DuplicateJob, Store, open_store
 from outputd.tickets import JobTicket
 from tests.conftest import IN_CI
 from tests.helpers import job_ticket
 
 
-def add(store: SqlStore, job_id: str, priority: int = 0, **changes) -> JobTicket:
+def add(store: Store, job_id: str, priority: int = 0, **changes) -> JobTicket:
     body = job_ticket(job_id, [f"{job_id}/a.pdf"], priority=priority, **changes)
     ticket = JobTicket.model_validate(body)
     sha = hashlib.sha256(json.dumps(body).encode()).hexdigest()
-    store.add_job(ticket, sha, states.ORDERED, "accepted", "test", time.time())
+    store.jobs.add(ticket, sha, states.ORDERED, "accepted", "test", time.time())
     return ticket
 
 
@@ -32,73 +32,73 @@ class StoreContract:
     """What every store engine must do."""
 
     @pytest.fixture
-    def store(self, tmp_path: Path) -> SqlStore:
+    def store(self, tmp_path: Path) -> Store:
         raise NotImplementedError
 
-    def test_migrate_twice_is_harmless(self, store: SqlStore):
+    def test_migrate_twice_is_harmless(self, store: Store):
         store.migrate()
         add(store, "J-1")
         store.migrate()
-        assert store.get_job("J-1").status == states.ORDERED
+        assert store.jobs.get("J-1").status == states.ORDERED
 
     def test_add_records_the_first_history_entry_and_refuses_duplicates(self, store):
         add(store, "J-1")
-        assert [(h.status, h.by) for h in store.history("J-1")] == [(states.ORDERED, "test")]
+        assert [(h.status, h.by) for h in store.jobs.history("J-1")] == [(states.ORDERED, "test")]
         ticket = JobTicket.model_validate(job_ticket("J-1", ["J-1/a.pdf"]))
         with pytest.raises(DuplicateJob) as caught:
-            store.add_job(ticket, "other-sha", states.ORDERED, "again", "test", None)
+            store.jobs.add(ticket, "other-sha", states.ORDERED, "again", "test", None)
         assert not caught.value.identical
         with pytest.raises(UnknownJob, match="there is no job J-404"):
-            store.get_job("J-404")
+            store.jobs.get("J-404")
 
     def test_transition_appends_history_and_a_refused_one_changes_nothing(self, store):
         add(store, "J-1")
-        job = store.transition("J-1", states.VALIDATION_FINISHED, "ok", "outputd",
+        job = store.jobs.transition("J-1", states.VALIDATION_FINISHED, "ok", "outputd",
                                due_at=None, preflight={"ok": True, "checks": []})
         assert job.status == states.VALIDATION_FINISHED and job.preflight == {
             "ok": True, "checks": []}
         with pytest.raises(TransitionRefused):
-            store.transition("J-1", states.IN_HOT_FOLDER, "skip ahead", "outputd")
-        assert store.get_job("J-1").status == states.VALIDATION_FINISHED
-        assert [h.status for h in store.history("J-1")] == [states.ORDERED,
+            store.jobs.transition("J-1", states.IN_HOT_FOLDER, "skip ahead", "outputd")
+        assert store.jobs.get("J-1").status == states.VALIDATION_FINISHED
+        assert [h.status for h in store.jobs.history("J-1")] == [states.ORDERED,
                                                             states.VALIDATION_FINISHED]
 
     def test_claims_go_by_priority_then_arrival_and_hold_a_lease(self, store):
         add(store, "J-low")
         add(store, "J-high", priority=5)
         add(store, "J-next")
-        first = store.claim("node-a", lease_s=30)
-        second = store.claim("node-b", lease_s=30)
+        first = store.claims.take("node-a", lease_s=30)
+        second = store.claims.take("node-b", lease_s=30)
         assert (first.job_id, second.job_id) == ("J-high", "J-low")
-        assert store.claim("node-b", 30).job_id == "J-next"
-        assert store.claim("node-b", 30) is None  # all claimed
-        store.release("J-low", "node-a")  # not the owner: nothing happens
-        assert store.claim("node-c", 30) is None
-        store.release("J-low", "node-b")
-        assert store.claim("node-c", 30).job_id == "J-low"
+        assert store.claims.take("node-b", 30).job_id == "J-next"
+        assert store.claims.take("node-b", 30) is None  # all claimed
+        store.claims.release("J-low", "node-a")  # not the owner: nothing happens
+        assert store.claims.take("node-c", 30) is None
+        store.claims.release("J-low", "node-b")
+        assert store.claims.take("node-c", 30).job_id == "J-low"
 
     def test_an_expired_lease_is_taken_over(self, store):
         add(store, "J-1")
-        assert store.claim("dead-node", lease_s=0.05).job_id == "J-1"
+        assert store.claims.take("dead-node", lease_s=0.05).job_id == "J-1"
         time.sleep(0.1)
-        assert store.claim("live-node", lease_s=30).job_id == "J-1"
+        assert store.claims.take("live-node", lease_s=30).job_id == "J-1"
 
     def test_renewal_keeps_a_lease_alive(self, store):
         add(store, "J-1")
-        store.claim("node-a", lease_s=0.2)
+        store.claims.take("node-a", lease_s=0.2)
         time.sleep(0.1)
-        store.renew_claims("node-a", lease_s=30)
+        store.claims.renew("node-a", lease_s=30)
         time.sleep(0.15)
-        assert store.claim("node-b", 30) is None
+        assert store.claims.take("node-b", 30) is None
 
     def test_a_pending_event_makes_a_resting_job_claimable(self, store):
         add(store, "J-1")
-        store.transition("J-1", states.VALIDATION_FAILED, "bad", "outputd", due_at=None)
-        assert store.claim("node-a", 30) is None
-        store.add_events(["J-1"], "shipped", "alice", "")
-        job = store.claim("node-a", 30)
+        store.jobs.transition("J-1", states.VALIDATION_FAILED, "bad", "outputd", due_at=None)
+        assert store.claims.take("node-a", 30) is None
+        store.events.add(["J-1"], "shipped", "alice", "")
+        job = store.claims.take("node-a", 30)
         assert job.job_id == "J-1"
-        assert [e.event for e in store.pending_events("J-1")] == ["shipped"]
+        assert [e.event for e in store.events.pending("J-1")] == ["shipped"]
 
     def test_concurrent_claims_never_hand_out_a_job_twice(self, store):
         for n in range(40):
@@ -107,7 +107,7 @@ class StoreContract:
         lock = threading.Lock()
 
         def grab(owner: str) -> None:
-            while (job := store.claim(owner, 30)) is not None:
+            while (job := store.claims.take(owner, 30)) is not None:
                 with lock:
                     claimed.append(job.job_id)
 
@@ -121,54 +121,54 @@ class StoreContract:
     def test_release_owner_frees_every_claim_of_a_stopped_node(self, store):
         add(store, "J-1")
         add(store, "J-2")
-        store.claim("old", 30)
-        store.claim("old", 30)
-        assert store.claim_owners() == ["old"]
-        assert store.release_owner("old") == 2
-        assert store.claim_owners() == []
+        store.claims.take("old", 30)
+        store.claims.take("old", 30)
+        assert store.claims.owners() == ["old"]
+        assert store.claims.release_owner("old") == 2
+        assert store.claims.owners() == []
 
     def test_deliveries_round_trip_and_mark_hot_folder_health(self, store):
         add(store, "J-1")
         d = Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "pending")
-        store.save(store.get_job("J-1"), Result(deliveries=[d]))
-        assert store.deliveries("J-1") == [d]
-        assert "rip1" not in store.hotfolder_states()  # planned, not tried
+        store.jobs.save(store.jobs.get("J-1"), Result(deliveries=[d]))
+        assert store.deliveries.of("J-1") == [d]
+        assert "rip1" not in store.hotfolders.states()  # planned, not tried
         failed = Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "failed", 1, "disk full", 123.0)
-        store.save(store.get_job("J-1"), Result(deliveries=[failed], tried=[failed]))
-        assert store.deliveries("J-1")[0].error == "disk full"
-        assert store.hotfolder_states()["rip1"]["last_error"] == "disk full"
+        store.jobs.save(store.jobs.get("J-1"), Result(deliveries=[failed], tried=[failed]))
+        assert store.deliveries.of("J-1")[0].error == "disk full"
+        assert store.hotfolders.states()["rip1"]["last_error"] == "disk full"
 
     def test_jobs_a_hot_folder_failed_are_found(self, store):
         for job_id, hotfolder, copy_failed in (("J-2", "rip1", True), ("J-1", "rip1", True),
                                                ("J-3", "rip2", True), ("J-4", "rip1", False)):
             add(store, job_id)
-            store.save(store.get_job(job_id), Result(deliveries=[
+            store.jobs.save(store.jobs.get(job_id), Result(deliveries=[
                 Delivery(hotfolder, f"{job_id}.pdf", f"/hot/{job_id}.pdf", "failed", 1, "x")]))
             if copy_failed:
                 for status in (states.VALIDATION_FINISHED, states.OUTPUT_CREATION_STARTED,
                                states.OUTPUT_CREATED, states.COPY_FAILED):
-                    store.transition(job_id, status, "", "outputd")
-        assert store.failed_at("rip1") == ["J-1", "J-2"]
-        assert store.failed_at("rip3") == []
-        assert (store.waiting_for("rip1"), store.waiting_for("rip2"),
-                store.waiting_for("rip3")) == (2, 1, 0)  # J-4 is not delivering yet
+                    store.jobs.transition(job_id, status, "", "outputd")
+        assert store.deliveries.failed_at("rip1") == ["J-1", "J-2"]
+        assert store.deliveries.failed_at("rip3") == []
+        assert (store.deliveries.waiting_for("rip1"), store.deliveries.waiting_for("rip2"),
+                store.deliveries.waiting_for("rip3")) == (2, 1, 0)  # J-4 is not delivering yet
 
     def test_filters_combine(self, store):
         add(store, "J-1", order_id="1", customer={"username": "Ann", "email": "ann@a.example"})
         add(store, "J-2", order_id="2", storefront="beta")
-        store.transition("J-2", states.VALIDATION_FAILED, "bad", "outputd")
-        assert [j.job_id for j in store.list_jobs(JobFilter(search="ann"))] == ["J-1"]
-        assert [j.job_id for j in store.list_jobs(JobFilter(search="100%"))] == []
-        assert [j.job_id for j in store.list_jobs(
+        store.jobs.transition("J-2", states.VALIDATION_FAILED, "bad", "outputd")
+        assert [j.job_id for j in store.jobs.matching(JobFilter(search="ann"))] == ["J-1"]
+        assert [j.job_id for j in store.jobs.matching(JobFilter(search="100%"))] == []
+        assert [j.job_id for j in store.jobs.matching(
             JobFilter(storefront="beta", history_status=states.VALIDATION_FAILED))] == ["J-2"]
-        assert store.count_jobs(JobFilter()) == 2
+        assert store.jobs.count(JobFilter()) == 2
 
 
     def test_a_reader_never_sees_another_threads_unfinished_transaction(self, store):
         inside, seen = threading.Event(), []
 
         def write_then_fail() -> None:
-            with pytest.raises(RuntimeError), store.transaction() as cur:
+            with pytest.raises(RuntimeError), store.engine.transaction() as cur:
                 cur.execute("UPDATE jobs SET status = 'Bogus' WHERE job_id = 'J-1'")
                 inside.set()
                 time.sleep(0.3)  # the reader runs now
@@ -178,26 +178,26 @@ class StoreContract:
         writer = threading.Thread(target=write_then_fail)
         writer.start()
         assert inside.wait(5)
-        seen.append(store.get_job("J-1").status)
+        seen.append(store.jobs.get("J-1").status)
         writer.join()
         assert seen == [states.ORDERED]
 
 
 class TestSqliteStore(StoreContract):
     @pytest.fixture
-    def store(self, tmp_path: Path) -> SqlStore:
+    def store(self, tmp_path: Path) -> Store:
         store = open_store(f"sqlite:///{tmp_path / 'state' / 'outputd.db'}")
         yield store
         store.close()
 
     def test_the_database_is_in_wal_mode(self, store):
-        with store.reader() as cur:
+        with store.engine.reader() as cur:
             assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 class TestPostgresStore(StoreContract):
     @pytest.fixture
-    def store(self, pg_url: str) -> SqlStore:
+    def store(self, pg_url: str) -> Store:
         store = open_store(pg_url)
         yield store
         store.close()
@@ -218,13 +218,13 @@ class TestPostgresStore(StoreContract):
             t.join()
         assert errors == []
         store = open_store(pg_url)
-        with store.reader() as cur:
+        with store.engine.reader() as cur:
             versions = [r[0] for r in cur.execute(
                 "SELECT version FROM schema_version ORDER BY version").fetchall()]
         assert versions == list(range(1, len(versions) + 1))
         store.close()
 
-    def test_listen_wakes_on_new_work(self, store: SqlStore):
+    def test_listen_wakes_on_new_work(self, store: Store):
         woken = threading.Event()
         stopping = threading.Event()
         listener = threading.Thread(target=store.listen, args=(woken.set, stopping))

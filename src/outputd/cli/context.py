@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from outputd.configfile import ConfigFile, read_config_file
 from outputd.ops.access import Caller
-from outputd.store import SqlStore, open_store
+from outputd.store import Store, open_store
 
 if TYPE_CHECKING:
     from outputd.config import Config
@@ -43,7 +43,7 @@ class Context:
         self._file: ConfigFile = read_config_file(config_path)
         self._config: Config | None = None
         self._layout: Layout | None = None
-        self._store: SqlStore | None = None
+        self._store: Store | None = None
         if not reads_only:
             self.config  # noqa: B018 (a bad config is refused before anything is done)
 
@@ -69,7 +69,7 @@ class Context:
         return Caller.local(who())
 
     @property
-    def store(self) -> SqlStore:
+    def store(self) -> Store:
         if self._store is None:
             url = self._config.store.url if self._config else self._file.quick_store_url()
             self._store = open_store(url, create=not self._reads_only)

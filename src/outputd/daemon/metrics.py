@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from outputd import logs
 from outputd.errors import ConfigError
-from outputd.store import SqlStore
+from outputd.store import Store
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -25,14 +25,14 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 class _StoreCollector(Collector):
     """Gauges read from the store at scrape time: jobs by status, queue, oldest wait."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            counts = self.store.status_counts()
-            depth, oldest = self.store.queue()
-            outbox = self.store.outbox_depth()
+            counts = self.store.jobs.counts()
+            depth, oldest = self.store.jobs.queue()
+            outbox = self.store.outbox.depth()
         except Exception:  # the store is down: /healthz says so; keep /metrics answering
             return
         jobs = GaugeMetricFamily("outputd_jobs", "Jobs in the store by status", labels=["status"])
@@ -50,7 +50,7 @@ class _StoreCollector(Collector):
 class Metrics:
     """The daemon's counters and histograms, in a registry of its own."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.status_changes = Counter("outputd_job_status_changes", "Status changes by new status",

@@ -16,7 +16,7 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from outputd import logs, states
+from outputd import logs, notifications, states
 from outputd.config import Config, load_config
 from outputd.daemon import diskguard, nodes
 from outputd.daemon import systemd as service
@@ -88,7 +88,7 @@ class Daemon:
         self._wakeup = threading.Event()  # the main thread's: a signal arrived
         self._reload_requested = False
         self.intake = Intake(self.store, self.layout, self.owner,
-                             lambda status: self.services.runtime.owed(status))
+                             notifications.Following(lambda: self.services.runtime.owed))
         self.watcher = IntakeWatcher(self.intake, config.daemon.intake_dir, self.waker.wake)
         self.metrics.intake_deferred.set_function(self.watcher.deferred_count)
         self.pickup = PickupWatcher(self.store, config.hotfolders, self.waker.wake)
@@ -143,9 +143,9 @@ class Daemon:
         return self._shutdown()
 
     def _recover(self) -> None:
-        for owner in self.store.claim_owners():
+        for owner in self.store.claims.owners():
             if nodes.is_gone(owner, self.owner):
-                released = self.store.release_owner(owner)
+                released = self.store.claims.release_owner(owner)
                 logs.event(log, logging.INFO, "claims.recovered", node=owner, jobs=released)
         self._recover_intake_claims(at_start=True)
 
@@ -207,7 +207,7 @@ class Daemon:
             self.pickup.start()
         for name, folder in new.hotfolders.items():
             if old.hotfolders.get(name) != folder:
-                woken = self.store.retry_hotfolder(name)
+                woken = self.store.hotfolders.retry(name)
                 if woken:
                     logs.event(log, logging.INFO, "hotfolder.retry", hotfolder=name, jobs=woken,
                                reason="its config changed")
@@ -236,7 +236,7 @@ class Daemon:
         self.notifier_thread.join(timeout=15)
         if self.http is not None:
             self.http.shutdown()
-        self.store.release_owner(self.owner)
+        self.store.claims.release_owner(self.owner)
         self.services.runtime.transports.close()
         if self.services.pdf is not None:
             self.services.pdf.close()
@@ -279,12 +279,12 @@ class Daemon:
     # -- periodic work -------------------------------------------------------
 
     def _wake_if_due(self) -> None:
-        due = self.store.next_due()
+        due = self.store.jobs.next_due()
         if due is not None and due <= time.time():
             self.waker.wake()
 
     def _renew_claims(self) -> None:
-        self.store.renew_claims(self.owner, self.config.store.lease_s)
+        self.store.claims.renew(self.owner, self.config.store.lease_s)
 
     def _check_disk(self) -> None:
         reason = diskguard.low_space(self.config)
@@ -299,14 +299,14 @@ class Daemon:
     def _sweep_sources(self) -> None:
         """Remove kept sources of jobs cleaned up longer ago than keep_sources_days."""
         cutoff = time.time() - self.config.cleanup.keep_sources_days * 86400
-        for job in self.store.list_jobs(JobFilter(status=states.CLEAN_UP)):
+        for job in self.store.jobs.matching(JobFilter(status=states.CLEAN_UP)):
             if job.updated_at < cutoff and self.layout.sources(job.job_id).exists():
                 self.layout.remove_sources(job.job_id)
                 logs.event(log, logging.INFO, "sources.removed", job=job.job_id,
                            order=job.order_id, status=job.status)
 
     def _status_line(self) -> str:
-        depth, _ = self.store.queue()
+        depth, _ = self.store.jobs.queue()
         busy = self.services.progress.busy_count() if self.services.progress else 0
         line = f"{depth} jobs due, {busy} of {len(self.workers)} workers busy"
         return f"{line}; {self.low_space}" if self.low_space else line
@@ -318,7 +318,7 @@ class Daemon:
     def _log_pauses(self) -> None:
         """Say in the log when a hot folder is paused or resumed (by `outputd pause`,
         another process: seen within STATUS_EVERY_S)."""
-        paused = {name for name, st in self.store.hotfolder_states().items() if st["paused"]}
+        paused = self.store.hotfolders.paused()
         for name in sorted(paused - self._paused):
             logs.event(log, logging.WARNING, "hotfolder.paused", hotfolder=name,
                        then=f"deliveries to it wait until outputd resume {name}")
@@ -343,7 +343,7 @@ class Daemon:
                 self.waker.wait(seen, IDLE_WAIT_S)
                 continue
             try:
-                job = self.store.claim(self.owner, self.config.store.lease_s)
+                job = self.store.claims.take(self.owner, self.config.store.lease_s)
             except Exception:
                 log.exception("worker.claim_failed")
                 self.stopping.wait(IDLE_WAIT_S)
@@ -358,11 +358,11 @@ class Daemon:
             except Exception:
                 log.exception("job.crashed", extra={
                     "fields": {**job.log_context(), "retry_in_s": ERROR_BACKOFF_S}})
-                self.store.update_job(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
+                self.store.jobs.update(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
             finally:
                 if progress:
                     progress.idle(name)
-                self.store.release(job.job_id, self.owner)
+                self.store.claims.release(job.job_id, self.owner)
 
 
 def _safe_url(url: str) -> str:

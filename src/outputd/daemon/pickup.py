@@ -16,7 +16,7 @@ from watchdog.observers import Observer
 
 from outputd import logs
 from outputd.config import LocalHotFolder, SftpHotFolder
-from outputd.store import SqlStore
+from outputd.store import Store
 
 log = logging.getLogger(__name__)
 RECONCILE_S = 10.0  # a removal inotify does not see (a share emptied by a remote RIP)
@@ -33,7 +33,7 @@ def watched_folders(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]
 class PickupWatcher(FileSystemEventHandler):
     """Records a `picked_up` event when a delivered file is removed or moved away."""
 
-    def __init__(self, store: SqlStore, hotfolders: dict[str, LocalHotFolder | SftpHotFolder],
+    def __init__(self, store: Store, hotfolders: dict[str, LocalHotFolder | SftpHotFolder],
                  on_event: Callable[[], None]) -> None:
         self.store = store
         self.folders = watched_folders(hotfolders)
@@ -63,7 +63,7 @@ class PickupWatcher(FileSystemEventHandler):
         """Catch up on files taken unseen: while outputd was not running, or on a share,
         where inotify sees only this machine's own changes."""
         for name in self.folders:
-            for job_id, path, _ in self.store.waiting_files(name):
+            for job_id, path, _ in self.store.deliveries.waiting_files(name):
                 if not os.path.exists(path):
                     self._taken(job_id, path)
 
@@ -76,12 +76,12 @@ class PickupWatcher(FileSystemEventHandler):
             self._gone(os.fsdecode(event.src_path))
 
     def _gone(self, path: str) -> None:
-        for job_id in self.store.delivered_at(path):
+        for job_id in self.store.deliveries.delivered_at(path):
             self._taken(job_id, path)
 
     def _taken(self, job_id: str, path: str) -> None:
-        if any(e.event == "picked_up" for e in self.store.pending_events(job_id)):
+        if any(e.event == "picked_up" for e in self.store.events.pending(job_id)):
             return
-        self.store.add_events([job_id], "picked_up", "outputd", f"the RIP took {path}")
+        self.store.events.add([job_id], "picked_up", "outputd", f"the RIP took {path}")
         logs.event(log, logging.INFO, "delivery.picked_up", job=job_id, path=path)
         self.on_event()

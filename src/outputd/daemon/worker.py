@@ -21,9 +21,9 @@ from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Event, Job, Result
 from outputd.ops import rules
 from outputd.pipeline import assemble, preflight
-from outputd.pipeline.stages import STAGES, StageContext
+from outputd.pipeline.stages import STAGES, JobReads, StageContext
 from outputd.retry import RetryPolicy
-from outputd.store import SqlStore
+from outputd.store import Store
 from outputd.store.outbox import OutboxPolicy
 from outputd.transports import TransportPool
 
@@ -66,7 +66,7 @@ class Services:
     """What the workers of a node share for its life; `runtime` is swapped by a reload."""
 
     runtime: Runtime
-    store: SqlStore
+    store: Store
     layout: Layout
     stopping: threading.Event
     abort: threading.Event  # set when the stop grace time is over: cut copies short
@@ -98,10 +98,13 @@ class Worker:
 
     def __init__(self, services: Services) -> None:
         self.s = services
+        store = services.store
+        self.reads = JobReads(store.jobs.history, store.deliveries.outputs,
+                              store.deliveries.of, store.hotfolders.paused)
 
     def process(self, job: Job) -> None:
         runtime = self.s.runtime
-        for event in self.s.store.pending_events(job.job_id):
+        for event in self.s.store.events.pending(job.job_id):
             job = self._commit(job, self._apply(job, event), runtime)
         ctx = self._context(runtime)
         while not self.s.stopping.is_set():
@@ -118,13 +121,13 @@ class Worker:
 
     def _context(self, runtime: Runtime) -> StageContext:
         s = self.s
-        return StageContext(runtime.config, s.layout, s.store, runtime.transports.get,
+        return StageContext(runtime.config, s.layout, self.reads, runtime.transports.get,
                             runtime.retry, s.pdf_call, s.late_file, s.stopping, s.abort,
                             s.tick, s.metrics)
 
     def _commit(self, job: Job, result: Result, runtime: Runtime) -> Job:
         """Save `result` in one transaction; log a status change in one line."""
-        saved = self.s.store.save(job, result, runtime.owed)
+        saved = self.s.store.jobs.save(job, result, runtime.owed)
         if result.status is None:
             return saved
         self.s.tick()
@@ -144,12 +147,12 @@ class Worker:
         was checked and recorded): a Result that also marks the event applied."""
         store = self.s.store
         final = event.event in rules.FINAL_EVENTS and job.status == states.CLEAN_UP
-        if rules.already_so(job, event.event, store.history(job.job_id) if final else None):
+        if rules.already_so(job, event.event, store.jobs.history(job.job_id) if final else None):
             logs.event(log, logging.INFO, "event.already", **job.log_context(),
                        event=event.event, by=event.by)  # sent twice before it was applied
             return Result(event_id=event.id)
         try:
-            history = store.history(job.job_id) if event.event == "release" else None
+            history = store.jobs.history(job.job_id) if event.event == "release" else None
             plan = rules.plan(job, event.event, history)
             if event.event == "reopen" and not self.s.layout.sources_kept(job.job_id):
                 raise RequestRefused(f"job {job.job_id}: its sources are no longer kept")
@@ -170,7 +173,7 @@ class Worker:
                 d if d.state == states.DELIVERED
                 else replace(d, state=states.DELIVERY_PENDING, attempts=0,
                              next_attempt_at=None, permanent=False)
-                for d in store.deliveries(job.job_id)
+                for d in store.deliveries.of(job.job_id)
             ]
         return Result(plan.status, message, by, due_at=time.time(), fields=plan.fields,
                       deliveries=deliveries, event_id=event.id)

@@ -28,7 +28,7 @@ from outputd.layout import Layout
 from outputd.model import BY_DAEMON, iso
 from outputd.ops import events, submit
 from outputd.ops.access import Caller
-from outputd.store import DuplicateJob, SqlStore
+from outputd.store import DuplicateJob, Store
 from outputd.store.outbox import OutboxPolicy
 from outputd.tickets import MAX_TICKET_BYTES, EventTicket, JobTicket, parse_ticket
 
@@ -140,7 +140,7 @@ def _record_sha256(layout: Layout, job_id: str, kept: dict[str, str | None]) -> 
 class Intake:
     """Accepts tickets from the intake folder (or `outputd submit`) into the store."""
 
-    def __init__(self, store: SqlStore, layout: Layout, owner: str,
+    def __init__(self, store: Store, layout: Layout, owner: str,
                  owed: OutboxPolicy | None = None) -> None:
         self.store = store
         self.layout = layout
@@ -246,7 +246,7 @@ class Intake:
                 if named is not None:
                     stack.callback(named.close)
                 present[f.path] = named
-            if self.store.find_job(ticket.job_id) is not None:
+            if self.store.jobs.find(ticket.job_id) is not None:
                 return self._duplicate(ticket, sha, present, intake_fd, claimed)
             try:
                 self._keep_sources(ticket, data, present, intake_fd)
@@ -261,7 +261,7 @@ class Intake:
                    if not self.layout.source_file(ticket.job_id, f.path).exists()]
         message = "ticket accepted" + (f"; waiting for {', '.join(missing)}" if missing else "")
         try:
-            self.store.add_job(ticket, sha, states.ORDERED, message, caller.name, time.time(),
+            self.store.jobs.add(ticket, sha, states.ORDERED, message, caller.name, time.time(),
                                self.owed)
         except DuplicateJob as exc:  # another node accepted the same id just now
             self._unlink_claim(intake_fd, claimed)
@@ -298,7 +298,7 @@ class Intake:
     def _duplicate(self, ticket: JobTicket, sha: str,
                    present: dict[str, intakefiles.NamedFile | None], intake_fd: int | None,
                    claimed: str | None) -> Outcome:
-        job = self.store.get_job(ticket.job_id)
+        job = self.store.jobs.get(ticket.job_id)
         if job.ticket_sha256 != sha:
             raise TicketError(f"job {ticket.job_id} already exists with a different ticket")
         for relative, named in present.items():

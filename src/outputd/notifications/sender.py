@@ -19,7 +19,7 @@ from outputd.errors import DeliveryError
 from outputd.model import BY_DAEMON
 from outputd.notifications import email, webhook
 from outputd.retry import RetryPolicy
-from outputd.store import SqlStore
+from outputd.store import Store
 from outputd.store.outbox import Notification
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def reason_key(n: Notification) -> str:
 class Notifier:
     """One thread per daemon sending what the outbox owes."""
 
-    def __init__(self, store: SqlStore, config: Callable[[], Config], owner: str,
+    def __init__(self, store: Store, config: Callable[[], Config], owner: str,
                  stopping: threading.Event) -> None:
         self.store = store
         self.config = config
@@ -66,30 +66,30 @@ class Notifier:
         return self.config().store.lease_s
 
     def _one_webhook(self) -> bool:
-        n = self.store.next_webhook(self.owner, self._lease())
+        n = self.store.outbox.next_webhook(self.owner, self._lease())
         if n is None:
             return False
         config = self.config()
         target = next((w for w in config.notify.webhooks if w.url == n.target), None)
         if target is None:
-            self.store.notification_failed(n.id, "this webhook is no longer configured", None)
+            self.store.outbox.failed(n.id, "this webhook is no longer configured", None)
             return True
         if n.attempts:
-            self.store.note(n.job_id, MIS_RETRIGGER, f"retry {n.attempts} of {n.status} to "
+            self.store.jobs.note(n.job_id, MIS_RETRIGGER, f"retry {n.attempts} of {n.status} to "
                             f"{webhook.shown(n.target)}", BY_DAEMON)
         try:
             code = webhook.post(target, n.body.encode())
         except DeliveryError as exc:
             retry_at = RetryPolicy(config.retry).next_attempt(n.attempts + 1, exc, time.time(),
                                                               give_up=False)
-            self.store.notification_failed(n.id, str(exc), retry_at)
-            self.store.note(n.job_id, MIS_FAILED, f"{n.status}: {exc}", BY_DAEMON)
+            self.store.outbox.failed(n.id, str(exc), retry_at)
+            self.store.jobs.note(n.job_id, MIS_FAILED, f"{n.status}: {exc}", BY_DAEMON)
             logs.event(log, logging.WARNING, "notify.webhook_failed", job=n.job_id,
                        status=n.status, url=webhook.shown(n.target), attempt=n.attempts + 1,
                        error=str(exc))
             return True
-        self.store.notification_sent(n.id)
-        self.store.note(n.job_id, MIS_NOTIFIED,
+        self.store.outbox.sent(n.id)
+        self.store.jobs.note(n.job_id, MIS_NOTIFIED,
                         f"{n.status} sent to {webhook.shown(n.target)} (HTTP {code})", BY_DAEMON)
         logs.event(log, logging.INFO, "notify.webhook_sent", job=n.job_id, status=n.status,
                    url=webhook.shown(n.target))
@@ -98,7 +98,7 @@ class Notifier:
     def _emails(self) -> None:
         config = self.config()
         cfg = config.notify.email
-        due = self.store.due_emails(self.owner, self._lease(), time.time() - cfg.batch_s)
+        due = self.store.outbox.due_emails(self.owner, self._lease(), time.time() - cfg.batch_s)
         if not due:
             return
         groups: dict[tuple[str, str], list[Notification]] = defaultdict(list)
@@ -126,14 +126,14 @@ class Notifier:
             for n in covered:
                 attempts = n.attempts + 1
                 retry_at = policy.next_attempt(attempts, exc, time.time())
-                self.store.notification_failed(n.id, str(exc), retry_at)
-                self.store.note(n.job_id, SENT_EMAIL_FAILED, f"{n.status}: {exc}", BY_DAEMON)
+                self.store.outbox.failed(n.id, str(exc), retry_at)
+                self.store.jobs.note(n.job_id, SENT_EMAIL_FAILED, f"{n.status}: {exc}", BY_DAEMON)
             logs.event(log, logging.WARNING, "notify.email_failed", jobs=len(covered),
                        error=str(exc))
             return
         noted = f" (in a summary of {len(covered)})" if summary else ""
         for n in covered:
-            self.store.notification_sent(n.id)
-            self.store.note(n.job_id, SENT_EMAIL, f"{n.status} mailed to "
+            self.store.outbox.sent(n.id)
+            self.store.jobs.note(n.job_id, SENT_EMAIL, f"{n.status} mailed to "
                             f"{', '.join(cfg.to)}{noted}", BY_DAEMON)
         logs.event(log, logging.INFO, "notify.email_sent", jobs=len(covered))

@@ -86,7 +86,7 @@ class Caller:
         """Whether the job `job_id` is one this caller may see."""
         if not self.storefronts:
             return True
-        job = store.find_job(job_id)
+        job = store.jobs.find(job_id)
         return job is not None and self.sees(str(job.ticket_data.get("storefront", "")))
 
     def only_visible(self, storefronts_and_ids: Iterable[tuple[str, str]]

@@ -12,20 +12,20 @@ from outputd.errors import RequestRefused
 from outputd.layout import Layout
 from outputd.ops import rules
 from outputd.ops.access import Caller
-from outputd.store import SqlStore
+from outputd.store import Store
 
 log = logging.getLogger(__name__)
 
 
-def target_jobs(store: SqlStore, caller: Caller, job_id: str | None, order_id: str | None,
+def target_jobs(store: Store, caller: Caller, job_id: str | None, order_id: str | None,
                 storefront: str | None = None) -> list[str]:
     """The jobs an event names: one job, or every job of one storefront's order (order
     ids are each storefront's own). Without a storefront, an order id must belong to one
     storefront only. Jobs the caller cannot see are not found."""
     if job_id is not None:
-        caller.visible(store.get_job(job_id))  # raises UnknownJob
+        caller.visible(store.jobs.get(job_id))  # raises UnknownJob
         return [job_id]
-    found = caller.only_visible(store.order_jobs(order_id or ""))
+    found = caller.only_visible(store.jobs.of_order(order_id or ""))
     if storefront is None and len({shop for shop, _ in found}) > 1:
         shops = ", ".join(sorted({shop for shop, _ in found}))
         raise RequestRefused(f"order {order_id} exists in several storefronts ({shops}); "
@@ -46,7 +46,7 @@ class Recorded:
     refused: list[str]
 
 
-def record_event(store: SqlStore, layout: Layout, caller: Caller, job_ids: Sequence[str],
+def record_event(store: Store, layout: Layout, caller: Caller, job_ids: Sequence[str],
                  event: str, message: str = "", by: str | None = None) -> Recorded:
     """Check that the caller may record `event`, then check it against each job's
     current status and record it where allowed; an event that asks for what is already
@@ -60,14 +60,14 @@ def record_event(store: SqlStore, layout: Layout, caller: Caller, job_ids: Seque
     already: list[str] = []
     refusals: list[str] = []
     for job_id in job_ids:
-        job = caller.visible(store.get_job(job_id))
+        job = caller.visible(store.jobs.get(job_id))
         caller.require(f"event:{event}", str(job.ticket_data["storefront"]))
         final = event in rules.FINAL_EVENTS and job.status == states.CLEAN_UP
-        if rules.already_so(job, event, store.history(job_id) if final else None):
+        if rules.already_so(job, event, store.jobs.history(job_id) if final else None):
             already.append(job_id)
             continue
         try:
-            history = store.history(job_id) if event == "release" else None
+            history = store.jobs.history(job_id) if event == "release" else None
             rules.plan(job, event, history)
             if event == "reopen" and not layout.sources_kept(job_id):
                 raise RequestRefused(
@@ -80,7 +80,7 @@ def record_event(store: SqlStore, layout: Layout, caller: Caller, job_ids: Seque
     if not allowed and not already:
         raise RequestRefused(refusals[0] if len(refusals) == 1 else "; ".join(refusals))
     if allowed:
-        store.add_events(allowed, event, by, message)
+        store.events.add(allowed, event, by, message)
     for job_id in already:
         logs.event(log, logging.INFO, "event.already", job=job_id, event=event, by=by)
     for job_id in allowed:
@@ -90,26 +90,26 @@ def record_event(store: SqlStore, layout: Layout, caller: Caller, job_ids: Seque
     return Recorded(allowed, already, refusals)
 
 
-def retry_hotfolder(store: SqlStore, layout: Layout, caller: Caller, hotfolder: str,
+def retry_hotfolder(store: Store, layout: Layout, caller: Caller, hotfolder: str,
                     known: Sequence[str]) -> list[str]:
     """Record `retry` for every job whose delivery to `hotfolder` failed (after an
     outage); returns the jobs it was recorded for."""
     if hotfolder not in known:
         raise RequestRefused(f"there is no hot folder {hotfolder} in the config")
     caller.require("event:retry")
-    ids = [job_id for job_id in store.failed_at(hotfolder)
+    ids = [job_id for job_id in store.deliveries.failed_at(hotfolder)
            if caller.visible_id(store, job_id)]
     if not ids:
         raise RequestRefused(f"no job has a failed delivery to {hotfolder}")
     return record_event(store, layout, caller, ids, "retry").jobs
 
 
-def pause(store: SqlStore, caller: Caller, hotfolder: str, known: Sequence[str],
+def pause(store: Store, caller: Caller, hotfolder: str, known: Sequence[str],
           paused: bool) -> None:
     """Hold (or resume) deliveries to a hot folder; jobs that waited for it go on."""
     if hotfolder not in known:
         raise RequestRefused(f"there is no hot folder {hotfolder} in the config")
     caller.require("pause")
-    store.set_paused(hotfolder, paused)
+    store.hotfolders.set_paused(hotfolder, paused)
     if not paused:
-        store.wake_paused(hotfolder)
+        store.hotfolders.wake(hotfolder)

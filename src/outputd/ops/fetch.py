@@ -9,18 +9,18 @@ from pathlib import Path
 from outputd import safefs, states
 from outputd.errors import RequestRefused
 from outputd.fileutil import private_temp, sha256_fd
-from outputd.store import SqlStore
+from outputd.store import Store
 
 
-def fetch_outputs(store: SqlStore, job_id: str, folder: Path) -> list[Path]:
+def fetch_outputs(store: Store, job_id: str, folder: Path) -> list[Path]:
     """Copy each output of the job into `folder` under its own name, checked against the
     sha256 recorded when it was made; never replacing a file there. Raises
     RequestRefused with the reason when there is nothing to fetch."""
-    job = store.get_job(job_id)
+    job = store.jobs.get(job_id)
     if job.status == states.CLEAN_UP:
         raise RequestRefused(f"job {job_id} is CleanUp: its output was removed with its "
                              f"working folder (outputd reopen {job_id} makes it again)")
-    outputs = store.outputs(job_id)
+    outputs = store.deliveries.outputs(job_id)
     if not outputs:
         raise RequestRefused(f"job {job_id} is {job.status} and has no output yet")
     if not folder.is_dir():

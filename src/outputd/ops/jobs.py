@@ -17,7 +17,7 @@ from outputd.model import Job, JobFilter, iso
 from outputd.ops.access import Caller
 from outputd.ops.fetch import fetch_outputs
 from outputd.ops.view import job_object, late_jobs
-from outputd.store import SqlStore
+from outputd.store import Store
 
 
 class ExportExists(RequestRefused):
@@ -31,42 +31,42 @@ def _scoped(caller: Caller, query: JobFilter) -> JobFilter:
     return replace(query, storefronts=caller.storefronts)
 
 
-def search(store: SqlStore, caller: Caller, query: JobFilter, *, late: bool = False,
+def search(store: Store, caller: Caller, query: JobFilter, *, late: bool = False,
            full: bool = False) -> tuple[list[dict[str, Any]], int]:
     """The job objects matching `query` (late ones only with `late`), and how many match
     without the query's limit."""
     query = _scoped(caller, query)
-    jobs = late_jobs(store, query, time.time()) if late else store.list_jobs(query)
-    paused = {name for name, st in store.hotfolder_states().items() if st["paused"]}
+    jobs = late_jobs(store, query, time.time()) if late else store.jobs.matching(query)
+    paused = store.hotfolders.paused()
     bodies = [job_object(store, job, full=full, paused=paused) for job in jobs]
     if late or query.limit is None or len(bodies) < query.limit:
         return bodies, len(bodies)
-    return bodies, store.count_jobs(replace(query, limit=None))
+    return bodies, store.jobs.count(replace(query, limit=None))
 
 
-def get(store: SqlStore, caller: Caller, job_id: str) -> Job:
+def get(store: Store, caller: Caller, job_id: str) -> Job:
     """The job, if the caller may see it (else UnknownJob)."""
-    return caller.visible(store.get_job(job_id))
+    return caller.visible(store.jobs.get(job_id))
 
 
-def show(store: SqlStore, caller: Caller, job_id: str) -> dict[str, Any]:
+def show(store: Store, caller: Caller, job_id: str) -> dict[str, Any]:
     """One job in full (DESIGN §5)."""
     return job_object(store, get(store, caller, job_id))
 
 
-def fetch(store: SqlStore, caller: Caller, job_id: str, folder: Path) -> list[Path]:
+def fetch(store: Store, caller: Caller, job_id: str, folder: Path) -> list[Path]:
     """Copy the job's outputs into `folder` (see fetch_outputs)."""
     job = get(store, caller, job_id)
     caller.require("download", str(job.ticket_data["storefront"]))
     return fetch_outputs(store, job_id, folder)
 
 
-def clear_test_data(store: SqlStore, layout: Layout, caller: Caller, storefront: str,
+def clear_test_data(store: Store, layout: Layout, caller: Caller, storefront: str,
                     export: Path) -> list[str]:
     """Write the storefront's test jobs to `export` (never replacing a file), then remove
     them with their folders; returns their ids."""
     caller.require("clear_test_data", storefront)
-    jobs = store.list_jobs(JobFilter(storefront=storefront, test_mode=True))
+    jobs = store.jobs.matching(JobFilter(storefront=storefront, test_mode=True))
     now = iso(time.time())
     exported = []
     for job in jobs:
@@ -85,7 +85,7 @@ def clear_test_data(store: SqlStore, layout: Layout, caller: Caller, storefront:
             raise ExportExists(f"{export} exists; clear-test-data never replaces an "
                                "export, so name a new file") from None
     ids = [job.job_id for job in jobs]
-    store.remove_jobs(ids)
+    store.jobs.remove(ids)
     for job_id in ids:
         layout.clear_work(job_id)
         layout.remove_sources(job_id)

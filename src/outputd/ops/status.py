@@ -11,20 +11,20 @@ from outputd.daemon import diskguard
 from outputd.intake.accept import waiting_tickets
 from outputd.model import iso
 from outputd.ops.view import job_object
-from outputd.store import SqlStore
+from outputd.store import Store
 
 INTAKE_WAITING_S = 60  # tickets in the intake folder longer than this are listed
 
 
-def build(config: Config, store: SqlStore) -> dict[str, Any]:
+def build(config: Config, store: Store) -> dict[str, Any]:
     """The status report: counts, queue, hot folders, stuck files and tickets, space."""
     now = time.time()
-    depth, oldest = store.queue()
-    folders = store.hotfolder_states()
+    depth, oldest = store.jobs.queue()
+    folders = store.hotfolders.states()
     return {
-        "counts": store.status_counts(),
+        "counts": store.jobs.counts(),
         "queue_depth": depth,
-        "outbox_depth": store.outbox_depth(),
+        "outbox_depth": store.outbox.depth(),
         "oldest_waiting": None if oldest is None else {
             "job_id": oldest.job_id, "status": oldest.status,
             "waiting_s": round(now - oldest.updated_at, 1),
@@ -35,7 +35,7 @@ def build(config: Config, store: SqlStore) -> dict[str, Any]:
             name: {
                 "kind": cfg.kind,
                 "paused": folders.get(name, {}).get("paused", False),
-                "jobs_waiting": store.waiting_for(name)
+                "jobs_waiting": store.deliveries.waiting_for(name)
                 if folders.get(name, {}).get("paused") else 0,
                 "last_success_at": iso(folders.get(name, {}).get("last_success_at")),
                 "last_error": folders.get(name, {}).get("last_error"),
@@ -52,13 +52,13 @@ def build(config: Config, store: SqlStore) -> dict[str, Any]:
     }
 
 
-def stale_files(config: Config, store: SqlStore, now: float) -> list[dict[str, Any]]:
+def stale_files(config: Config, store: Store, now: float) -> list[dict[str, Any]]:
     """Delivered files still in a local hot folder longer than its stale_after_s."""
     stale = []
     for name, cfg in config.hotfolders.items():
         if cfg.kind != "local":
             continue
-        for job_id, path, since in store.waiting_files(name, now - cfg.stale_after_s):
+        for job_id, path, since in store.deliveries.waiting_files(name, now - cfg.stale_after_s):
             if os.path.exists(path):
                 stale.append({"hotfolder": name, "job_id": job_id, "path": path,
                               "waiting_s": round(now - since, 1)})

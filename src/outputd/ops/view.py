@@ -8,7 +8,7 @@ from typing import Any
 
 from outputd import states
 from outputd.model import Job, JobFilter, iso
-from outputd.store import SqlStore
+from outputd.store import Store
 
 _DELIVERING = frozenset({"OutputCreated", "CopyToHotFolderFailed"})
 
@@ -17,11 +17,11 @@ _DELIVERING = frozenset({"OutputCreated", "CopyToHotFolderFailed"})
 _OUT = frozenset({"Shipped", "ReadyForCollection", "Completed", "CleanUp"})
 
 
-def late_jobs(store: SqlStore, query: JobFilter, now: float) -> list[Job]:
+def late_jobs(store: Store, query: JobFilter, now: float) -> list[Job]:
     """Jobs of the query whose ticket's `due_at` has passed and that have not left the
     shop (shipped, ready for collection, completed; cancelled ones are not late)."""
     found = []
-    for job in store.list_jobs(replace(query, limit=None)):
+    for job in store.jobs.matching(replace(query, limit=None)):
         due = job.ticket_data.get("due_at")
         if (due and job.status not in _OUT and not job.cancelled
                 and datetime.fromisoformat(due).timestamp() < now):
@@ -31,7 +31,7 @@ def late_jobs(store: SqlStore, query: JobFilter, now: float) -> list[Job]:
     return found
 
 
-def job_object(store: SqlStore, job: Job, *, full: bool = True,
+def job_object(store: Store, job: Job, *, full: bool = True,
                paused: set[str] | None = None) -> dict[str, Any]:
     """The stable JSON shape of DESIGN §5, with `waiting`: why the job waits, if it
     does. `paused`: the paused hot folders, when the caller has read them already."""
@@ -64,20 +64,20 @@ def job_object(store: SqlStore, job: Job, *, full: bool = True,
             {"hotfolder": d.hotfolder, "path": d.path, "state": d.state,
              "attempts": d.attempts, "error": d.error,
              "next_attempt_at": iso(d.next_attempt_at)}
-            for d in store.deliveries(job.job_id)
+            for d in store.deliveries.of(job.job_id)
         ]
         if paused is None:
-            paused = {name for name, st in store.hotfolder_states().items() if st["paused"]}
+            paused = store.hotfolders.paused()
     body["waiting"] = waiting(body, t, paused or set())
     if full:
         body["files"] = [{"path": f["path"], "role": f["role"]} for f in t["files"]]
         body["outputs"] = [
             {"name": o.name, "bytes": o.bytes, "sha256": o.sha256, "pages": o.pages}
-            for o in store.outputs(job.job_id)
+            for o in store.deliveries.outputs(job.job_id)
         ]
         body["history"] = [
             {"at": iso(h.at), "status": h.status, "message": h.message, "by": h.by}
-            for h in store.history(job.job_id)
+            for h in store.jobs.history(job.job_id)
         ]
     return body
 

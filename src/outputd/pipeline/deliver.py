@@ -164,7 +164,7 @@ def stage(ctx: StageContext, job: Job) -> Result:
         except OutputFailed as exc:  # two outputs to one path: nothing is sent
             return Result(states.COPY_FAILED, f"{exc}; an operator must fix the config and "
                           "retry (outputd retry)", level=logging.ERROR, outputs=rebuilt)
-    paused = {name for name, st in ctx.reads.hotfolder_states().items() if st["paused"]}
+    paused = ctx.reads.paused()
     tried: list[Delivery] = []
     interrupted = False
     results: list[Delivery] = []

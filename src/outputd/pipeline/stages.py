@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from outputd import logs, states
 from outputd.config import Config
@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class JobReads(Protocol):
-    """What a stage may read of the store (never write)."""
+@dataclass(frozen=True)
+class JobReads:
+    """What a stage may read of the store (it never writes it)."""
 
-    def history(self, job_id: str) -> list[HistoryEntry]: ...
-    def outputs(self, job_id: str) -> list[Output]: ...
-    def deliveries(self, job_id: str) -> list[Delivery]: ...
-    def hotfolder_states(self) -> dict[str, dict[str, Any]]: ...
+    history: Callable[[str], list[HistoryEntry]]
+    outputs: Callable[[str], list[Output]]
+    deliveries: Callable[[str], list[Delivery]]
+    paused: Callable[[], set[str]]  # the hot folders that are paused now
 
 
 @dataclass(frozen=True)

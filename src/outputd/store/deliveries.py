@@ -1,38 +1,24 @@
-"""Outputs, deliveries and hot-folder state in the store (mixed into SqlStore)."""
+"""What a job made and where it went: outputs, deliveries, and the hot folders' state."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from outputd import states
 from outputd.model import Delivery, Output
-
-if TYPE_CHECKING:
-    from outputd.store.base import Cursor
+from outputd.store.engine import Cursor, Engine
 
 
-class DeliveriesMixin:
-    """What a job made and where it went."""
+class Deliveries:
+    """A job's outputs and its deliveries to hot folders."""
 
-    # Provided by SqlStore.
-    def transaction(self) -> Any: ...
-    def reader(self) -> Any: ...
-    def _notify(self, cur: Cursor) -> None: ...
-
-    @staticmethod
-    def _put_outputs(cur: Cursor, job_id: str, outputs: Sequence[Output]) -> None:
-        cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
-        for o in outputs:
-            cur.execute(
-                "INSERT INTO outputs (job_id, name, path, bytes, sha256, pages, part, role)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, o.name, o.path, o.bytes, o.sha256, o.pages, o.part, o.role),
-            )
+    def __init__(self, db: Engine) -> None:
+        self.db = db
 
     def outputs(self, job_id: str) -> list[Output]:
-        with self.reader() as cur:
+        with self.db.reader() as cur:
             rows = cur.execute(
                 "SELECT name, path, bytes, sha256, pages, part, role FROM outputs"
                 " WHERE job_id = ? ORDER BY COALESCE(part, 0), name",
@@ -40,22 +26,22 @@ class DeliveriesMixin:
             ).fetchall()
         return [Output(*row) for row in rows]
 
-    @staticmethod
-    def _record_health(cur: Cursor, delivery: Delivery, now: float) -> None:
-        """A delivery attempt's mark on its hot folder: last success or last error."""
-        if delivery.state == states.DELIVERED:
-            DeliveriesMixin._hotfolder_row(cur, delivery.hotfolder)
-            cur.execute("UPDATE hotfolders SET last_success_at = ? WHERE name = ?",
-                        (now, delivery.hotfolder))
-        elif delivery.state == states.DELIVERY_FAILED:
-            DeliveriesMixin._hotfolder_row(cur, delivery.hotfolder)
-            cur.execute(
-                "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
-                (delivery.error, now, delivery.hotfolder))
+    def of(self, job_id: str) -> list[Delivery]:
+        with self.db.reader() as cur:
+            rows = cur.execute(
+                "SELECT hotfolder, output, path, state, attempts, error, next_attempt_at,"
+                " permanent FROM deliveries WHERE job_id = ? ORDER BY hotfolder, output",
+                (job_id,),
+            ).fetchall()
+        return [
+            Delivery(hotfolder=r[0], output=r[1], path=r[2], state=r[3], attempts=r[4],
+                     error=r[5], next_attempt_at=r[6], permanent=bool(r[7]))
+            for r in rows
+        ]
 
     def delivered_at(self, path: str) -> list[str]:
         """Jobs in InHotFolder with a delivered file at `path`."""
-        with self.reader() as cur:
+        with self.db.reader() as cur:
             rows = cur.execute(
                 "SELECT d.job_id FROM deliveries d JOIN jobs j ON j.job_id = d.job_id"
                 " WHERE d.path = ? AND d.state = 'delivered' AND j.status = ?",
@@ -76,33 +62,13 @@ class DeliveriesMixin:
         if since is not None:
             sql += " AND j.updated_at < ?"
             params.append(since)
-        with self.reader() as cur:
+        with self.db.reader() as cur:
             rows = cur.execute(sql + " ORDER BY j.updated_at", params).fetchall()
         return [(row[0], row[1], row[2]) for row in rows]
 
-    def deliveries(self, job_id: str) -> list[Delivery]:
-        with self.reader() as cur:
-            rows = cur.execute(
-                "SELECT hotfolder, output, path, state, attempts, error, next_attempt_at,"
-                " permanent FROM deliveries WHERE job_id = ? ORDER BY hotfolder, output",
-                (job_id,),
-            ).fetchall()
-        return [
-            Delivery(hotfolder=r[0], output=r[1], path=r[2], state=r[3], attempts=r[4],
-                     error=r[5], next_attempt_at=r[6], permanent=bool(r[7]))
-            for r in rows
-        ]
-
-    def set_paused(self, hotfolder: str, paused: bool) -> None:
-        with self.transaction() as cur:
-            self._hotfolder_row(cur, hotfolder)
-            cur.execute(
-                "UPDATE hotfolders SET paused = ? WHERE name = ?", (int(paused), hotfolder)
-            )
-
     def failed_at(self, hotfolder: str) -> list[str]:
         """Jobs in CopyToHotFolderFailed whose delivery to `hotfolder` failed, by id."""
-        with self.reader() as cur:
+        with self.db.reader() as cur:
             rows = cur.execute(
                 "SELECT DISTINCT d.job_id FROM deliveries d JOIN jobs j ON j.job_id = d.job_id"
                 " WHERE d.hotfolder = ? AND d.state = 'failed' AND j.status = ?"
@@ -111,7 +77,7 @@ class DeliveriesMixin:
 
     def waiting_for(self, hotfolder: str) -> int:
         """How many jobs have a delivery to `hotfolder` still to make (it is paused)."""
-        with self.reader() as cur:
+        with self.db.reader() as cur:
             row = cur.execute(
                 "SELECT COUNT(DISTINCT d.job_id) FROM deliveries d"
                 " JOIN jobs j ON j.job_id = d.job_id WHERE d.hotfolder = ?"
@@ -119,33 +85,28 @@ class DeliveriesMixin:
                 (hotfolder, states.OUTPUT_CREATED, states.COPY_FAILED)).fetchone()
         return int(row[0])
 
-    def retry_hotfolder(self, hotfolder: str) -> int:
-        """Make failed deliveries to `hotfolder` pending again (its config changed);
-        returns how many jobs this wakes."""
-        with self.transaction() as cur:
-            cur.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL,"
-                " permanent = 0 WHERE hotfolder = ? AND state = 'failed'", (hotfolder,))
-            done = cur.execute(
-                "UPDATE jobs SET due_at = ? WHERE status = ? AND job_id IN"
-                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state = 'pending')",
-                (time.time(), states.COPY_FAILED, hotfolder),
-            )
-            self._notify(cur)
-        return int(done.rowcount)
 
-    def wake_paused(self, hotfolder: str) -> None:
-        """Make jobs whose deliveries waited for a paused hot folder due now."""
-        with self.transaction() as cur:
-            cur.execute(
-                "UPDATE jobs SET due_at = ? WHERE status IN (?, ?) AND job_id IN"
-                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state <> 'delivered')",
-                (time.time(), states.OUTPUT_CREATED, states.COPY_FAILED, hotfolder),
-            )
-            self._notify(cur)
+class HotFolders:
+    """The hot folders' state: paused, last success, last error."""
 
-    def hotfolder_states(self) -> dict[str, dict[str, Any]]:
-        with self.reader() as cur:
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+
+    def paused(self) -> set[str]:
+        """The names of the hot folders that are paused now."""
+        with self.db.reader() as cur:
+            rows = cur.execute("SELECT name FROM hotfolders WHERE paused = 1").fetchall()
+        return {row[0] for row in rows}
+
+    def set_paused(self, hotfolder: str, paused: bool) -> None:
+        with self.db.transaction() as cur:
+            _hotfolder_row(cur, hotfolder)
+            cur.execute(
+                "UPDATE hotfolders SET paused = ? WHERE name = ?", (int(paused), hotfolder)
+            )
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        with self.db.reader() as cur:
             rows = cur.execute(
                 "SELECT name, paused, last_success_at, last_error, last_error_at FROM hotfolders"
             ).fetchall()
@@ -155,21 +116,69 @@ class DeliveriesMixin:
             for row in rows
         }
 
-    @staticmethod
-    def _put_delivery(cur: Cursor, job_id: str, d: Delivery) -> None:
+    def wake(self, hotfolder: str) -> None:
+        """Make jobs whose deliveries waited for a paused hot folder due now."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE jobs SET due_at = ? WHERE status IN (?, ?) AND job_id IN"
+                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state <> 'delivered')",
+                (time.time(), states.OUTPUT_CREATED, states.COPY_FAILED, hotfolder),
+            )
+            self.db.notify(cur)
+
+    def retry(self, hotfolder: str) -> int:
+        """Make failed deliveries to `hotfolder` pending again (its config changed);
+        returns how many jobs this wakes."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL,"
+                " permanent = 0 WHERE hotfolder = ? AND state = 'failed'", (hotfolder,))
+            done = cur.execute(
+                "UPDATE jobs SET due_at = ? WHERE status = ? AND job_id IN"
+                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state = 'pending')",
+                (time.time(), states.COPY_FAILED, hotfolder),
+            )
+            self.db.notify(cur)
+        return int(done.rowcount)
+
+
+def put_outputs(cur: Cursor, job_id: str, outputs: Sequence[Output]) -> None:
+    cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
+    for o in outputs:
         cur.execute(
-            "DELETE FROM deliveries WHERE job_id = ? AND hotfolder = ? AND output = ?",
-            (job_id, d.hotfolder, d.output),
-        )
-        cur.execute(
-            "INSERT INTO deliveries (job_id, hotfolder, output, path, state, attempts, error,"
-            " next_attempt_at, permanent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, d.hotfolder, d.output, d.path, d.state, d.attempts, d.error,
-             d.next_attempt_at, int(d.permanent)),
+            "INSERT INTO outputs (job_id, name, path, bytes, sha256, pages, part, role)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, o.name, o.path, o.bytes, o.sha256, o.pages, o.part, o.role),
         )
 
-    @staticmethod
-    def _hotfolder_row(cur: Cursor, name: str) -> None:
-        # ON CONFLICT: two nodes may record the first delivery to a hot folder at once.
-        cur.execute("INSERT INTO hotfolders (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
-                    (name,))
+
+def record_health(cur: Cursor, delivery: Delivery, now: float) -> None:
+    """A delivery attempt's mark on its hot folder: last success or last error."""
+    if delivery.state == states.DELIVERED:
+        _hotfolder_row(cur, delivery.hotfolder)
+        cur.execute("UPDATE hotfolders SET last_success_at = ? WHERE name = ?",
+                    (now, delivery.hotfolder))
+    elif delivery.state == states.DELIVERY_FAILED:
+        _hotfolder_row(cur, delivery.hotfolder)
+        cur.execute(
+            "UPDATE hotfolders SET last_error = ?, last_error_at = ? WHERE name = ?",
+            (delivery.error, now, delivery.hotfolder))
+
+
+def put_delivery(cur: Cursor, job_id: str, d: Delivery) -> None:
+    cur.execute(
+        "DELETE FROM deliveries WHERE job_id = ? AND hotfolder = ? AND output = ?",
+        (job_id, d.hotfolder, d.output),
+    )
+    cur.execute(
+        "INSERT INTO deliveries (job_id, hotfolder, output, path, state, attempts, error,"
+        " next_attempt_at, permanent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, d.hotfolder, d.output, d.path, d.state, d.attempts, d.error,
+         d.next_attempt_at, int(d.permanent)),
+    )
+
+
+def _hotfolder_row(cur: Cursor, name: str) -> None:
+    # ON CONFLICT: two nodes may record the first delivery to a hot folder at once.
+    cur.execute("INSERT INTO hotfolders (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+                (name,))

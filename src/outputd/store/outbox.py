@@ -3,20 +3,39 @@ change that owes them, then claimed and sent by the notifier."""
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from outputd.model import iso
+from outputd.store.engine import Cursor, Engine
 
-if TYPE_CHECKING:
-    from outputd.store.base import Cursor
 
-# (kind, target) pairs a status change owes: ("webhook", url) or ("email", "email").
-OutboxPolicy = Callable[[str], Sequence[tuple[str, str]]]
+@dataclass(frozen=True)
+class StatusChange:
+    """What a notification tells: a job's status change, its outputs and deliveries."""
+
+    job_id: str
+    order_id: str
+    storefront: str
+    status: str
+    message: str
+    at: float
+    outputs: list[dict[str, Any]]  # name, bytes, sha256, pages
+    deliveries: list[dict[str, Any]]  # hotfolder, path, state, attempts, error
+
+
+class OutboxPolicy(Protocol):
+    """Which notifications a status change owes, and the body each carries (built by
+    the notifications package, which knows what its receivers expect)."""
+
+    def owed(self, status: str) -> Sequence[tuple[str, str]]:
+        """(kind, target) pairs: ("webhook", url) or ("email", "email")."""
+        ...
+
+    def body(self, change: StatusChange) -> str:
+        """The stored body of a notification of `change`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -35,51 +54,11 @@ class Notification:
 _COLUMNS = "id, job_id, kind, target, status, message, body, created_at, attempts"
 
 
-class OutboxMixin:
-    """Outbox operations of the store (mixed into SqlStore)."""
+class Outbox:
+    """Notifications waiting to be sent, claimed by the notifier of one node at a time."""
 
-    # Provided by SqlStore.
-    def transaction(self) -> Any: ...
-    def reader(self) -> Any: ...
-    _row_lock: Callable[[str], str]
-
-    @staticmethod
-    def _enqueue(cur: Cursor, job_id: str, status: str, message: str, at: float,
-                 policy: OutboxPolicy | None, kinds: Sequence[str] = ("webhook", "email")
-                 ) -> None:
-        owed = [(k, t) for k, t in (policy(status) if policy else ()) if k in kinds]
-        if not owed:
-            return
-        job = cur.execute("SELECT order_id, storefront FROM jobs WHERE job_id = ?",
-                          (job_id,)).fetchone()
-        outputs = cur.execute(
-            "SELECT name, bytes, sha256, pages FROM outputs WHERE job_id = ? ORDER BY name",
-            (job_id,)).fetchall()
-        deliveries = cur.execute(
-            "SELECT hotfolder, path, state, attempts, error FROM deliveries WHERE job_id = ?"
-            " ORDER BY hotfolder, output", (job_id,)).fetchall()
-        for kind, target in owed:
-            body = json.dumps({
-                "event_id": uuid.uuid4().hex,
-                "at": iso(at),
-                "job_id": job_id,
-                "order_id": job[0],
-                "storefront": job[1],
-                "status": status,
-                "message": message,
-                "outputs": [dict(zip(("name", "bytes", "sha256", "pages"), o, strict=True))
-                            for o in outputs],
-                "deliveries": [
-                    dict(zip(("hotfolder", "path", "state", "attempts", "error"), d,
-                             strict=True))
-                    for d in deliveries
-                ],
-            }, ensure_ascii=False)
-            cur.execute(
-                "INSERT INTO outbox (job_id, kind, target, status, message, body, created_at,"
-                " state, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (job_id, kind, target, status, message, body, at, at),
-            )
+    def __init__(self, db: Engine) -> None:
+        self.db = db
 
     def _claim(self, where: str, params: Sequence[Any], owner: str, lease_s: float,
                limit: int | None) -> list[Notification]:
@@ -88,8 +67,8 @@ class OutboxMixin:
         sql = (f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} FROM outbox o"
                " WHERE o.state = 'pending' AND o.next_attempt_at <= ?"
                " AND (o.claimed_by IS NULL OR o.claim_expires_at < ?) AND " + where
-               + " ORDER BY o.id" + (f" LIMIT {limit}" if limit else "") + self._row_lock("o"))
-        with self.transaction() as cur:
+               + " ORDER BY o.id" + (f" LIMIT {limit}" if limit else "") + self.db.row_lock("o"))
+        with self.db.transaction() as cur:
             rows = cur.execute(sql, (now, now, *params)).fetchall()
             for row in rows:
                 cur.execute(
@@ -110,16 +89,16 @@ class OutboxMixin:
         return self._claim("o.kind = 'email' AND o.created_at <= ?", (older_than,), owner,
                            lease_s, limit=None)
 
-    def notification_sent(self, notification_id: int) -> None:
-        with self.transaction() as cur:
+    def sent(self, notification_id: int) -> None:
+        with self.db.transaction() as cur:
             cur.execute("UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
                         " claimed_by = NULL, last_error = NULL WHERE id = ?",
                         (notification_id,))
 
-    def notification_failed(self, notification_id: int, error: str,
+    def failed(self, notification_id: int, error: str,
                             next_attempt_at: float | None) -> None:
         """Record a failed attempt: retry at `next_attempt_at`, or give up (None)."""
-        with self.transaction() as cur:
+        with self.db.transaction() as cur:
             cur.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, claimed_by = NULL,"
                 " state = ?, next_attempt_at = ? WHERE id = ?",
@@ -128,7 +107,34 @@ class OutboxMixin:
                  notification_id),
             )
 
-    def outbox_depth(self) -> int:
-        with self.reader() as cur:
+    def depth(self) -> int:
+        with self.db.reader() as cur:
             row = cur.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()
         return int(row[0])
+
+
+def enqueue(cur: Cursor, job_id: str, status: str, message: str, at: float,
+            policy: OutboxPolicy | None, kinds: Sequence[str] = ("webhook", "email")) -> None:
+    """Owe the notifications of a status change, in the transaction that makes it."""
+    owed = [(k, t) for k, t in (policy.owed(status) if policy else ()) if k in kinds]
+    if not owed or policy is None:
+        return
+    job = cur.execute("SELECT order_id, storefront FROM jobs WHERE job_id = ?",
+                      (job_id,)).fetchone()
+    outputs = cur.execute(
+        "SELECT name, bytes, sha256, pages FROM outputs WHERE job_id = ? ORDER BY name",
+        (job_id,)).fetchall()
+    deliveries = cur.execute(
+        "SELECT hotfolder, path, state, attempts, error FROM deliveries WHERE job_id = ?"
+        " ORDER BY hotfolder, output", (job_id,)).fetchall()
+    change = StatusChange(
+        job_id, job[0], job[1], status, message, at,
+        [dict(zip(("name", "bytes", "sha256", "pages"), o, strict=True)) for o in outputs],
+        [dict(zip(("hotfolder", "path", "state", "attempts", "error"), d, strict=True))
+         for d in deliveries])
+    for kind, target in owed:
+        cur.execute(
+            "INSERT INTO outbox (job_id, kind, target, status, message, body, created_at,"
+            " state, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            (job_id, kind, target, status, message, policy.body(change), at, at),
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from outputd.store.base import Cursor, SqlStore
+from outputd.store.engine import Cursor, Engine
 
 log = logging.getLogger(__name__)
 CHANNEL = "outputd"
@@ -44,13 +44,13 @@ class _Cursor:
         return self._cursor.rowcount
 
 
-class PostgresStore(SqlStore):
+class PostgresEngine(Engine):
     """A store in a PostgreSQL database, one connection per thread."""
 
     serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     shared = True
 
-    def _row_lock(self, alias: str) -> str:
+    def row_lock(self, alias: str) -> str:
         return f" FOR UPDATE OF {alias} SKIP LOCKED"
 
     def __init__(self, url: str, connect_timeout_s: float = 10) -> None:
@@ -98,10 +98,10 @@ class PostgresStore(SqlStore):
         with self._using() as conn, conn.cursor() as cur:
             yield _Cursor(cur)
 
-    def _lock_for_migration(self, cur: Cursor) -> None:
+    def lock_for_migration(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
 
-    def _notify(self, cur: Cursor) -> None:
+    def notify(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_notify(?, '')", (CHANNEL,))
 
     def listen(self, wake: Callable[[], None], stopping: threading.Event) -> None:

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from outputd.store.base import Cursor, SqlStore
+from outputd.store.engine import Cursor, Engine
 
 
-class SqliteStore(SqlStore):
+class SqliteEngine(Engine):
     """A store in one SQLite file.
 
     The threads of a process share one connection and take turns at it, reads and
