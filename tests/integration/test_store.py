@@ -13,7 +13,7 @@ import pytest
 
 from outputd import states
 from outputd.errors import TransitionRefused, UnknownJob
-from outputd.model import Delivery, JobFilter, Result
+from outputd.model import KEEP, Delivery, JobFilter, Result
 from outputd.store import DuplicateJob, Store, open_store
 from outputd.tickets import JobTicket
 from tests.conftest import IN_CI
@@ -163,6 +163,60 @@ class StoreContract:
             JobFilter(storefront="beta", history_status=states.VALIDATION_FAILED))] == ["J-2"]
         assert store.jobs.count(JobFilter()) == 2
 
+
+    def test_save_commits_a_stage_result_whole_or_not_at_all(self, store):
+        add(store, "J-1")
+        pending = Delivery("rip1", "J-1.pdf", "/hot/J-1.pdf", "pending")
+        store.events.add(["J-1"], "paid", "shop", "")
+        event = store.events.pending("J-1")[0]
+        job = store.jobs.save(store.jobs.get("J-1"), Result(
+            states.VALIDATION_FINISHED, "checked", due_at=123.0, deliveries=[pending],
+            fields={"payment_status": "Paid"}, event_id=event.id))
+        assert (job.status, job.due_at, job.payment_status) == (
+            states.VALIDATION_FINISHED, 123.0, "Paid")
+        assert store.jobs.get("J-1") == job
+        assert store.deliveries.of("J-1") == [pending]
+        assert store.events.pending("J-1") == []
+        # a refused status change leaves everything of the result unwritten
+        with pytest.raises(TransitionRefused):
+            store.jobs.save(job, Result(states.CLEAN_UP, "x", deliveries=[]))
+        assert store.deliveries.of("J-1") == [pending]
+        # a new status without a time to look again rests the job; a note keeps its time
+        job = store.jobs.save(job, Result(states.OUTPUT_CREATION_STARTED, "making"))
+        assert store.jobs.get("J-1").due_at is None
+        store.jobs.save(job, Result(states.MIS_RETRIGGER, "n", note=True, due_at=KEEP))
+        assert store.jobs.get("J-1").status == states.OUTPUT_CREATION_STARTED
+
+    def test_a_status_change_owes_what_the_policy_says_with_its_body(self, store):
+        class Policy:
+            def owed(self, status):
+                return [("webhook", "http://mis.example/hook")] if status == "Ordered" else []
+
+            def body(self, change):
+                return json.dumps({"job": change.job_id, "status": change.status,
+                                   "storefront": change.storefront})
+
+        body = job_ticket("J-1", ["J-1/a.pdf"])
+        store.jobs.add(JobTicket.model_validate(body), "sha", states.ORDERED, "accepted",
+                       "test", None, Policy())
+        sent = store.outbox.next_webhook("node-a", 30)
+        assert json.loads(sent.body) == {"job": "J-1", "status": "Ordered",
+                                         "storefront": body["storefront"]}
+        store.jobs.transition("J-1", states.VALIDATION_FINISHED, "ok", "outputd",
+                              owed=Policy())
+        assert store.outbox.depth() == 1  # that status owes nothing
+
+    def test_limited_searches_and_paused_hot_folders(self, store):
+        add(store, "J-1", storefront="alpha")
+        add(store, "J-2", storefront="beta")
+        add(store, "J-3", storefront="gamma")
+        found = store.jobs.matching(JobFilter(storefronts=frozenset({"alpha", "gamma"})))
+        assert sorted(j.job_id for j in found) == ["J-1", "J-3"]
+        assert store.jobs.count(JobFilter(storefronts=frozenset({"beta"}))) == 1
+        assert store.hotfolders.paused() == set()
+        store.hotfolders.set_paused("rip1", True)
+        store.hotfolders.set_paused("rip2", False)
+        assert store.hotfolders.paused() == {"rip1"}
 
     def test_a_reader_never_sees_another_threads_unfinished_transaction(self, store):
         inside, seen = threading.Event(), []
