@@ -8,7 +8,6 @@ OutputdError
  │    ├── UnknownJob
  │    └── TransitionRefused  the state machine forbids the change
  ├── StageError              a pipeline stage failed for this job
- │    ├── PreflightFailed    the files are not print-ready
  │    └── OutputFailed       the print-ready output could not be made
  └── DeliveryError           a hot folder did not take a file
       ├── PermanentDeliveryError   retrying blindly will not help (permission, auth)
@@ -57,12 +56,8 @@ class StageError(OutputdError):
     """A pipeline stage failed; the message is the reason kept with the job."""
 
 
-class PreflightFailed(StageError):
-    pass
-
-
 class OutputFailed(StageError):
-    pass
+    """The print-ready output could not be made (or would be delivered wrongly)."""
 
 
 class DeliveryError(OutputdError):

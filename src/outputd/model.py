@@ -68,7 +68,6 @@ class Job:
     created_at: float
     updated_at: float
     due_at: float | None = None
-    claimed_by: str | None = None
     preflight: dict[str, Any] | None = None
     ticket_sha256: str = ""
 

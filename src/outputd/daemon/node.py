@@ -22,7 +22,7 @@ from outputd.daemon import diskguard, nodes
 from outputd.daemon import systemd as service
 from outputd.daemon.metrics import Metrics, serve
 from outputd.daemon.pickup import RECONCILE_S, PickupWatcher, watched_folders
-from outputd.daemon.worker import ERROR_BACKOFF_S, Runtime, Services, Worker
+from outputd.daemon.worker import Runtime, Services, Waker, Worker
 from outputd.errors import ConfigError, RequestRefused
 from outputd.intake.accept import Intake, lock_intake, take_late_file
 from outputd.intake.watcher import SCAN_INTERVAL_S, IntakeWatcher
@@ -35,34 +35,10 @@ from outputd.transports import check_kinds
 
 log = logging.getLogger(__name__)
 DUE_POLL_S = 0.5
-IDLE_WAIT_S = 1.0
 DISK_CHECK_S = 5.0
 STATUS_EVERY_S = 5.0
 # Settings a running daemon cannot change; a reload keeps the old values and says so.
 _RESTART_ONLY = ("daemon", "store", "metrics")
-
-
-class Waker:
-    """Wakes idle workers; a generation count means no wake-up is lost between a
-    worker finding nothing to do and going to sleep."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._generation = 0
-
-    @property
-    def generation(self) -> int:
-        with self._cond:
-            return self._generation
-
-    def wake(self) -> None:
-        with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._generation != seen, timeout=timeout)
 
 
 class Daemon:
@@ -329,40 +305,12 @@ class Daemon:
     # -- workers -------------------------------------------------------------
 
     def _work(self) -> None:
-        worker = Worker(self.services)
         if self.services.pdf is not None:
             try:
                 self.services.pdf.mine()  # start this worker's PDF process now
             except Exception:
                 log.exception("pdf.start_failed")
-        name = threading.current_thread().name
-        progress = self.services.progress
-        while not self.stopping.is_set():
-            seen = self.waker.generation
-            if self.low_space:
-                self.waker.wait(seen, IDLE_WAIT_S)
-                continue
-            try:
-                job = self.store.claims.take(self.owner, self.config.store.lease_s)
-            except Exception:
-                log.exception("worker.claim_failed")
-                self.stopping.wait(IDLE_WAIT_S)
-                continue
-            if job is None:
-                self.waker.wait(seen, IDLE_WAIT_S)
-                continue
-            if progress:
-                progress.busy(name)
-            try:
-                worker.process(job)
-            except Exception:
-                log.exception("job.crashed", extra={
-                    "fields": {**job.log_context(), "retry_in_s": ERROR_BACKOFF_S}})
-                self.store.jobs.update(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
-            finally:
-                if progress:
-                    progress.idle(name)
-                self.store.claims.release(job.job_id, self.owner)
+        Worker(self.services).serve(self.owner, self.waker, lambda: self.low_space)
 
 
 def _safe_url(url: str) -> str:

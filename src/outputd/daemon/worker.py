@@ -34,6 +34,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ERROR_BACKOFF_S = 30.0
+IDLE_WAIT_S = 1.0
+
+
+class Waker:
+    """Wakes idle workers; a generation count means no wake-up is lost between a
+    worker finding nothing to do and going to sleep."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    def wake(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation != seen, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -102,7 +126,40 @@ class Worker:
         self.reads = JobReads(store.jobs.history, store.deliveries.outputs,
                               store.deliveries.of, store.hotfolders.paused)
 
+    def serve(self, owner: str, waker: Waker, low_space: Callable[[], str | None]) -> None:
+        """Claim jobs and process them until the node stops; sleep while there is no
+        work (or no disk space), until woken."""
+        s = self.s
+        name = threading.current_thread().name
+        while not s.stopping.is_set():
+            seen = waker.generation
+            if low_space():
+                waker.wait(seen, IDLE_WAIT_S)
+                continue
+            try:
+                job = s.store.claims.take(owner, s.config.store.lease_s)
+            except Exception:
+                log.exception("worker.claim_failed")
+                s.stopping.wait(IDLE_WAIT_S)
+                continue
+            if job is None:
+                waker.wait(seen, IDLE_WAIT_S)
+                continue
+            if s.progress:
+                s.progress.busy(name)
+            try:
+                self.process(job)
+            except Exception:
+                log.exception("job.crashed", extra={
+                    "fields": {**job.log_context(), "retry_in_s": ERROR_BACKOFF_S}})
+                s.store.jobs.update(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
+            finally:
+                if s.progress:
+                    s.progress.idle(name)
+                s.store.claims.release(job.job_id, owner)
+
     def process(self, job: Job) -> None:
+        """Apply the job's pending events, then run its stages as far as it can go now."""
         runtime = self.s.runtime
         for event in self.s.store.events.pending(job.job_id):
             job = self._commit(job, self._apply(job, event), runtime)

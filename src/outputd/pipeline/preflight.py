@@ -20,6 +20,7 @@ from outputd.config import PreflightConfig
 from outputd.logs import counted
 from outputd.pipeline.geometry import BLEED_TOLERANCE_MM, fits, page_geometry
 from outputd.pipeline.pdfwalk import PageUse, Walker, WalkLimit
+from outputd.pipeline.report import Check, Report, error, passed, warning
 from outputd.tickets import PageRules, Product
 
 _HEADER_WINDOW = 1024
@@ -35,64 +36,6 @@ pikepdf.settings.set_qpdf_limits(
     dct_max_memory=DECODE_LIMIT_BYTES, parser_max_nesting=200, max_stream_filters=6,
     doc_max_warnings=500,
 )
-
-
-@dataclass(frozen=True)
-class Check:
-    check: str
-    ok: bool
-    message: str
-    severity: str = "error"  # error | warning | info
-    file: str | None = None
-    page: int | None = None
-
-
-def error(check: str, message: str, file: str, page: int | None = None) -> Check:
-    return Check(check, False, message, "error", file, page)
-
-
-def warning(check: str, message: str, file: str, page: int | None = None) -> Check:
-    return Check(check, False, message, "warning", file, page)
-
-
-def passed(check: str, message: str, file: str | None = None) -> Check:
-    return Check(check, True, message, "info", file)
-
-
-@dataclass(frozen=True)
-class Report:
-    checks: tuple[Check, ...]
-    # Per file: {"file", "pages", "resave"}; resave when qpdf repaired it or it is
-    # encrypted, so that assembly knows without opening the file again.
-    files: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures()
-
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok and c.severity == "error"]
-
-    def summary(self) -> str:
-        failed = self.failures()
-        if not failed:
-            warned = sum(1 for c in self.checks if not c.ok)
-            return "preflight passed" + (f" with {warned} warnings" if warned else "")
-        said = "; ".join(c.message for c in failed[:2])
-        rest = len(failed) - 2
-        return said + (f"; and {counted(rest, 'more failed check')}" if rest > 0 else "")
-
-    def as_json(self) -> dict[str, Any]:
-        checks = []
-        for c in self.checks:
-            entry: dict[str, Any] = {"check": c.check, "ok": c.ok, "message": c.message,
-                                     "severity": c.severity}
-            if c.file is not None:
-                entry["file"] = c.file
-            if c.page is not None:
-                entry["page"] = c.page
-            checks.append(entry)
-        return {"ok": self.ok, "checks": checks, "files": list(self.files)}
 
 
 @dataclass
@@ -439,15 +382,6 @@ def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int
             checks += document_checks(facts, product, combined=True)
     return Report(tuple(checks), tuple(
         {"file": label, "pages": f.pages, "resave": f.resave} for label, f in facts))
-
-
-def clean_single_file_pages(report: dict[str, Any] | None) -> int | None:
-    """The page count of a job's one file when its preflight report found it clean
-    (nothing to re-save), else None."""
-    files = (report or {}).get("files") or []
-    if len(files) != 1 or files[0].get("resave", True) or not files[0].get("pages"):
-        return None
-    return int(files[0]["pages"])
 
 
 def _settings(defaults: PreflightConfig, product: Product) -> PreflightConfig:

@@ -20,7 +20,7 @@ from outputd.config import Config
 from outputd.errors import StageError
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Delivery, HistoryEntry, Job, Output, Result
-from outputd.pipeline import assemble, cleanup, deliver, gate, preflight
+from outputd.pipeline import assemble, cleanup, deliver, gate, report
 from outputd.retry import RetryPolicy
 from outputd.transports.base import Transport
 
@@ -106,19 +106,19 @@ def _note_submitted(ctx: StageContext, job: Job) -> None:
 def _preflight(ctx: StageContext, job: Job) -> Result:
     started = time.monotonic()
     try:
-        report = ctx.pdf_call(
+        found = ctx.pdf_call(
             "preflight", [(path, path.name) for path, _ in ctx.sources(job)],
             job.ticket.product, ctx.config.limits.max_file_bytes, ctx.config.preflight)
     except StageError as exc:
-        failed = preflight.Report((preflight.error("limits", str(exc), "the job"),))
+        failed = report.Report((report.error("limits", str(exc), "the job"),))
         return Result(states.VALIDATION_FAILED, str(exc), fields={"preflight": failed.as_json()},
                       level=logging.ERROR)
     timing = {"ms": ctx.timed("preflight", started)}
-    if not report.ok:
-        return Result(states.VALIDATION_FAILED, report.summary(),
-                      fields={"preflight": report.as_json()}, level=logging.ERROR, log=timing)
-    return Result(states.VALIDATION_FINISHED, report.summary(), due_at=time.time(),
-                  fields={"preflight": report.as_json()}, log=timing)
+    if not found.ok:
+        return Result(states.VALIDATION_FAILED, found.summary(),
+                      fields={"preflight": found.as_json()}, level=logging.ERROR, log=timing)
+    return Result(states.VALIDATION_FINISHED, found.summary(), due_at=time.time(),
+                  fields={"preflight": found.as_json()}, log=timing)
 
 
 def start_output(ctx: StageContext, job: Job) -> Result:
@@ -146,7 +146,7 @@ def _clean_static(ctx: StageContext, job: Job) -> list[Output] | None:
     here, saving a round trip to the PDF process."""
     if job.ticket.product.type != "static":
         return None
-    pages = preflight.clean_single_file_pages(job.preflight)
+    pages = report.clean_single_file_pages(job.preflight)
     if pages is None:
         return None
     source = ctx.sources(job)[0][0]

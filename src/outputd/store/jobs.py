@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 _JOB_COLUMNS = (
     "job_id, ticket, status, payment_status, approval, cancelled, created_at, updated_at, "
-    "due_at, claimed_by, preflight, ticket_sha256"
+    "due_at, preflight, ticket_sha256"
 )
 
 
@@ -281,9 +281,8 @@ def _job(row: Sequence[Any]) -> Job:
         created_at=row[6],
         updated_at=row[7],
         due_at=row[8],
-        claimed_by=row[9],
-        preflight=json.loads(row[10]) if row[10] else None,
-        ticket_sha256=row[11],
+        preflight=json.loads(row[9]) if row[9] else None,
+        ticket_sha256=row[10],
     )
 
 
