@@ -19,7 +19,7 @@ from outputd.errors import DeliveryError
 from outputd.intake.accept import Intake, take_late_file
 from outputd.layout import Layout
 from outputd.store import open_store
-from outputd.transports.base import Transport
+from outputd.transports.memory import MemoryTransport
 from tests.helpers import job_ticket, make_pdf, write_config
 
 
@@ -82,31 +82,14 @@ def test_a_failed_delivery_is_retried_with_back_off_then_succeeds(env: Services)
     assert statuses[-3:] == [states.COPY_FAILED, states.OUTPUT_CREATED, states.IN_HOT_FOLDER]
 
 
-class FlakyTransport(Transport):
-    """Fails its first `failures` puts the way a hot folder that is down does."""
-
-    def __init__(self, failures: int) -> None:
-        super().__init__("rip1")
-        self.failures = failures
-        self.puts = 0
-
-    def put(self, source, final_name, *, size, sha256, control=None) -> str:
-        self.puts += 1
-        if self.puts <= self.failures:
-            raise DeliveryError("connection refused")
-        return f"/fake/{final_name}"
-
-    def remove(self, final_name: str) -> None: ...
-    def withdraw(self, final_name: str, sha256: str | None) -> bool:
-        return False
-    def probe(self) -> None: ...
-    def sweep(self, older_than_s: float) -> list[str]:
-        return []
+def flaky(failures: int) -> MemoryTransport:
+    """A hot folder that refuses its first `failures` puts, the way one that is down does."""
+    return MemoryTransport("rip1", [DeliveryError("connection refused")] * failures)
 
 
 def test_a_transient_failure_is_retried_at_the_back_off_time(env: Services):
-    flaky = FlakyTransport(failures=2)
-    env.runtime.transports._transports["rip1"] = flaky
+    hot = flaky(2)
+    env.runtime.transports._transports["rip1"] = hot
     accept(env, "J-1")
     before = time.time()
     run(env)
@@ -118,14 +101,15 @@ def test_a_transient_failure_is_retried_at_the_back_off_time(env: Services):
     assert (delivery.attempts, delivery.error, delivery.permanent) == (
         1, "connection refused", False)
     run(env)
-    assert flaky.puts == 1  # not due yet: no retry storm
+    assert hot.puts == 1  # not due yet: no retry storm
     time.sleep(job.due_at - time.time() + 0.01)
     run(env)
     assert env.store.deliveries.of("J-1")[0].attempts == 2
     time.sleep(env.store.jobs.get("J-1").due_at - time.time() + 0.01)
     run(env)
     assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
-    assert flaky.puts == 3
+    assert hot.puts == 3 and hot.writes == 1
+    assert list(hot.files) == ["5001_J-1_FLYER-A5_q250.pdf"]
 
 
 def test_static_output_is_the_source_untouched(env: Services):
@@ -158,7 +142,7 @@ def test_an_unpaid_job_waits_and_paid_releases_it(env: Services):
 
 def test_a_node_taking_over_rebuilds_the_working_folder(env: Services):
     accept(env, "J-1")
-    env.runtime.transports._transports["rip1"] = FlakyTransport(failures=1)
+    env.runtime.transports._transports["rip1"] = flaky(1)
     run(env)
     assert env.store.jobs.get("J-1").status == states.COPY_FAILED
     env.layout.clear_work("J-1")  # as seen from another node: no working folder here

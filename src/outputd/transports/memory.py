@@ -1,0 +1,65 @@
+"""A hot folder held in memory, for unit tests of what drives transports (the worker,
+the delivery stage): it keeps the promises of the Transport interface that do not depend
+on a file system, and fails on cue like a hot folder that is down."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from outputd.errors import DeliveryError, PermanentDeliveryError
+from outputd.transports.base import CopyControl, Transport
+
+
+class MemoryTransport(Transport):
+    """Files by final name; `failures` are raised by the next puts, one each."""
+
+    def __init__(self, name: str = "memory", failures: Iterable[DeliveryError] = ()) -> None:
+        super().__init__(name)
+        self.files: dict[str, bytes] = {}
+        self.failures = list(failures)
+        self.puts = 0  # attempts, failed ones included
+        self.writes = 0  # files actually written
+
+    def put(self, source: Path, final_name: str, *, size: int, sha256: str,
+            control: CopyControl | None = None) -> str:
+        self.puts += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        if control is not None:
+            control.check()
+        held = self.files.get(final_name)
+        if held is not None and len(held) == size and _sha(held) == sha256:
+            return self._path(final_name)  # already delivered
+        data = source.read_bytes()
+        if len(data) != size or _sha(data) != sha256:
+            raise PermanentDeliveryError(
+                f"{source} is not the output that was made (its sha256 differs)")
+        self.files[final_name] = data
+        self.writes += 1
+        return self._path(final_name)
+
+    def remove(self, final_name: str) -> None:
+        self.files.pop(final_name, None)
+
+    def withdraw(self, final_name: str, sha256: str | None) -> bool:
+        held = self.files.get(final_name)
+        if held is None or (sha256 is not None and _sha(held) != sha256):
+            return False
+        del self.files[final_name]
+        return True
+
+    def probe(self) -> None:
+        if self.failures:
+            raise self.failures[0]
+
+    def sweep(self, older_than_s: float) -> list[str]:
+        return []  # nothing is ever left half-written here
+
+    def _path(self, final_name: str) -> str:
+        return f"memory://{self.name}/{final_name}"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
