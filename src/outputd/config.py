@@ -50,6 +50,7 @@ class _Section(BaseModel):
 
 
 class DaemonConfig(_Section):
+    """`[daemon]`: the node, its folders, workers and logs."""
     state_dir: Path = DEFAULT_STATE_DIR
     intake_dir: Path = Path("../var/intake")
     sources_dir: Path | None = None  # default: state_dir/sources
@@ -60,11 +61,13 @@ class DaemonConfig(_Section):
 
 
 class StoreConfig(_Section):
+    """`[store]`: where the store is, and the claim lease."""
     url: str = ""  # default: sqlite:///<state_dir>/outputd.db
     lease_s: float = Field(30, gt=0)
 
 
 class LimitsConfig(_Section):
+    """`[limits]`: file sizes, memory and time a job may take."""
     max_file_bytes: int = Field(104_857_600, gt=0)
     awaiting_data_timeout_s: float = Field(3600, gt=0)
     job_timeout_s: float = Field(300, gt=0)
@@ -73,26 +76,31 @@ class LimitsConfig(_Section):
 
 
 class RetryConfig(_Section):
+    """`[retry]`: the back-off of deliveries, webhooks and mail."""
     max_attempts: int = Field(8, ge=1)
     initial_s: float = Field(5, gt=0)
     max_s: float = Field(900, gt=0)
 
 
 class CleanupConfig(_Section):
+    """`[cleanup]`: how long sources are kept after CleanUp."""
     keep_sources_days: float = Field(30, ge=0)
 
 
 class PreflightConfig(_Section):
+    """`[preflight]`: the shop's defaults for the content checks."""
     min_ppi_warn: float = Field(200, ge=0)
     min_ppi_fail: float = Field(120, ge=0)
     cmyk_only: bool = False
 
 
 class MetricsConfig(_Section):
+    """`[metrics]`: where /metrics and /healthz listen."""
     listen: str = "127.0.0.1:9464"
 
 
 class WebhookConfig(_Section):
+    """One `[[notify.webhooks]]`: a URL and the statuses it wants."""
     url: str = Field(pattern=r"^https?://")
     secret_file: Path | None = None
     secret: SecretStr | None = None  # or from the environment
@@ -101,6 +109,7 @@ class WebhookConfig(_Section):
 
 
 class EmailConfig(_Section):
+    """`[notify.email]`: the SMTP server, recipients and statuses."""
     smtp_host: str = ""  # empty: no mail
     smtp_port: int = Field(25, ge=1, le=65535)
     starttls: bool = False
@@ -116,6 +125,7 @@ class EmailConfig(_Section):
 
 
 class NotifyConfig(_Section):
+    """`[notify]`: webhooks and mail."""
     webhooks: list[WebhookConfig] = []
     email: EmailConfig = EmailConfig()
 
@@ -142,6 +152,7 @@ class _HotFolderBase(_Section):
 
 
 class LocalHotFolder(_HotFolderBase):
+    """A hot folder on a local (or mounted) file system."""
     kind: Literal["local"]
     # The mount point of the share the hot folder is on (NFS, SMB): deliveries wait while
     # it is not mounted, so that no file lands on the local disk beneath it.
@@ -151,6 +162,7 @@ class LocalHotFolder(_HotFolderBase):
 
 
 class SftpHotFolder(_HotFolderBase):
+    """A hot folder on an SFTP server, with its pinned host key."""
     kind: Literal["sftp"]
     host: str
     port: int = Field(22, ge=1, le=65535)
@@ -178,6 +190,7 @@ HotFolderConfig = Annotated[LocalHotFolder | SftpHotFolder, Field(discriminator=
 
 
 class RouteConfig(_Section):
+    """One `[[routes]]`: which jobs go to which hot folders (or are skipped)."""
     match: dict[str, str | bool | int] = {}
     to: list[str] = []
     skip: bool = False

@@ -43,6 +43,7 @@ class RequestRefused(OutputdError):
 
 
 class UnknownJob(RequestRefused):
+    """No job has this id (or the caller may not see it)."""
     def __init__(self, job_id: str) -> None:
         super().__init__(f"there is no job {job_id}")
         self.job_id = job_id

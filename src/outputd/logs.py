@@ -61,6 +61,7 @@ def _quote(value: Any) -> str:
 
 
 class TextFormatter(logging.Formatter):
+    """One line per event: `LEVEL event key=value ...`."""
     def __init__(self, journald: bool) -> None:
         super().__init__()
         self.journald = journald
@@ -82,6 +83,7 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per event, for log shippers."""
     def __init__(self, journald: bool) -> None:
         super().__init__()
         self.journald = journald

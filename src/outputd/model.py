@@ -121,6 +121,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One line of a job's history: when, which status, why, by whom."""
     at: float
     status: str
     message: str

@@ -40,6 +40,7 @@ def kind(mode: int) -> str:
 
 
 def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    """Whether two stats are of one file (device and inode)."""
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
@@ -50,6 +51,7 @@ def open_folder(path: str | os.PathLike[str], dir_fd: int | None = None) -> int:
 
 @contextlib.contextmanager
 def folder(path: str | os.PathLike[str], dir_fd: int | None = None) -> Iterator[int]:
+    """A folder opened without following a link at its last part, closed after."""
     fd = open_folder(path, dir_fd)
     try:
         yield fd
@@ -58,6 +60,7 @@ def folder(path: str | os.PathLike[str], dir_fd: int | None = None) -> Iterator[
 
 
 def lstat_at(dir_fd: int | None, name: str) -> os.stat_result | None:
+    """The stat of `name` in a folder without following it, or None if absent."""
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:

@@ -25,11 +25,13 @@ class _Strict(BaseModel):
 
 
 class Trim(_Strict):
+    """A trim size in millimetres."""
     width_mm: float = Field(gt=0, le=10_000)
     height_mm: float = Field(gt=0, le=10_000)
 
 
 class PageRules(_Strict):
+    """The page counts a product allows."""
     exact: int | None = Field(None, ge=1)
     min: int | None = Field(None, ge=1)
     max: int | None = Field(None, ge=1)
@@ -37,12 +39,14 @@ class PageRules(_Strict):
 
 
 class PreflightOverrides(_Strict):
+    """A product's own preflight settings, over the shop's defaults."""
     min_ppi_warn: float | None = Field(None, ge=0)
     min_ppi_fail: float | None = Field(None, ge=0)
     cmyk_only: bool | None = None
 
 
 class Product(_Strict):
+    """What is to be printed: type, sku, trim, pages."""
     type: Literal["static", "multipart", "megaedit"]
     sku: Identifier
     name: str = Field(max_length=500)
@@ -55,11 +59,13 @@ class Product(_Strict):
 
 
 class Customer(_Strict):
+    """Who ordered it."""
     username: str = Field("", max_length=256)
     email: str = Field("", max_length=320)
 
 
 class TicketFile(_Strict):
+    """One file of a job, by its path in the intake folder, and its role."""
     path: str = Field(min_length=1, max_length=1024)
     role: str = Field("", max_length=64)
 

@@ -24,12 +24,14 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd run`: the daemon in the foreground until SIGTERM."""
     from outputd.daemon import node as daemon
 
     return daemon.run(ctx.config, getattr(args, "config", None))
 
 
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd submit TICKET`: hand over a ticket as the intake folder would."""
     from outputd.daemon.nodes import node_id
     from outputd.intake.accept import Intake
     from outputd.notifications import policy
@@ -48,6 +50,7 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd jobs`: list and search jobs, as rows or JSON."""
     query = JobFilter(
         status=args.status, order_id=args.order, storefront=args.storefront,
         product_type=args.type, search=args.search, history_status=args.history_status,
@@ -70,6 +73,7 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd show JOB`: one job in full."""
     body = jobs.show(ctx.store, ctx.caller, args.job_id)
     if args.json:
         _print_json(body)
@@ -96,6 +100,7 @@ def _request(ctx: Context, job_id: str | None, order_id: str | None, event: str,
 
 
 def cmd_event(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd event [JOB] EVENT`: record an event for a job or an order."""
     if (args.job_id is None) == (args.order is None):
         raise Usage("name a job (outputd event JOB_ID EVENT) or an order (--order ID)")
     if args.event == "renotify" and not ctx.config.notify.webhooks:
@@ -105,6 +110,7 @@ def cmd_event(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd retry`: re-run a failed job, or every failed delivery to a hot folder."""
     if (args.job_id is None) == (args.hotfolder is None):
         raise Usage("name a job (outputd retry JOB_ID) or a hot folder (--hotfolder NAME)")
     if args.job_id is not None:
@@ -118,20 +124,24 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_recreate(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd recreate JOB`: make and deliver new output."""
     return _request(ctx, args.job_id, None, "recreate")
 
 
 def cmd_reopen(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd reopen JOB`: bring back a cleaned-up job."""
     return _request(ctx, args.job_id, None, "reopen")
 
 
 def cmd_fetch(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd fetch JOB FOLDER`: copy a job's outputs into a folder."""
     for path in jobs.fetch(ctx.store, ctx.caller, args.job_id, Path(args.folder)):
         print(path)
     return EXIT_OK
 
 
 def cmd_pause(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd pause HOTFOLDER`: hold deliveries to a hot folder."""
     from outputd.ops import events
 
     events.pause(ctx.store, ctx.caller, args.hotfolder, list(ctx.config.hotfolders), True)
@@ -140,6 +150,7 @@ def cmd_pause(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd resume HOTFOLDER`: let deliveries to a hot folder go on."""
     from outputd.ops import events
 
     events.pause(ctx.store, ctx.caller, args.hotfolder, list(ctx.config.hotfolders), False)
@@ -148,6 +159,7 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd status`: counts, queue, hot folders, free space."""
     from outputd.ops import status
 
     body = status.build(ctx.config, ctx.store)
@@ -159,6 +171,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd clear-test-data STOREFRONT --export FILE`."""
     if not args.export:
         raise RequestRefused(
             "clear-test-data needs --export FILE: the test jobs are written there first")
@@ -173,6 +186,7 @@ def cmd_clear_test_data(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd backup FILE`: a consistent copy of the SQLite store."""
     path = ctx.config.sqlite_path
     if path is None:
         raise RequestRefused("backup copies a SQLite store; for PostgreSQL use pg_dump")
@@ -193,6 +207,7 @@ def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd check-config`: validate the config and probe every hot folder."""
     from outputd.notifications import email, webhook
     from outputd.transports import make_transport
 

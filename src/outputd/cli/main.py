@@ -129,6 +129,7 @@ def _event_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `outputd` command; returns its exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:

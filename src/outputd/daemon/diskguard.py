@@ -9,6 +9,7 @@ from outputd.config import Config, LocalHotFolder
 
 
 def watched_paths(config: Config) -> dict[str, Path]:
+    """The folders whose free space the daemon watches, by name."""
     paths = {"state_dir": config.daemon.state_dir}
     for name, folder in config.hotfolders.items():
         if isinstance(folder, LocalHotFolder):

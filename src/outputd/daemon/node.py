@@ -86,6 +86,7 @@ class Daemon:
     # -- life cycle ----------------------------------------------------------
 
     def run(self) -> int:
+        """Start every part, serve until a stop signal, then stop cleanly (exit status)."""
         self.layout.create()
         self._recover()
         if self.services.pdf is not None:
@@ -322,6 +323,7 @@ def _safe_url(url: str) -> str:
 
 
 def run(config: Config, config_path: str | None = None) -> int:
+    """`outputd run`: one node, holding its intake and SQLite locks, until it stops."""
     logs.setup(config.daemon.log_format)
     Path(config.daemon.state_dir).mkdir(parents=True, exist_ok=True)
     daemon = Daemon(config, config_path)

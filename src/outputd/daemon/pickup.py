@@ -24,6 +24,7 @@ RECONCILE_S = 10.0  # a removal inotify does not see (a share emptied by a remot
 
 def watched_folders(hotfolders: dict[str, LocalHotFolder | SftpHotFolder]
                     ) -> dict[str, LocalHotFolder]:
+    """The local hot folders whose pickup by the RIP is watched."""
     return {
         name: cfg for name, cfg in hotfolders.items()
         if isinstance(cfg, LocalHotFolder) and cfg.watch_pickup

@@ -54,20 +54,25 @@ class Progress:
 
 
 def ready(status: str) -> None:
+    """Tell systemd the daemon is ready, with a status line."""
     sd_notify(f"READY=1\nSTATUS={status}")
 
 
 def status(text: str) -> None:
+    """Update the status line `systemctl status` shows."""
     sd_notify(f"STATUS={text}")
 
 
 def reloading() -> None:
+    """Tell systemd a reload has begun."""
     sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
 
 def stopping() -> None:
+    """Tell systemd the daemon is stopping."""
     sd_notify("STOPPING=1")
 
 
 def pet() -> None:
+    """Pet systemd's watchdog."""
     sd_notify("WATCHDOG=1")

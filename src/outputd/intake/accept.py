@@ -47,6 +47,7 @@ def is_ticket_name(name: str) -> bool:
 
 
 def claim_name(ticket_name: str, owner: str) -> str:
+    """The name a node renames a ticket to while it handles it."""
     return f".{ticket_name}~{owner.replace('~', '-').replace('/', '-')}{CLAIM_SUFFIX}"
 
 

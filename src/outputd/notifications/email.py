@@ -27,6 +27,7 @@ def header(value: str) -> str:
 
 
 def compose_one(config: EmailConfig, n: Notification) -> EmailMessage:
+    """The mail for one notification."""
     body = json.loads(n.body)
     mail = EmailMessage()
     mail["Subject"] = header(f"outputd: job {n.job_id} is {n.status}")
@@ -43,6 +44,7 @@ def compose_one(config: EmailConfig, n: Notification) -> EmailMessage:
 
 def compose_summary(config: EmailConfig, status: str, reason: str,
                     notes: Sequence[Notification]) -> EmailMessage:
+    """One mail summing up several notifications of a status."""
     mail = EmailMessage()
     mail["Subject"] = header(f"outputd: {len(notes)} jobs are {status} ({reason})")
     mail["From"] = config.sender
@@ -75,6 +77,7 @@ def send(config: EmailConfig, mail: EmailMessage) -> None:
 
 
 def probe(config: EmailConfig) -> str:
+    """Connect (and log in) to the SMTP server; say what answered."""
     try:
         with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=config.timeout_s) as smtp:
             code, _ = smtp.noop()

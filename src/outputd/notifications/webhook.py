@@ -15,6 +15,7 @@ SIGNATURE_HEADER = "X-Outputd-Signature"
 
 
 def secret_of(config: WebhookConfig) -> bytes:
+    """The webhook's signing secret, read from its file."""
     if config.secret is not None:
         return config.secret.get_secret_value().encode()
     if config.secret_file is not None:
@@ -27,6 +28,7 @@ def secret_of(config: WebhookConfig) -> bytes:
 
 
 def signature(secret: bytes, body: bytes) -> str:
+    """The HMAC-SHA256 signature header value of a body."""
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 

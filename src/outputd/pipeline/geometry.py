@@ -50,6 +50,7 @@ def fits(width: float, height: float, want_w: float, want_h: float) -> bool:
 
 @dataclass(frozen=True)
 class PageGeometry:
+    """A page's size and boxes in millimetres."""
     media: Box
     trim: Box
     bleed_box: Box | None

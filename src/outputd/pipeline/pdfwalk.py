@@ -43,6 +43,7 @@ def _matrix(values: Any) -> Matrix:
 
 @dataclass
 class ImageUse:
+    """An image drawn on a page: its effective resolution and colour."""
     page: int
     name: str
     width_px: int

@@ -52,6 +52,7 @@ class FileFacts:
 
 
 def check_file_size(path: Path, label: str, limit: int) -> Check:
+    """The file is within the size limit."""
     size = path.stat().st_size
     if size > limit:
         return error("file_size", f"{label} is {size} bytes; the limit is {limit}", label)
@@ -61,6 +62,7 @@ def check_file_size(path: Path, label: str, limit: int) -> Check:
 
 
 def check_header(path: Path, label: str) -> Check:
+    """The file starts as a PDF does."""
     with open(path, "rb") as fh:
         head = fh.read(_HEADER_WINDOW)
     if b"%PDF-" not in head:
@@ -82,6 +84,7 @@ def check_ending(path: Path, label: str) -> Check:
 
 
 def check_repair(warnings: Sequence[str], label: str) -> Check:
+    """qpdf did not have to repair the file (a warning if it did)."""
     if warnings:
         return warning("structure", f"{label} is damaged; qpdf repaired it "
                        f"({len(warnings)} problems, first: {warnings[0]})", label)
@@ -89,6 +92,7 @@ def check_repair(warnings: Sequence[str], label: str) -> Check:
 
 
 def check_encryption(pdf: pikepdf.Pdf, label: str) -> Check:
+    """The file is not encrypted against changes."""
     if not pdf.is_encrypted:
         return passed("encryption", f"{label} is not encrypted", label)
     if not pdf.allow.print_highres:
@@ -99,6 +103,7 @@ def check_encryption(pdf: pikepdf.Pdf, label: str) -> Check:
 
 
 def check_page_count(count: int, rules: PageRules, label: str) -> Check:
+    """The page count is what the product allows."""
     problem = None
     if rules.exact is not None and count != rules.exact:
         problem = f"exactly {rules.exact}"

@@ -21,14 +21,17 @@ class Check:
 
 
 def error(check: str, message: str, file: str, page: int | None = None) -> Check:
+    """A failed check that blocks the job."""
     return Check(check, False, message, "error", file, page)
 
 
 def warning(check: str, message: str, file: str, page: int | None = None) -> Check:
+    """A finding that is reported but does not block the job."""
     return Check(check, False, message, "warning", file, page)
 
 
 def passed(check: str, message: str, file: str | None = None) -> Check:
+    """A check that passed."""
     return Check(check, True, message, "info", file)
 
 

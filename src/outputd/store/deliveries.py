@@ -143,6 +143,7 @@ class HotFolders:
 
 
 def put_outputs(cur: Cursor, job_id: str, outputs: Sequence[Output]) -> None:
+    """Replace a job's outputs, in the caller's transaction."""
     cur.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
     for o in outputs:
         cur.execute(
@@ -166,6 +167,7 @@ def record_health(cur: Cursor, delivery: Delivery, now: float) -> None:
 
 
 def put_delivery(cur: Cursor, job_id: str, d: Delivery) -> None:
+    """Write one delivery of a job, in the caller's transaction."""
     cur.execute(
         "DELETE FROM deliveries WHERE job_id = ? AND hotfolder = ? AND output = ?",
         (job_id, d.hotfolder, d.output),

@@ -40,6 +40,7 @@ class OutboxPolicy(Protocol):
 
 @dataclass(frozen=True)
 class Notification:
+    """A notification waiting in the outbox."""
     id: int
     job_id: str
     kind: str

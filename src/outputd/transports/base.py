@@ -18,6 +18,7 @@ def part_name(final_name: str) -> str:
 
 
 def is_part_name(name: str) -> bool:
+    """Whether `name` is a temp name of outputd's naming."""
     return name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX) and len(name) > 6
 
 
