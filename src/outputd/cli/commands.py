@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,11 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     """`outputd status`: counts, queue, hot folders, free space."""
+    from outputd.intake.accept import waiting_tickets
     from outputd.ops import status
 
-    body = status.build(ctx.config, ctx.store)
+    waiting = waiting_tickets(ctx.config.daemon.intake_dir, time.time() - status.INTAKE_WAITING_S)
+    body = status.build(ctx.config, ctx.store, waiting)
     if args.json:
         _print_json(body)
     else:

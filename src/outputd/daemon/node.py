@@ -16,9 +16,9 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from outputd import logs, notifications, states
+from outputd import diskguard, logs, notifications, states
 from outputd.config import Config, load_config
-from outputd.daemon import diskguard, nodes
+from outputd.daemon import nodes
 from outputd.daemon import systemd as service
 from outputd.daemon.metrics import Metrics, serve
 from outputd.daemon.pickup import RECONCILE_S, PickupWatcher, watched_folders

@@ -6,9 +6,8 @@ import os
 import time
 from typing import Any
 
+from outputd import diskguard
 from outputd.config import Config
-from outputd.daemon import diskguard
-from outputd.intake.accept import waiting_tickets
 from outputd.model import iso
 from outputd.ops.view import job_object
 from outputd.store import Store
@@ -16,8 +15,11 @@ from outputd.store import Store
 INTAKE_WAITING_S = 60  # tickets in the intake folder longer than this are listed
 
 
-def build(config: Config, store: Store) -> dict[str, Any]:
-    """The status report: counts, queue, hot folders, stuck files and tickets, space."""
+def build(config: Config, store: Store, intake_waiting: list[tuple[str, float]]
+          ) -> dict[str, Any]:
+    """The status report: counts, queue, hot folders, stuck files and tickets, space.
+    `intake_waiting`: (name, arrival) of tickets in the intake folder for over
+    INTAKE_WAITING_S (intake.accept.waiting_tickets)."""
     now = time.time()
     depth, oldest = store.jobs.queue()
     folders = store.hotfolders.states()
@@ -45,8 +47,8 @@ def build(config: Config, store: Store) -> dict[str, Any]:
         },
         "stale_files": stale_files(config, store, now),
         "intake_waiting": [
-            {"ticket": name, "waiting_s": round(now - arrived, 1)} for name, arrived
-            in waiting_tickets(config.daemon.intake_dir, now - INTAKE_WAITING_S)],
+            {"ticket": name, "waiting_s": round(now - arrived, 1)}
+            for name, arrived in intake_waiting],
         "free_mb": diskguard.free_mb(config),
         "low_space": diskguard.low_space(config),
     }
