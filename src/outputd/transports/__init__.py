@@ -40,8 +40,13 @@ class TransportPool:
         self.sweep_older_than_s = sweep_older_than_s
         self._transports: dict[str, Transport] = {}
         self._lock = threading.Lock()
+        self._successor: TransportPool | None = None  # set once a reload replaced it
 
     def get(self, name: str) -> Transport:
+        """The transport of hot folder `name` (a job begun before a reload is handed the
+        current one: a replaced pool holds none)."""
+        if self._successor is not None:
+            return self._successor.get(name)
         with self._lock:
             transport = self._transports.get(name)
             if transport is None:
@@ -75,6 +80,7 @@ class TransportPool:
                 else:
                     transport.close()
             self._transports.clear()
+            self._successor = pool
         return pool
 
     def close(self) -> None:
