@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from outputd.logs import counted, printable
-from outputd.ops import status
 
 
 def render(body: dict[str, Any]) -> str:
@@ -60,6 +59,8 @@ def render_row(body: dict[str, Any]) -> str:
 
 def render_status(body: dict[str, Any]) -> str:
     """`outputd status` as the text an operator reads."""
+    from outputd.ops import status  # loads the config models: only `status` needs them
+
     lines = ["jobs by status"]
     lines += [f"  {status:<24} {count}" for status, count in sorted(body["counts"].items())]
     lines.append(f"queue depth  {body['queue_depth']}")

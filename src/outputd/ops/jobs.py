@@ -7,17 +7,19 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from outputd import states
 from outputd.errors import RequestRefused
 from outputd.fileutil import private_temp
-from outputd.layout import Layout
 from outputd.model import Job, JobFilter, iso
 from outputd.ops.access import Caller
 from outputd.ops.fetch import fetch_outputs
 from outputd.ops.view import job_object, late_jobs
 from outputd.store import Store
+
+if TYPE_CHECKING:
+    from outputd.layout import Layout
 
 
 class ExportExists(RequestRefused):
