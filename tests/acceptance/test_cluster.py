@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.helpers import drop_ticket, job_ticket, make_pdf
 
@@ -65,6 +66,7 @@ def overlapping_claims(pg_url: str, dead: set[str], lease_s: float) -> list[str]
     return problems
 
 
+@pytest.mark.slow
 def test_three_daemons_share_500_jobs_and_survive_a_kill(tmp_path: Path, pg_url: str):
     shared = tmp_path / "shared"
     (shared / "intake").mkdir(parents=True)

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DaemonProcess, Site
 from tests.helpers import drop_ticket, job_ticket, make_pdf
 
@@ -138,6 +140,7 @@ def test_sigterm_stops_cleanly_and_a_restart_resumes(site: Site, daemon_factory)
     site.wait_status("J-U", "InHotFolder")
 
 
+@pytest.mark.slow
 def test_a_kill_mid_delivery_resumes_without_a_duplicate(site: Site, daemon_factory):
     big = 400 << 20
     site.config.write_text(site.config.read_text().replace(

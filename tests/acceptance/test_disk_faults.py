@@ -149,6 +149,7 @@ def test_a_hot_folder_whose_share_is_not_mounted_waits_for_it(tmp_path: Path,
         daemon.stop()
 
 
+@pytest.mark.slow
 def test_a_late_file_that_does_not_fit_leaves_the_job_waiting(tmp_path: Path,
                                                               small_disk: Path):
     site = site_with_sources_on(tmp_path, small_disk)

@@ -104,6 +104,7 @@ def test_sighup_adds_a_hot_folder_and_refuses_a_bad_config(site: Site, daemon_fa
     assert daemon.stop() == 0
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_large_delivery_exits_cleanly_and_resumes(site: Site, daemon_factory):
     big = 500 << 20
     site.config.write_text(site.config.read_text()
