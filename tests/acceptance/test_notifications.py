@@ -186,6 +186,23 @@ def test_renotify_sends_the_current_status_again(tmp_path: Path):
         receiver.close()
 
 
+def test_a_job_given_by_outputd_submit_owes_its_webhooks_too(tmp_path: Path):
+    receiver = WebhookReceiver()
+    site = notify_site(tmp_path, hook=receiver.url, statuses='["Ordered", "InHotFolder"]')
+    daemon = DaemonProcess(site)
+    try:
+        make_pdf(site.intake / "J-1" / "art.pdf")
+        ticket = tmp_path / "J-1.json"
+        ticket.write_text(json.dumps(job_ticket("J-1", ["J-1/art.pdf"])))
+        site.cli("submit", str(ticket))
+        site.wait_status("J-1", "InHotFolder")
+        site.wait_for(lambda: len(receiver.calls) == 2, timeout=10, what="2 webhooks")
+        assert [b["status"] for b in receiver.bodies()] == ["Ordered", "InHotFolder"]
+    finally:
+        daemon.stop()
+        receiver.close()
+
+
 def test_check_config_tries_webhooks_and_smtp(tmp_path: Path):
     receiver = WebhookReceiver()
     smtp = SmtpReceiver()
