@@ -194,3 +194,22 @@ def test_a_static_job_takes_one_transaction_per_stage(env: Services, monkeypatch
     stages = len(history) - 1
     # intake, claim, the stages, release, and run()'s last claim that finds nothing
     assert len(opened) == 1 + 1 + stages + 1 + 1
+
+
+def test_a_cancelled_job_takes_back_a_file_delivered_but_not_yet_recorded(env: Services):
+    """A crash after the rename into the hot folder, before the stage's commit, leaves a
+    delivery pending whose file is there; a cancel then must still take it back."""
+    source = accept(env, "J-1")
+    env.store.hotfolders.set_paused("rip1", True)
+    run(env)
+    assert env.store.deliveries.of("J-1")[0].state == "pending"
+    hot = Path(env.config.hotfolders["rip1"].path)
+    hot.mkdir(parents=True, exist_ok=True)
+    (hot / "5001_J-1_FLYER-A5_q250.pdf").write_bytes(source.read_bytes())
+    (hot / "5002_J-9_OTHER_q1.pdf").write_bytes(b"%PDF- another job's")
+    env.store.events.add(["J-1"], "cancelled", "shop", "")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.CLEAN_UP
+    assert os.listdir(hot) == ["5002_J-9_OTHER_q1.pdf"]
+    assert env.store.deliveries.of("J-1")[0].state == "withdrawn"
+    assert "withdrawn from rip1" in env.store.jobs.history("J-1")[-1].message

@@ -131,19 +131,26 @@ class Withdrawal:
 def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output],
              transport_for: Callable[[str], Transport]) -> Withdrawal:
     """Remove each delivered file the RIP has not taken from its hot folder (a PDF only
-    if it still holds the output's bytes)."""
+    if it still holds the output's bytes). A PDF not recorded as delivered is taken back
+    too where its final name holds the output's bytes: outputd renamed it into place and
+    stopped before it could record that."""
     sha = {o.name: o.sha256 for o in outputs}
     result = Withdrawal([], [], [])
     for d in deliveries:
-        if d.state != states.DELIVERED:
+        recorded = d.state == states.DELIVERED
+        if not recorded and (d.state not in states.DELIVERY_OPEN or d.output not in sha):
             continue
         try:
             removed = transport_for(d.hotfolder).withdraw(PurePosixPath(d.path).name,
                                                           sha.get(d.output))
         except (DeliveryError, ConfigError, KeyError) as exc:
-            result.failed.append(f"{d.hotfolder}:{d.path} ({exc})")
+            if recorded:
+                result.failed.append(f"{d.hotfolder}:{d.path} ({exc})")
             continue
-        (result.withdrawn if removed else result.taken).append(d)
+        if removed:
+            result.withdrawn.append(d)
+        elif recorded:
+            result.taken.append(d)
     return result
 
 
