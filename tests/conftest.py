@@ -45,11 +45,13 @@ class Site:
         self.state = root / "state"
         self.log = root / "daemon.log"
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run `outputd ARGS --config …` and return the finished process."""
+    def cli(self, *args: str, check: bool = True, stdin: str = ""
+            ) -> subprocess.CompletedProcess[str]:
+        """Run `outputd ARGS --config …` (with `stdin` as its input) and return the
+        finished process."""
         done = subprocess.run(
             [sys.executable, "-m", "outputd", *args, "--config", str(self.config)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True, text=True, timeout=60, input=stdin,
         )
         if check and done.returncode != 0:
             raise AssertionError(f"outputd {' '.join(args)} exited {done.returncode}: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -224,3 +225,30 @@ def test_late_lists_jobs_past_their_due_time_that_have_not_left_the_shop(site: S
     site.wait_status("J-5", "CleanUp")
     assert ids(site.jobs("--late")) == ["J-1"]
     assert site.show("J-1")["status"] == "Ordered"
+
+
+def test_users_and_tokens_are_managed_from_the_command_line(site: Site):
+    added = site.cli("user", "add", "ann", "--role", "operator", "--storefront", "acme",
+                     "--password-stdin", stdin="a long password 1\n")
+    assert added.stdout.strip() == "user ann added as operator for acme"
+    users = json.loads(site.cli("user", "list", "--json").stdout)
+    assert [(u["name"], u["role"], u["storefronts"]) for u in users] == [
+        ("ann", "operator", ["acme"])]
+    assert "password" not in json.dumps(users).replace("password_changed_at", "")
+    made = site.cli("token", "add", "mis", "--role", "submitter", "--storefront", "acme")
+    lines = made.stdout.splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"odt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}", lines[0])
+    listed = site.cli("token", "list").stdout
+    assert "mis" in listed and lines[0] not in listed and lines[0][21:] not in listed
+    taken = site.cli("user", "add", "mis", "--role", "admin", "--password-stdin",
+                     stdin="a long password 2\n", check=False)
+    assert taken.returncode == 1 and "already a token named mis" in taken.stderr
+    short = site.cli("user", "passwd", "ann", "--password-stdin", stdin="short\n",
+                     check=False)
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    site.cli("token", "revoke", "mis")
+    assert "(revoked)" in site.cli("token", "list").stdout
+    again = site.cli("token", "revoke", "mis", check=False)
+    assert again.returncode == 1 and "not revoked already" in again.stderr
+    site.cli("user", "remove", "ann")
+    assert json.loads(site.cli("user", "list", "--json").stdout) == []

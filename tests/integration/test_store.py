@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from outputd import states
 from outputd.errors import TransitionRefused, UnknownJob
 from outputd.model import KEEP, Delivery, JobFilter, Result
 from outputd.store import DuplicateJob, Store, open_store
+from outputd.store.accounts import NameTaken, Token, User
 from outputd.tickets import JobTicket
 from tests.conftest import IN_CI
 from tests.helpers import job_ticket
@@ -217,6 +219,26 @@ class StoreContract:
         store.hotfolders.set_paused("rip1", True)
         store.hotfolders.set_paused("rip2", False)
         assert store.hotfolders.paused() == {"rip1"}
+
+    def test_users_and_tokens_round_trip_and_share_one_namespace(self, store):
+        alice = User("alice", "operator", ("acme",), "scrypt$h1", 10.0, 10.0)
+        store.accounts.add_user(alice)
+        assert store.accounts.user("alice") == alice and store.accounts.user("bob") is None
+        mis = Token("mis", "submitter", ("acme", "beta"), "00ff00ff00ff00ff", "scrypt$h2", 11.0)
+        store.accounts.add_token(mis)
+        assert store.accounts.token("00ff00ff00ff00ff") == mis
+        with pytest.raises(NameTaken, match="already a user named alice"):
+            store.accounts.add_token(replace(mis, name="alice", token_id="1" * 16))
+        with pytest.raises(NameTaken, match="already a token named mis"):
+            store.accounts.add_user(replace(alice, name="mis"))
+        assert store.accounts.set_password("alice", "scrypt$h3", 20.0)
+        assert store.accounts.user("alice").password_changed_at == 20.0
+        assert not store.accounts.set_password("bob", "x", 20.0)
+        assert store.accounts.revoke_token("mis", 30.0)
+        assert not store.accounts.revoke_token("mis", 31.0)  # once only
+        assert store.accounts.tokens()[0].revoked_at == 30.0
+        assert store.accounts.remove_user("alice") and not store.accounts.remove_user("alice")
+        assert store.accounts.users() == []
 
     def test_a_reader_never_sees_another_threads_unfinished_transaction(self, store):
         inside, seen = threading.Event(), []

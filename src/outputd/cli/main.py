@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from outputd import states
+from outputd.cli import accounts
 from outputd.cli.commands import (
     cmd_backup,
     cmd_check_config,
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="FILE")
     add("backup", cmd_backup, "copy the SQLite store while the daemon runs").add_argument("file")
     add("check-config", cmd_check_config, "validate the config and probe every hot folder")
+    accounts.add_parsers(sub, common)
     return parser
 
 

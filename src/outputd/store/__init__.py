@@ -1,8 +1,10 @@
-"""The store: the single source of truth for jobs, history, deliveries, events and claims.
+"""The store: the single source of truth for jobs, history, deliveries, events, claims
+and accounts.
 
 One engine per database (engine.py: SQLite, PostgreSQL) and repositories over it, each
 holding its own queries: `store.jobs`, `store.events`, `store.claims`,
-`store.deliveries`, `store.hotfolders`, `store.outbox`. Every call is one transaction.
+`store.deliveries`, `store.hotfolders`, `store.outbox`, `store.accounts`. Every call is
+one transaction.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from outputd.errors import ConfigError, RequestRefused
+from outputd.store.accounts import Accounts
 from outputd.store.claims import Claims
 from outputd.store.deliveries import Deliveries, HotFolders
 from outputd.store.engine import Engine
@@ -32,6 +35,7 @@ class Store:
         self.deliveries = Deliveries(engine)
         self.hotfolders = HotFolders(engine)
         self.outbox = Outbox(engine)
+        self.accounts = Accounts(engine)
 
     @property
     def shared(self) -> bool:

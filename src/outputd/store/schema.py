@@ -125,4 +125,26 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX outbox_due ON outbox (kind, next_attempt_at) WHERE state = 'pending'",
         "CREATE INDEX outbox_job ON outbox (job_id, target, id) WHERE state = 'pending'",
     ],
+    [
+        # People (the board) and machines (the API), each with a role and the
+        # storefronts they are limited to (a JSON list; empty: every one). Secrets are
+        # kept only as slow salted hashes.
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            storefronts TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            password_changed_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE tokens (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            storefronts TEXT NOT NULL,
+            token_id TEXT NOT NULL UNIQUE,
+            secret_hash TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            revoked_at DOUBLE PRECISION
+        )""",
+    ],
 ]

@@ -1,0 +1,168 @@
+"""Users and tokens (DESIGN §11): adding, listing and removing them (admins only), and
+telling who a password or a token belongs to.
+
+Secrets are kept as scrypt hashes (the standard library's, with a random salt each);
+a token is `odt_<id>_<secret>`: the id finds it, the secret is checked against its hash,
+and it is shown once, when it is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from outputd.errors import RequestRefused
+from outputd.model import iso
+from outputd.ops.access import ROLES, Caller
+from outputd.store import Store
+from outputd.store.accounts import Token, User
+
+MIN_PASSWORD = 12
+# scrypt's cost: 16 MiB and about 30 ms a check here (OWASP's minimum for scrypt).
+_N, _R, _P = 2**14, 8, 1
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_TOKEN = re.compile(r"odt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+
+
+def hash_secret(secret: str) -> str:
+    """`scrypt$N$r$p$salt$hash` of `secret`, with a new random salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32,
+                            maxmem=64 << 20)
+    return "$".join(["scrypt", str(_N), str(_R), str(_P), _b64(salt), _b64(digest)])
+
+
+def check_secret(secret: str, stored: str) -> bool:
+    """Whether `secret` is the one `stored` is the hash of (in constant time)."""
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        found = hashlib.scrypt(secret.encode(), salt=_unb64(salt), n=int(n), r=int(r),
+                               p=int(p), dklen=32, maxmem=64 << 20)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(found, _unb64(digest))
+
+
+@functools.cache
+def _nobody() -> str:
+    """A hash to check against when there is no such user."""
+    return hash_secret(secrets.token_hex(16))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _checked(name: str, role: str, storefronts: Iterable[str]) -> tuple[str, ...]:
+    if not _NAME.fullmatch(name):
+        raise RequestRefused(f"{name!r} cannot be a name: use up to 64 letters, digits and "
+                             ". _ @ -, starting with a letter or digit")
+    if role not in ROLES:
+        raise RequestRefused(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    shops = tuple(sorted(set(storefronts)))
+    for shop in shops:
+        if not _NAME.fullmatch(shop):
+            raise RequestRefused(f"{shop!r} is not a storefront id")
+    return shops
+
+
+def _password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise RequestRefused(f"a password has at least {MIN_PASSWORD} characters")
+    return hash_secret(password)
+
+
+def add_user(store: Store, caller: Caller, name: str, role: str, storefronts: Iterable[str],
+             password: str) -> User:
+    """Add a user who logs in with `password`, limited to `storefronts` (none: all)."""
+    caller.require("accounts")
+    shops = _checked(name, role, storefronts)
+    now = time.time()
+    user = User(name, role, shops, _password(password), now, now)
+    store.accounts.add_user(user)
+    return user
+
+
+def set_password(store: Store, caller: Caller, name: str, password: str) -> None:
+    """Give a user a new password; their sessions end."""
+    caller.require("accounts")
+    if not store.accounts.set_password(name, _password(password), time.time()):
+        raise RequestRefused(f"there is no user {name}")
+
+
+def remove_user(store: Store, caller: Caller, name: str) -> None:
+    """Remove a user; their sessions end."""
+    caller.require("accounts")
+    if not store.accounts.remove_user(name):
+        raise RequestRefused(f"there is no user {name}")
+
+
+def add_token(store: Store, caller: Caller, name: str, role: str,
+              storefronts: Iterable[str]) -> str:
+    """Make a token for a machine; returns it (the only time it is shown)."""
+    caller.require("accounts")
+    shops = _checked(name, role, storefronts)
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    store.accounts.add_token(Token(name, role, shops, token_id, hash_secret(secret),
+                                   time.time()))
+    return f"odt_{token_id}_{secret}"
+
+
+def revoke_token(store: Store, caller: Caller, name: str) -> None:
+    """Revoke a token for good."""
+    caller.require("accounts")
+    if not store.accounts.revoke_token(name, time.time()):
+        raise RequestRefused(f"there is no token {name} that is not revoked already")
+
+
+def listing(store: Store, caller: Caller) -> dict[str, list[dict[str, Any]]]:
+    """Users and tokens as `user list --json` and `token list --json` show them (no
+    secret, no hash)."""
+    caller.require("accounts")
+    return {
+        "users": [{"name": u.name, "role": u.role, "storefronts": list(u.storefronts),
+                   "created_at": iso(u.created_at),
+                   "password_changed_at": iso(u.password_changed_at)}
+                  for u in store.accounts.users()],
+        "tokens": [{"name": t.name, "role": t.role, "storefronts": list(t.storefronts),
+                    "created_at": iso(t.created_at), "revoked_at": iso(t.revoked_at)}
+                   for t in store.accounts.tokens()],
+    }
+
+
+def by_password(store: Store, name: str, password: str) -> Caller | None:
+    """The caller a name and password log in as, or None (a wrong name costs as much
+    time as a wrong password)."""
+    user = store.accounts.user(name)
+    if user is None:
+        check_secret(password, _nobody())
+        return None
+    if not check_secret(password, user.password_hash):
+        return None
+    return Caller(user.name, user.role, frozenset(user.storefronts))
+
+
+def by_token(store: Store, token: str) -> Caller | None:
+    """The caller a bearer token stands for, or None (unknown, wrong or revoked)."""
+    found = _TOKEN.fullmatch(token)
+    if found is None:
+        return None
+    record = store.accounts.token(found.group(1))
+    if record is None or record.revoked_at is not None:
+        return None
+    if not check_secret(found.group(2), record.secret_hash):
+        return None
+    return Caller(record.name, record.role, frozenset(record.storefronts))
