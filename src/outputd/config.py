@@ -99,6 +99,13 @@ class MetricsConfig(_Section):
     listen: str = "127.0.0.1:9464"
 
 
+class WebConfig(_Section):
+    """`[web]`: where `outputd web` serves the API (and later the board)."""
+    listen: str = ""  # "host:port"; "" serves none
+    session_hours: float = Field(12, gt=0)
+    trusted_proxies: list[str] = []
+
+
 class WebhookConfig(_Section):
     """One `[[notify.webhooks]]`: a URL and the statuses it wants."""
     url: str = Field(pattern=r"^https?://")
@@ -220,6 +227,7 @@ class Config(BaseSettings):
     cleanup: CleanupConfig = CleanupConfig()
     preflight: PreflightConfig = PreflightConfig()
     metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
     notify: NotifyConfig = NotifyConfig()
     hotfolders: dict[Annotated[str, Field(pattern=NAME_PATTERN)], HotFolderConfig]
     routes: list[RouteConfig]

@@ -23,7 +23,7 @@ ENV_PREFIX = "OUTPUTD_"
 # The top-level keys of the config; an OUTPUTD_ variable whose first part is none of
 # them is not a setting (the config models check this list is theirs).
 SECTIONS = frozenset({"daemon", "store", "limits", "retry", "cleanup", "preflight",
-                      "metrics", "notify", "hotfolders", "routes"})
+                      "metrics", "web", "notify", "hotfolders", "routes"})
 SQLITE_PREFIX = "sqlite:///"
 
 

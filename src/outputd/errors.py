@@ -5,7 +5,8 @@ OutputdError
  ├── TicketError             a ticket is refused at intake (moved to rejected/)
  ├── IntakeDeferred          a ticket cannot be taken in yet (a full disk): it waits
  ├── RequestRefused          a CLI request or event the job does not allow (exit 1)
- │    ├── UnknownJob
+ │    ├── BadRequest         a request that cannot mean anything
+ │    ├── UnknownJob, UnknownOrder, UnknownHotFolder
  │    └── TransitionRefused  the state machine forbids the change
  ├── StageError              a pipeline stage failed for this job
  │    └── OutputFailed       the print-ready output could not be made
@@ -47,6 +48,18 @@ class UnknownJob(RequestRefused):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"there is no job {job_id}")
         self.job_id = job_id
+
+
+class BadRequest(RequestRefused):
+    """A request that cannot mean anything (a malformed cursor, filter or body)."""
+
+
+class UnknownOrder(RequestRefused):
+    """No job of this order (that the caller may see)."""
+
+
+class UnknownHotFolder(RequestRefused):
+    """No hot folder of this name in the config."""
 
 
 class TransitionRefused(RequestRefused):

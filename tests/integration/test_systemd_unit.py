@@ -6,27 +6,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import require_tool
 
 UNIT = Path(__file__).parents[2] / "systemd" / "outputd.service"
+WEB_UNIT = UNIT.with_name("outputd-web.service")
+BOTH = pytest.mark.parametrize("unit", [UNIT, WEB_UNIT], ids=["daemon", "web"])
 
 
-def test_unit_verifies(tmp_path: Path):
+@BOTH
+def test_unit_verifies(tmp_path: Path, unit: Path):
     analyze = require_tool("systemd-analyze")
     # Verify a copy whose ExecStart names this checkout's outputd, which exists here.
     outputd = Path(sys.executable).parent / "outputd"
     assert outputd.exists()
-    copy = tmp_path / "outputd.service"
-    copy.write_text(UNIT.read_text().replace("/opt/outputd/bin/outputd", str(outputd)))
+    copy = tmp_path / unit.name
+    copy.write_text(unit.read_text().replace("/opt/outputd/bin/outputd", str(outputd)))
     done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "", done.stderr
 
 
-def test_unit_exposure_is_low():
+@BOTH
+def test_unit_exposure_is_low(unit: Path):
     analyze = require_tool("systemd-analyze")
     done = subprocess.run(
-        [analyze, "security", "--offline=yes", "--threshold=25", str(UNIT)],
+        [analyze, "security", "--offline=yes", "--threshold=25", str(unit)],
         capture_output=True, text=True,
     )
     assert done.returncode == 0, done.stdout[-2000:]
@@ -41,6 +47,15 @@ def test_unit_is_type_notify_with_watchdog_and_hardening():
                  "ExecReload=/bin/kill -HUP $MAINPID", "UMask=0027", "MemoryMax=",
                  "TasksMax=", "StateDirectoryMode=0700"):
         assert line in text
+
+
+def test_the_web_unit_runs_outputd_web_as_outputd_hardened_alike():
+    web, daemon = WEB_UNIT.read_text(), UNIT.read_text()
+    assert "ExecStart=/opt/outputd/bin/outputd web --config /etc/outputd/outputd.toml" in web
+    hardening = [line for line in daemon.splitlines()
+                 if line.startswith(("Protect", "Private", "Restrict", "SystemCall", "User=",
+                                     "NoNewPrivileges", "Capability", "UMask"))]
+    assert hardening and all(line in web.splitlines() for line in hardening)
 
 
 def test_shared_folders_are_sticky_and_setgid_and_state_is_private():

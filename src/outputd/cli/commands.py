@@ -31,6 +31,13 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     return daemon.run(ctx.config, getattr(args, "config", None))
 
 
+def cmd_web(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd web`: the HTTP API on `[web] listen`, in the foreground."""
+    from outputd.web.server import serve
+
+    return serve(ctx.config)
+
+
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
     """`outputd submit TICKET`: hand over a ticket as the intake folder would."""
     from outputd.daemon.nodes import node_id

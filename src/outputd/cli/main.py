@@ -25,6 +25,7 @@ from outputd.cli.commands import (
     cmd_show,
     cmd_status,
     cmd_submit,
+    cmd_web,
 )
 from outputd.cli.context import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Context, Usage
 from outputd.errors import ConfigError, OutputdError
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon in the foreground")
+    add("web", cmd_web, "serve the HTTP API on [web] listen, in the foreground")
     add("submit", cmd_submit, "accept a ticket as the intake folder would").add_argument("ticket")
     p = add("jobs", cmd_jobs, "list and search jobs", reads_only=True)
     p.add_argument("--status")

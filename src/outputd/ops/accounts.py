@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -166,3 +167,35 @@ def by_token(store: Store, token: str) -> Caller | None:
     if not check_secret(found.group(2), record.secret_hash):
         return None
     return Caller(record.name, record.role, frozenset(record.storefronts))
+
+
+class TokenCheck:
+    """`by_token` for a server: a token's scrypt check is done once, then remembered
+    (by the token's sha256) for as long as its stored hash is the same and it is not
+    revoked, which is read from the store on every request."""
+
+    def __init__(self, store: Store, size: int = 1024) -> None:
+        self.store = store
+        self.size = size
+        self._known: dict[str, tuple[str, str]] = {}  # sha256 of token → (id, hash)
+        self._lock = threading.Lock()
+
+    def caller(self, token: str) -> Caller | None:
+        """Who the token stands for, or None."""
+        found = _TOKEN.fullmatch(token)
+        if found is None:
+            return None
+        record = self.store.accounts.token(found.group(1))
+        if record is None or record.revoked_at is not None:
+            return None
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            known = self._known.get(key)
+        if known != (record.token_id, record.secret_hash):
+            if not check_secret(found.group(2), record.secret_hash):
+                return None
+            with self._lock:
+                if len(self._known) >= self.size:
+                    self._known.clear()
+                self._known[key] = (record.token_id, record.secret_hash)
+        return Caller(record.name, record.role, frozenset(record.storefronts))

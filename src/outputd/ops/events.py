@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from outputd import logs, states
-from outputd.errors import RequestRefused
+from outputd.errors import RequestRefused, UnknownHotFolder, UnknownOrder
 from outputd.layout import Layout
 from outputd.ops import rules
-from outputd.ops.access import Caller
+from outputd.ops.access import Caller, Forbidden
 from outputd.store import Store
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def target_jobs(store: Store, caller: Caller, job_id: str | None, order_id: str 
     ids = [job for shop, job in found if storefront is None or shop == storefront]
     if not ids:
         where = f" of storefront {storefront}" if storefront is not None else ""
-        raise RequestRefused(f"there are no jobs for order {order_id}{where}")
+        raise UnknownOrder(f"there are no jobs for order {order_id}{where}")
     return ids
 
 
@@ -95,7 +95,7 @@ def retry_hotfolder(store: Store, layout: Layout, caller: Caller, hotfolder: str
     """Record `retry` for every job whose delivery to `hotfolder` failed (after an
     outage); returns the jobs it was recorded for."""
     if hotfolder not in known:
-        raise RequestRefused(f"there is no hot folder {hotfolder} in the config")
+        raise UnknownHotFolder(f"there is no hot folder {hotfolder} in the config")
     caller.require("event:retry")
     ids = [job_id for job_id in store.deliveries.failed_at(hotfolder)
            if caller.visible_id(store, job_id)]
@@ -108,8 +108,11 @@ def pause(store: Store, caller: Caller, hotfolder: str, known: Sequence[str],
           paused: bool) -> None:
     """Hold (or resume) deliveries to a hot folder; jobs that waited for it go on."""
     if hotfolder not in known:
-        raise RequestRefused(f"there is no hot folder {hotfolder} in the config")
+        raise UnknownHotFolder(f"there is no hot folder {hotfolder} in the config")
     caller.require("pause")
+    if caller.storefronts:
+        raise Forbidden(f"{caller.name} is limited to some storefronts; a hot folder serves "
+                        "every storefront")
     store.hotfolders.set_paused(hotfolder, paused)
     if not paused:
         store.hotfolders.wake(hotfolder)

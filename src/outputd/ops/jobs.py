@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from outputd import states
-from outputd.errors import RequestRefused
+from outputd.errors import BadRequest, RequestRefused
 from outputd.fileutil import private_temp
 from outputd.model import Job, JobFilter, iso
 from outputd.ops.access import Caller
@@ -44,6 +45,34 @@ def search(store: Store, caller: Caller, query: JobFilter, *, late: bool = False
     if late or query.limit is None or len(bodies) < query.limit:
         return bodies, len(bodies)
     return bodies, store.jobs.count(replace(query, limit=None))
+
+
+def page(store: Store, caller: Caller, query: JobFilter, *, late: bool = False
+         ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the job objects matching `query` (its `limit` is the page size), and
+    the cursor of the next page, or None when this is the last."""
+    query = _scoped(caller, query)
+    jobs = late_jobs(store, query, time.time()) if late else store.jobs.matching(query)
+    paused = store.hotfolders.paused()
+    bodies = [job_object(store, job, paused=paused) for job in jobs]
+    more = query.limit is not None and len(jobs) == query.limit
+    return bodies, cursor_of(jobs[-1]) if more else None
+
+
+def cursor_of(job: Job) -> str:
+    """An opaque cursor: the next page starts after this job (newest first)."""
+    raw = json.dumps([job.created_at, job.job_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def after_cursor(cursor: str) -> tuple[float, str]:
+    """The (created_at, job_id) a cursor stands for; RequestRefused if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+        return float(created_at), str(job_id)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"{cursor!r} is not a cursor this server gave") from exc
 
 
 def get(store: Store, caller: Caller, job_id: str) -> Job:

@@ -300,6 +300,9 @@ def _filter_sql(query: JobFilter) -> tuple[str, list[Any]]:
     if query.storefronts:
         clauses.append(f"storefront IN ({', '.join('?' * len(query.storefronts))})")
         params += sorted(query.storefronts)
+    if query.after is not None:  # the next page, newest first
+        clauses.append("(created_at < ? OR (created_at = ? AND job_id > ?))")
+        params += [query.after[0], query.after[0], query.after[1]]
     if query.cancelled is not None:
         clauses.append("cancelled = ?")
         params.append(int(query.cancelled))

@@ -1,0 +1,196 @@
+"""The routes of `/api/v1` (DESIGN §12): each parses, calls one operation, answers."""
+
+from __future__ import annotations
+
+import stat
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from outputd import safefs, states
+from outputd.errors import BadRequest, RequestRefused
+from outputd.model import JobFilter, iso
+from outputd.ops import events, jobs, status
+from outputd.ops.access import Caller, Forbidden
+from outputd.web.site import Gone, NotFound, Site, problem
+
+router = APIRouter()
+
+
+def _site(request: Request) -> Site:
+    site: Site = request.app.state.site
+    return site
+
+
+def _caller(request: Request) -> Caller:
+    return _site(request).caller(request)
+
+
+SiteDep = Annotated[Site, Depends(_site)]
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+class EventBody(BaseModel):
+    """An event to record, as `outputd event` takes it."""
+
+    event: str
+    message: str = Field("", max_length=2000)
+    storefront: str | None = None  # for an order's events: which storefront's order
+
+
+def _event_answer(done: events.Recorded, event: str) -> JSONResponse:
+    return JSONResponse({"event": event, "recorded": done.jobs, "already": done.already,
+                         "refused": done.refused}, status_code=202)
+
+
+def _checked_event(body: EventBody) -> str:
+    if body.event not in states.EVENTS:
+        raise BadRequest(f"unknown event {body.event!r}; events: {', '.join(states.EVENTS)}")
+    return body.event
+
+
+@router.get("/jobs", summary="List and search jobs, newest first")
+def list_jobs(
+    site: SiteDep, caller: CallerDep,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    order: str | None = None, storefront: str | None = None,
+    type_: Annotated[Literal["static", "multipart", "megaedit"] | None,
+                     Query(alias="type")] = None,
+    search: str | None = None, history_status: str | None = None,
+    payment_status: str | None = None,
+    approval: Literal["NotRequired", "AwaitingApproval", "Approved", "Rejected"] | None = None,
+    test_mode: bool | None = None,
+    cancelled: Literal["include", "only"] | None = None,
+    late: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """`{"jobs": [...], "next": CURSOR-or-null}`; cancelled jobs are left out unless
+    `cancelled=include` (or `only`)."""
+    for name, value in (("status", status_), ("history_status", history_status)):
+        if value is not None and value not in states.ALL | states.NOTES:
+            raise BadRequest(f"unknown {name} {value!r}")
+    query = JobFilter(
+        status=status_, order_id=order, storefront=storefront, product_type=type_,
+        search=search, history_status=history_status, payment_status=payment_status,
+        approval=approval, test_mode=test_mode, limit=limit,
+        cancelled={"include": None, "only": True}.get(cancelled or "", False),
+        after=jobs.after_cursor(cursor) if cursor else None,
+    )
+    bodies, following = jobs.page(site.store, caller, query, late=late)
+    return {"jobs": bodies, "next": following}
+
+
+@router.get("/jobs/{job_id}", summary="One job, as show --json")
+def get_job(job_id: str, site: SiteDep, caller: CallerDep) -> dict[str, Any]:
+    """The job object (404 for a job outside the caller's storefronts)."""
+    return jobs.show(site.store, caller, job_id)
+
+
+@router.post("/jobs/{job_id}/events", status_code=202, summary="Record an event for a job")
+def job_event(job_id: str, body: EventBody, site: SiteDep, caller: CallerDep) -> JSONResponse:
+    """As `outputd event JOB EVENT`: 202 when recorded (or already so), 409 when the
+    job's status does not allow it."""
+    event = _checked_event(body)
+    ids = events.target_jobs(site.store, caller, job_id, None)
+    done = events.record_event(site.store, site.layout, caller, ids, event, body.message)
+    return _event_answer(done, event)
+
+
+@router.post("/orders/{order_id}/events", status_code=202,
+             summary="Record an event for every job of an order")
+def order_event(order_id: str, body: EventBody, site: SiteDep,
+                caller: CallerDep) -> JSONResponse:
+    """The same for every job of the order the caller may see; `storefront` must name
+    the order's storefront where the id is in more than one (409 otherwise)."""
+    event = _checked_event(body)
+    ids = events.target_jobs(site.store, caller, None, order_id, body.storefront)
+    done = events.record_event(site.store, site.layout, caller, ids, event, body.message)
+    return _event_answer(done, event)
+
+
+@router.post("/jobs/{job_id}/retry", status_code=202, summary="Re-run a failed stage")
+def retry(job_id: str, site: SiteDep, caller: CallerDep) -> JSONResponse:
+    """As `outputd retry JOB`."""
+    ids = events.target_jobs(site.store, caller, job_id, None)
+    return _event_answer(events.record_event(site.store, site.layout, caller, ids, "retry"),
+                         "retry")
+
+
+@router.get("/jobs/{job_id}/outputs/{name}", summary="Download an output",
+            response_class=FileResponse)
+def download(job_id: str, name: str, site: SiteDep, caller: CallerDep) -> FileResponse:
+    """The output's bytes: `ETag` is its sha256 and `Range` is honoured; 410 once the
+    job is cleaned up."""
+    job = jobs.get(site.store, caller, job_id)
+    caller.require("download", str(job.ticket_data["storefront"]))
+    if job.status == states.CLEAN_UP:
+        raise Gone(f"job {job_id} is CleanUp: its output was removed with its working "
+                   "folder")
+    output = next((o for o in site.store.deliveries.outputs(job_id) if o.name == name), None)
+    if output is None:
+        raise NotFound(f"job {job_id} has no output {name}")
+    found = safefs.lstat_at(None, output.path)
+    if found is None or not stat.S_ISREG(found.st_mode) or found.st_size != output.bytes:
+        raise RequestRefused(f"job {job_id}: its output {name} is not on this node")
+    return FileResponse(output.path, media_type="application/pdf" if name.endswith(".pdf")
+                        else "application/octet-stream", filename=name,
+                        headers={"ETag": f'"{output.sha256}"'})
+
+
+@router.get("/hotfolders", summary="Hot folder health")
+def hotfolders(site: SiteDep, caller: CallerDep) -> dict[str, Any]:
+    """Each hot folder: paused or not, last success and error, files a RIP has not
+    taken, and the jobs whose delivery to it failed (those the caller may see)."""
+    states_ = site.store.hotfolders.states()
+    stale = status.stale_files(site.config, site.store, time.time())
+    answer = []
+    for name, cfg in site.config.hotfolders.items():
+        st = states_.get(name, {})
+        answer.append({
+            "name": name, "kind": cfg.kind, "paused": bool(st.get("paused")),
+            "last_success_at": iso(st.get("last_success_at")),
+            "last_error": st.get("last_error"), "last_error_at": iso(st.get("last_error_at")),
+            "stale_files": [f for f in stale if f["hotfolder"] == name
+                            and caller.visible_id(site.store, f["job_id"])],
+            "failed_jobs": [j for j in site.store.deliveries.failed_at(name)
+                            if caller.visible_id(site.store, j)],
+        })
+    return {"hotfolders": answer}
+
+
+@router.post("/hotfolders/{name}/pause", summary="Hold deliveries to a hot folder")
+def pause(name: str, site: SiteDep, caller: CallerDep) -> dict[str, Any]:
+    """As `outputd pause NAME`."""
+    events.pause(site.store, caller, name, list(site.config.hotfolders), True)
+    return {"hotfolder": name, "paused": True}
+
+
+@router.post("/hotfolders/{name}/resume", summary="Let deliveries to a hot folder go on")
+def resume(name: str, site: SiteDep, caller: CallerDep) -> dict[str, Any]:
+    """As `outputd resume NAME`."""
+    events.pause(site.store, caller, name, list(site.config.hotfolders), False)
+    return {"hotfolder": name, "paused": False}
+
+
+@router.get("/status", summary="As outputd status --json")
+def status_report(site: SiteDep, caller: CallerDep) -> dict[str, Any]:
+    """Counts, queue, hot folders, free space: for callers of every storefront only,
+    since the counts cover every storefront."""
+    if caller.storefronts:
+        raise Forbidden(f"{caller.name} is limited to some storefronts; the status report "
+                        "counts every storefront's jobs")
+    from outputd.intake.accept import waiting_tickets
+
+    cfg = site.config
+    waiting = waiting_tickets(cfg.daemon.intake_dir, time.time() - status.INTAKE_WAITING_S)
+    return status.build(cfg, site.store, waiting)
+
+
+@router.post("/scan", summary="A station's scan (not yet)")
+def scan(caller: CallerDep) -> JSONResponse:
+    """Station scans come with the production floor (DESIGN §15)."""
+    return problem(501, "station scans are not served yet (DESIGN §15)")

@@ -1,0 +1,228 @@
+"""The HTTP API as its users reach it: `outputd web` as a subprocess on a loopback port,
+spoken to over HTTP with tokens made by `outputd token add`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import DaemonProcess, Site
+from tests.helpers import job_ticket, make_pdf
+from tests.sshd import free_port
+
+
+class Web:
+    """`outputd web` on a free port, and a client for it."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.port = free_port()
+        with site.config.open("a") as fh:
+            fh.write(f'\n[web]\nlisten = "127.0.0.1:{self.port}"\n')
+        self.log = open(site.root / "web.log", "a")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "outputd", "web", "--config", str(site.config)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        site.wait_for(lambda: self.proc.poll() is not None or self._answers(), timeout=30,
+                      what="outputd web to answer")
+        assert self.proc.poll() is None, (site.root / "web.log").read_text()
+
+    def _answers(self) -> bool:
+        try:
+            self.call("GET", "/api/v1/openapi.json")
+        except OSError:
+            return False
+        return True
+
+    def call(self, method: str, path: str, token: str | None = None, body: Any = None,
+             headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
+        data = None if body is None else (
+            body if isinstance(body, bytes) else json.dumps(body).encode())
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                         method=method, headers=dict(headers or {}))
+        if data is not None and "Content-Type" not in request.headers:
+            request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read()
+
+    def json(self, method: str, path: str, token: str | None = None, body: Any = None
+             ) -> tuple[int, Any]:
+        status, _, raw = self.call(method, path, token, body)
+        return status, json.loads(raw) if raw else None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+        self.log.close()
+
+
+@pytest.fixture
+def web(site: Site) -> Iterator[Web]:
+    server = Web(site)
+    yield server
+    server.stop()
+
+
+def token(site: Site, name: str, role: str, *storefronts: str) -> str:
+    args = [arg for shop in storefronts for arg in ("--storefront", shop)]
+    return site.cli("token", "add", name, "--role", role, *args).stdout.strip()
+
+
+def submit(site: Site, job_id: str, **changes: Any) -> None:
+    make_pdf(site.intake / job_id / "a.pdf")
+    path = site.root / f"{job_id}.json"
+    path.write_text(json.dumps(job_ticket(job_id, [f"{job_id}/a.pdf"], **changes)))
+    site.cli("submit", str(path))
+
+
+# The authorisation matrix: every route, for every role and for an operator of another
+# storefront ("other"), with no token ("none"). J-1 is storefront acme's, Ordered, with
+# no output; nothing runs the events recorded, so each answer is the same every time.
+ROLES = ("admin", "operator", "approver", "viewer", "submitter", "other", "none")
+MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
+    # method, path, body: admin, operator, approver, viewer, submitter, other, none
+    ("GET", "/api/v1/jobs", None, (200, 200, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/jobs/J-1", None, (200, 200, 200, 200, 200, 404, 401)),
+    ("POST", "/api/v1/jobs/J-1/events", {"event": "hold"}, (202, 202, 403, 403, 403, 404, 401)),
+    # not allowed from Ordered: 409 for those who may ask, 403 before it for the rest
+    ("POST", "/api/v1/jobs/J-1/events", {"event": "approved"},
+     (409, 403, 409, 403, 409, 404, 401)),
+    ("POST", "/api/v1/orders/5001/events", {"event": "paid"},
+     (202, 202, 403, 403, 202, 404, 401)),
+    ("POST", "/api/v1/jobs/J-1/retry", None, (409, 409, 403, 403, 403, 404, 401)),
+    ("GET", "/api/v1/jobs/J-1/outputs/J-1.pdf", None, (404, 404, 404, 404, 403, 404, 401)),
+    ("GET", "/api/v1/hotfolders", None, (200, 200, 200, 200, 200, 200, 401)),
+    ("POST", "/api/v1/hotfolders/rip1/pause", None, (200, 200, 403, 403, 403, 403, 401)),
+    ("POST", "/api/v1/hotfolders/rip1/resume", None, (200, 200, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/status", None, (200, 200, 200, 200, 403, 403, 401)),
+    ("POST", "/api/v1/scan", {"code": "J-1", "station": "cut"},
+     (501, 501, 501, 501, 501, 501, 401)),
+]
+
+
+def template(path: str) -> str:
+    """The route a path of the matrix is of."""
+    return (path.replace("/outputs/J-1.pdf", "/outputs/{name}")
+            .replace("/jobs/J-1", "/jobs/{job_id}").replace("/orders/5001", "/orders/{order_id}")
+            .replace("/hotfolders/rip1", "/hotfolders/{name}"))
+
+
+def test_every_route_answers_every_role_as_the_matrix_says(site: Site, web: Web):
+    submit(site, "J-1", storefront="acme")
+    tokens = {role: token(site, f"t-{role}", role, *(("acme",) if role == "submitter" else ()))
+              for role in ROLES[:5]}
+    tokens["other"] = token(site, "t-other", "operator", "beta")
+    tokens["none"] = ""
+    spec = web.json("GET", "/api/v1/openapi.json")[1]
+    assert spec["openapi"].startswith("3.1")
+    served = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    assert served == {(m, template(p)) for m, p, _, _ in MATRIX}  # none forgotten
+    wrong = []
+    for method, path, body, expected in MATRIX:
+        for role, want in zip(ROLES, expected, strict=True):
+            status, headers, raw = web.call(method, path, tokens[role], body)
+            if status != want:
+                wrong.append(f"{role} {method} {path}: {status}, expected {want}: {raw[:120]!r}")
+            elif status >= 400:
+                assert headers["Content-Type"] == "application/problem+json"
+                assert json.loads(raw)["detail"]
+    assert wrong == []
+    history = site.show("J-1")
+    assert history["status"] == "Ordered"  # nothing applied the events: no daemon runs
+
+
+def test_a_job_followed_downloaded_and_shipped_over_http(site: Site, web: Web):
+    mis = token(site, "mis", "submitter", "acme")
+    ops = token(site, "ops", "operator")
+    daemon = DaemonProcess(site)
+    try:
+        submit(site, "J-1", storefront="acme", order_id="5001")
+        site.wait_status("J-1", "InHotFolder")
+        status, job = web.json("GET", "/api/v1/jobs/J-1", mis)
+        assert status == 200 and job == site.show("J-1")  # exactly show --json
+        output = job["outputs"][0]
+        path = f"/api/v1/jobs/J-1/outputs/{output['name']}"
+        status, headers, data = web.call("GET", path, ops)
+        assert status == 200 and headers["ETag"] == f'"{output["sha256"]}"'
+        assert hashlib.sha256(data).hexdigest() == output["sha256"]
+        status, headers, part = web.call("GET", path, ops, headers={"Range": "bytes=0-9"})
+        assert status == 206 and part == data[:10]
+        assert headers["Content-Range"] == f"bytes 0-9/{len(data)}"
+        status, answer = web.json("POST", "/api/v1/orders/5001/events", mis,
+                                  {"event": "shipped", "message": "tracking 1Z999"})
+        assert status == 202 and answer["recorded"] == ["J-1"]
+        site.wait_status("J-1", "CleanUp")
+        shipped = [h for h in site.show("J-1")["history"] if h["status"] == "Shipped"]
+        assert [(h["by"], h["message"]) for h in shipped] == [("mis", "tracking 1Z999")]
+        status, problem = web.json("GET", path, ops)
+        assert status == 410 and "CleanUp" in problem["detail"]
+        status, problem = web.json("POST", "/api/v1/jobs/J-1/events", ops, {"event": "hold"})
+        assert status == 409 and problem["detail"] == (
+            "job J-1 is CleanUp; hold is not allowed now")
+    finally:
+        daemon.stop()
+
+
+def test_the_list_pages_with_a_cursor_and_takes_every_filter(site: Site, web: Web):
+    viewer = token(site, "screen", "viewer")
+    for n in range(5):
+        submit(site, f"J-{n}", storefront="beta" if n == 3 else "acme", order_id=f"50{n}")
+    seen, cursor = [], None
+    while True:
+        query = "/api/v1/jobs?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, page = web.json("GET", query, viewer)
+        assert status == 200 and len(page["jobs"]) <= 2
+        seen += [j["job_id"] for j in page["jobs"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [j["job_id"] for j in site.jobs()]  # newest first, each once
+    assert sorted(seen) == [f"J-{n}" for n in range(5)]
+    status, page = web.json("GET", "/api/v1/jobs?storefront=beta&status=Ordered", viewer)
+    assert [j["job_id"] for j in page["jobs"]] == ["J-3"]
+    status, page = web.json("GET", "/api/v1/jobs?order=502&type=static&test_mode=false",
+                            viewer)
+    assert [j["job_id"] for j in page["jobs"]] == ["J-2"]
+    site.cli("event", "J-4", "cancelled")
+    daemon = DaemonProcess(site)  # applies the event (and the others run on)
+    site.wait_for(lambda: site.show("J-4")["cancelled"], timeout=30, what="the cancel")
+    daemon.stop()
+    assert "J-4" not in [j["job_id"] for j in web.json("GET", "/api/v1/jobs", viewer)[1]["jobs"]]
+    only = web.json("GET", "/api/v1/jobs?cancelled=only", viewer)[1]["jobs"]
+    assert [j["job_id"] for j in only] == ["J-4"]
+    for bad in ("cursor=xyz", "status=Shipping", "limit=1001", "cancelled=maybe"):
+        status, problem = web.json("GET", f"/api/v1/jobs?{bad}", viewer)
+        assert status == 400 and problem["status"] == 400, bad
+
+
+def test_refusals_are_one_sentence_and_bodies_are_bounded(site: Site, web: Web):
+    admin = token(site, "root-token", "admin")
+    status, headers, raw = web.call("GET", "/api/v1/jobs", "odt_0123456789abcdef_" + "x" * 43)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+    assert json.loads(raw)["detail"] == "the token is not valid (unknown, revoked or mistyped)"
+    site.cli("token", "revoke", "root-token")
+    assert web.call("GET", "/api/v1/jobs", admin)[0] == 401  # at once, not after a cache
+    admin = token(site, "root-token-2", "admin")
+    status, problem = web.json("POST", "/api/v1/jobs/J-1/events", admin, {"event": "teleport"})
+    assert status == 400 and problem["detail"].startswith("unknown event 'teleport'")
+    status, _, raw = web.call("POST", "/api/v1/jobs/J-1/events", admin,
+                              b'{"event": "hold", "message": "' + b"x" * (70 << 10) + b'"}')
+    assert status == 413
+    status, headers, _ = web.call("GET", "/api/v1/openapi.json")
+    assert status == 200 and headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    log = (site.root / "web.log").read_text()
+    assert "odt_" not in log and "web.request" in log and "by=root-token-2" in log
