@@ -3,6 +3,7 @@
 OutputdError
  ├── ConfigError             the config file or an override is invalid
  ├── TicketError             a ticket is refused at intake (moved to rejected/)
+ │    └── TicketConflict     its job id exists with another ticket
  ├── IntakeDeferred          a ticket cannot be taken in yet (a full disk): it waits
  ├── RequestRefused          a CLI request or event the job does not allow (exit 1)
  │    ├── BadRequest         a request that cannot mean anything
@@ -28,6 +29,10 @@ class ConfigError(OutputdError):
 
 class TicketError(OutputdError):
     """A ticket cannot be accepted."""
+
+
+class TicketConflict(TicketError):
+    """A job of the ticket's id exists with another ticket."""
 
 
 class IntakeDeferred(OutputdError):

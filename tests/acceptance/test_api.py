@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,7 +49,7 @@ class Web:
             body if isinstance(body, bytes) else json.dumps(body).encode())
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
                                          method=method, headers=dict(headers or {}))
-        if data is not None and "Content-Type" not in request.headers:
+        if data is not None and not request.has_header("Content-type"):
             request.add_header("Content-Type", "application/json")
         if token:
             request.add_header("Authorization", f"Bearer {token}")
@@ -76,6 +77,27 @@ def web(site: Site) -> Iterator[Web]:
     server.stop()
 
 
+def multipart(*parts: tuple[str, str | None, bytes]) -> tuple[dict[str, str], bytes]:
+    """A multipart/form-data body of (name, filename or None, content) parts."""
+    boundary = "----outputd-test-boundary-7f3a"
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename else "")
+        body += (f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+                 + ("Content-Type: application/octet-stream\r\n" if filename else "")
+                 + "\r\n").encode() + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body
+
+
+def upload(site: Site, job_id: str, **changes: Any) -> tuple[dict[str, str], bytes]:
+    """A job's ticket and its one file, as a storefront would send them."""
+    pdf = make_pdf(site.root / "staged" / job_id / "a.pdf")
+    ticket = json.dumps(job_ticket(job_id, [f"{job_id}/a.pdf"], **changes)).encode()
+    return multipart(("ticket", None, ticket), (f"{job_id}/a.pdf", "a.pdf", pdf.read_bytes()))
+
+
 def token(site: Site, name: str, role: str, *storefronts: str) -> str:
     args = [arg for shop in storefronts for arg in ("--storefront", shop)]
     return site.cli("token", "add", name, "--role", role, *args).stdout.strip()
@@ -92,8 +114,10 @@ def submit(site: Site, job_id: str, **changes: Any) -> None:
 # storefront ("other"), with no token ("none"). J-1 is storefront acme's, Ordered, with
 # no output; nothing runs the events recorded, so each answer is the same every time.
 ROLES = ("admin", "operator", "approver", "viewer", "submitter", "other", "none")
+UPLOAD = "multipart J-M"  # the body of a job upload, made in the test
 MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     # method, path, body: admin, operator, approver, viewer, submitter, other, none
+    ("POST", "/api/v1/jobs", UPLOAD, (201, 403, 403, 403, 200, 403, 401)),
     ("GET", "/api/v1/jobs", None, (200, 200, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/jobs/J-1", None, (200, 200, 200, 200, 200, 404, 401)),
     ("POST", "/api/v1/jobs/J-1/events", {"event": "hold"}, (202, 202, 403, 403, 403, 404, 401)),
@@ -130,10 +154,15 @@ def test_every_route_answers_every_role_as_the_matrix_says(site: Site, web: Web)
     assert spec["openapi"].startswith("3.1")
     served = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert served == {(m, template(p)) for m, p, _, _ in MATRIX}  # none forgotten
+    upload_headers, upload_body = upload(site, "J-M")
     wrong = []
     for method, path, body, expected in MATRIX:
         for role, want in zip(ROLES, expected, strict=True):
-            status, headers, raw = web.call(method, path, tokens[role], body)
+            if body == UPLOAD:
+                status, headers, raw = web.call(method, path, tokens[role], upload_body,
+                                                upload_headers)
+            else:
+                status, headers, raw = web.call(method, path, tokens[role], body)
             if status != want:
                 wrong.append(f"{role} {method} {path}: {status}, expected {want}: {raw[:120]!r}")
             elif status >= 400:
@@ -226,3 +255,89 @@ def test_refusals_are_one_sentence_and_bodies_are_bounded(site: Site, web: Web):
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     log = (site.root / "web.log").read_text()
     assert "odt_" not in log and "web.request" in log and "by=root-token-2" in log
+
+
+def test_a_job_submitted_over_http_is_taken_in_as_the_intake_would(site: Site, web: Web):
+    shop = token(site, "shop", "submitter", "acme")
+    headers, body = upload(site, "J-1")
+    status, _, raw = web.call("POST", "/api/v1/jobs", shop, body, headers)
+    assert status == 201, raw
+    job = json.loads(raw)
+    assert job["job_id"] == "J-1" and job["history"][0]["by"] == "shop"
+    kept = site.state / "sources" / "J-1" / "files" / "J-1" / "a.pdf"
+    assert kept.read_bytes() == (site.root / "staged" / "J-1" / "a.pdf").read_bytes()
+    assert web.call("POST", "/api/v1/jobs", shop, body, headers)[0] == 200  # the same again
+    # the ticket as a file part works too; another ticket for the same id is a conflict
+    ticket = json.dumps(job_ticket("J-1", ["J-1/a.pdf"], quantity=999)).encode()
+    status, problem = _posted(web, shop, multipart(("ticket", "t.json", ticket)))
+    assert status == 409 and problem["detail"] == (
+        "job J-1 already exists with a different ticket")
+    daemon = DaemonProcess(site)
+    try:
+        site.wait_status("J-1", "InHotFolder")
+    finally:
+        daemon.stop()
+    assert _staged(site) == []
+
+
+def _posted(web: Web, token_: str, form: tuple[dict[str, str], bytes]) -> tuple[int, Any]:
+    status, _, raw = web.call("POST", "/api/v1/jobs", token_, form[1], form[0])
+    return status, json.loads(raw)
+
+
+def _staged(site: Site) -> list[str]:
+    uploads = site.state / "sources" / ".uploads"
+    return sorted(str(p.relative_to(uploads)) for p in uploads.rglob("*")) \
+        if uploads.exists() else []
+
+
+def test_a_refused_upload_leaves_nothing_behind(tmp_path: Path):
+    site = Site(tmp_path / "site", limits=f"max_file_bytes = {1 << 20}")
+    web = Web(site)
+    try:
+        _refusals(site, web)
+    finally:
+        web.stop()
+
+
+def _refusals(site: Site, web: Web) -> None:
+    shop = token(site, "shop", "submitter", "acme")
+    ticket = json.dumps(job_ticket("J-2", ["J-2/a.pdf"])).encode()
+    pdf = make_pdf(site.root / "a.pdf").read_bytes()
+    cases = [
+        (multipart(("ticket", None, ticket), ("J-2/../../x.pdf", "x", pdf)), 400,
+         "is not a file path a ticket can name"),
+        (multipart(("ticket", None, ticket), ("J-2/b.pdf", "b", pdf)), 400,
+         "the part J-2/b.pdf is not a file of the ticket"),
+        (multipart(("ticket", None, b'{"schema": "outputd.job/1"}')), 400,
+         "the ticket is invalid"),
+        (multipart(("J-2/a.pdf", "a", pdf)), 400, "needs exactly one part named ticket"),
+        (multipart(("ticket", None, json.dumps(job_ticket(
+            "J-3", ["J-3/a.pdf"], storefront="beta")).encode())), 403,
+         "may not act for storefront beta"),
+        (multipart(("ticket", None, ticket), ("J-2/a.pdf", "a", b"%PDF-" + b"x" * (3 << 19))),
+         413, "over limits.max_file_bytes (1048576 bytes)"),
+        (({"Content-Type": "application/json"}, ticket), 400, "multipart/form-data"),
+    ]
+    for form, want, said in cases:
+        status, problem = _posted(web, shop, form)
+        assert (status, said in problem["detail"]) == (want, True), problem
+        assert _staged(site) == []
+    assert site.jobs() == []
+    assert not (site.state / "sources" / "J-2").exists()
+
+
+def test_a_client_that_disconnects_mid_upload_leaves_nothing(site: Site, web: Web):
+    import socket
+
+    shop = token(site, "shop", "submitter", "acme")
+    headers, body = upload(site, "J-4")
+    with socket.create_connection(("127.0.0.1", web.port), timeout=10) as conn:
+        conn.sendall((f"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {shop}"
+                      f"\r\nContent-Type: {headers['Content-Type']}\r\n"
+                      f"Content-Length: {len(body) + (1 << 20)}\r\n\r\n").encode())
+        conn.sendall(body[:-200])  # the file is being written; then the client is gone
+        site.wait_for(lambda: any(name.endswith("a.pdf") for name in _staged(site)),
+                      timeout=20, what="the upload to be under way")
+    site.wait_for(lambda: _staged(site) == [], timeout=20, what="the staging to be removed")
+    assert site.jobs() == []

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from outputd import logs, safefs, states
-from outputd.errors import IntakeDeferred, OutputdError, RequestRefused, TicketError
+from outputd.errors import (
+    IntakeDeferred,
+    OutputdError,
+    RequestRefused,
+    TicketConflict,
+    TicketError,
+)
 from outputd.fileutil import os_reason
 from outputd.intake import files as intakefiles
 from outputd.layout import Layout
@@ -220,15 +226,20 @@ class Intake:
 
     # -- shared by intake and `outputd submit` -------------------------------
 
-    def submit(self, data: bytes, caller: Caller) -> Outcome:
-        """Accept ticket bytes handed over by `caller` (its files are taken from the
-        intake folder); raise TicketError/OutputdError if refused."""
+    def submit(self, data: bytes, caller: Caller, files_from: Path | None = None,
+               jobs_only: bool = False) -> Outcome:
+        """Accept ticket bytes handed over by `caller`, its files taken from the intake
+        folder (or from `files_from`: an upload's staging folder); raise
+        TicketError/OutputdError if refused."""
         ticket = parse_ticket(data)
+        if jobs_only and isinstance(ticket, EventTicket):
+            raise TicketError("this takes a job ticket (outputd.job/1); events have their "
+                              "own route")
         submit.check(caller, ticket)
         if isinstance(ticket, EventTicket):
             return self._event(ticket, caller)
-        with safefs.folder(self.layout.intake) as intake_fd:  # its files are taken in too
-            return self._job(ticket, data, intake_fd, None, caller)
+        with safefs.folder(files_from or self.layout.intake) as files_fd:
+            return self._job(ticket, data, files_fd, None, caller)
 
     def _event(self, ticket: EventTicket, caller: Caller) -> Outcome:
         ids = events.target_jobs(self.store, caller, ticket.job_id, ticket.order_id,
@@ -301,7 +312,8 @@ class Intake:
                    claimed: str | None) -> Outcome:
         job = self.store.jobs.get(ticket.job_id)
         if job.ticket_sha256 != sha:
-            raise TicketError(f"job {ticket.job_id} already exists with a different ticket")
+            raise TicketConflict(
+                f"job {ticket.job_id} already exists with a different ticket")
         for relative, named in present.items():
             kept = self.layout.source_file(ticket.job_id, relative)
             if named is not None and intakefiles.same_bytes(named, kept):

@@ -17,8 +17,10 @@ from outputd import logs
 from outputd.config import Config
 from outputd.errors import (
     BadRequest,
+    IntakeDeferred,
     OutputdError,
     RequestRefused,
+    TicketConflict,
     TicketError,
     UnknownHotFolder,
     UnknownJob,
@@ -30,10 +32,12 @@ from outputd.ops.accounts import TokenCheck
 from outputd.store import Store
 from outputd.web import routes
 from outputd.web.site import Gone, NotFound, Site, Unauthorized, problem
+from outputd.web.upload import TooLarge
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 << 10  # a JSON or form body; uploads have their own limits
+UPLOAD_PATH = f"{PREFIX}/jobs"
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -46,7 +50,8 @@ _HEADERS = {
 # The HTTP status of each error an operation raises (the most specific class first).
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401), (Forbidden, 403), (UnknownJob, 404), (UnknownOrder, 404),
-    (UnknownHotFolder, 404), (NotFound, 404), (Gone, 410), (BadRequest, 400), (TicketError, 400),
+    (UnknownHotFolder, 404), (NotFound, 404), (Gone, 410), (TooLarge, 413),
+    (BadRequest, 400), (TicketConflict, 409), (TicketError, 400), (IntakeDeferred, 503),
     (RequestRefused, 409),
 )
 
@@ -101,6 +106,9 @@ class _Guard:
             return
         started = time.monotonic()
         length = dict(scope.get("headers") or []).get(b"content-length")
+        upload = scope["method"] == "POST" and scope["path"] == UPLOAD_PATH  # limits its own
+        if upload:
+            length = None
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             await problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
             return
@@ -111,7 +119,7 @@ class _Guard:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > MAX_BODY_BYTES:
+            if seen > MAX_BODY_BYTES and not upload:
                 raise _TooLarge
             return message
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import stat
 import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from outputd import safefs, states
-from outputd.errors import BadRequest, RequestRefused
+from outputd.errors import BadRequest, RequestRefused, TicketConflict
 from outputd.model import JobFilter, iso
 from outputd.ops import events, jobs, status
 from outputd.ops.access import Caller, Forbidden
+from outputd.web import upload
 from outputd.web.site import Gone, NotFound, Site, problem
 
 router = APIRouter()
@@ -50,6 +53,51 @@ def _checked_event(body: EventBody) -> str:
     if body.event not in states.EVENTS:
         raise BadRequest(f"unknown event {body.event!r}; events: {', '.join(states.EVENTS)}")
     return body.event
+
+
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["ticket"],
+               "properties": {"ticket": {"type": "string",
+                                         "description": "the outputd.job/1 ticket"}},
+               "additionalProperties": {"type": "string", "format": "binary",
+                                        "description": "a file, named by its path"}}}}}}
+
+
+@router.post("/jobs", status_code=201, summary="Submit a job", openapi_extra=_UPLOAD_BODY)
+async def submit_job(request: Request, site: SiteDep, caller: CallerDep) -> JSONResponse:
+    """A ticket and its files as multipart/form-data, taken in as the intake folder
+    would: 201 with the job, 200 when the same ticket was accepted already, 409 when the
+    job id exists with another ticket, 413 over limits.max_file_bytes."""
+    caller.require("submit")  # before a byte of the body is read
+    boundary = upload.boundary_of(request.headers.get("content-type", ""))
+    with upload.staging_folder(site.layout.sources_root) as staging:
+        reader = upload.UploadReader(staging, boundary, site.config.limits.max_file_bytes)
+        received = await reader.read(request.stream())
+        job, created = await run_in_threadpool(_take_in, site, caller, received)
+    return JSONResponse(job, status_code=201 if created else 200)
+
+
+def _take_in(site: Site, caller: Caller, received: upload.Received
+             ) -> tuple[dict[str, Any], bool]:
+    from outputd.intake.accept import Intake
+    from outputd.notifications import policy
+    from outputd.tickets import JobTicket, parse_ticket
+
+    ticket = parse_ticket(received.ticket)
+    if isinstance(ticket, JobTicket):
+        named = {f.path for f in ticket.files}
+        extra = [name for name in received.files if name not in named]
+        if extra:
+            raise BadRequest(f"the part {extra[0]} is not a file of the ticket (its files: "
+                             f"{', '.join(sorted(named))})")
+    intake = Intake(site.store, site.layout, "web", policy(site.config.notify))
+    outcome = intake.submit(received.ticket, caller, files_from=received.staging,
+                            jobs_only=True)
+    job = jobs.get(site.store, caller, str(outcome.job_id))
+    if outcome.result == "duplicate" and job.ticket_sha256 != hashlib.sha256(
+            received.ticket).hexdigest():
+        raise TicketConflict(f"job {job.job_id} already exists with a different ticket")
+    return jobs.show(site.store, caller, job.job_id), outcome.result == "accepted"
 
 
 @router.get("/jobs", summary="List and search jobs, newest first")

@@ -1,0 +1,176 @@
+"""A job submitted over HTTP: `multipart/form-data` with a part `ticket` and one part per
+file of the ticket, named by its path. Each file is streamed to a private staging folder
+beside the sources (never held whole in memory), then taken in by the intake's own
+acceptance code, as if it had been dropped in the intake folder. A refused or cut-off
+upload leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_multipart import MultipartParser
+from python_multipart.multipart import parse_options_header
+
+from outputd import safefs
+from outputd.errors import BadRequest, RequestRefused
+from outputd.tickets import MAX_TICKET_BYTES
+
+CHUNK_WRITE = 1 << 20
+MAX_PARTS = 200
+
+
+class TooLarge(RequestRefused):
+    """A part over its limit (the ticket, or a file over `max_file_bytes`)."""
+
+
+@dataclass
+class _Part:
+    name: str = ""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    fd: int | None = None  # a file part being written
+    size: int = 0
+    data: bytearray | None = None  # the ticket, held (it is small)
+
+
+@dataclass
+class Received:
+    """What an upload brought: the ticket's bytes and the files, staged by path."""
+
+    ticket: bytes
+    files: list[str]
+    staging: Path
+
+
+class UploadReader:
+    """Parses one multipart body as it arrives, writing file parts under `staging`."""
+
+    def __init__(self, staging: Path, boundary: bytes, max_file_bytes: int) -> None:
+        self.staging = staging
+        self.max_file_bytes = max_file_bytes
+        self.parts: list[_Part] = []
+        self._field = b""
+        self._value = b""
+        self._root = safefs.open_folder(staging)
+        self._parser = MultipartParser(boundary, {
+            "on_part_begin": self._begin, "on_header_field": self._header_field,
+            "on_header_value": self._header_value, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_done, "on_part_data": self._data,
+            "on_part_end": self._end,
+        })
+
+    async def read(self, chunks: AsyncIterator[bytes]) -> Received:
+        """Consume the body; raise BadRequest or TooLarge with the reason."""
+        try:
+            async for chunk in chunks:
+                self._parser.write(chunk)
+            self._parser.finalize()
+        finally:
+            for part in self.parts:
+                if part.fd is not None:
+                    os.close(part.fd)
+                    part.fd = None
+            os.close(self._root)
+        tickets = [p for p in self.parts if p.name == "ticket"]
+        if len(tickets) != 1 or tickets[0].data is None:
+            raise BadRequest("the upload needs exactly one part named ticket (the job "
+                             "ticket, as a field or a file)")
+        files = [p.name for p in self.parts if p.name != "ticket"]
+        return Received(bytes(tickets[0].data), files, self.staging)
+
+    # -- parser callbacks (synchronous, called from write) ---------------------
+
+    def _begin(self) -> None:
+        if len(self.parts) >= MAX_PARTS:
+            raise BadRequest(f"an upload has at most {MAX_PARTS} parts")
+        self.parts.append(_Part())
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self.parts[-1].headers.append((self._field.lower(), self._value))
+        self._field = self._value = b""
+
+    def _headers_done(self) -> None:
+        part = self.parts[-1]
+        disposition = dict(part.headers).get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
+        try:
+            part.name = options.get(b"name", b"").decode()
+        except UnicodeDecodeError:
+            raise BadRequest("a part's name is not UTF-8") from None
+        if part.name == "ticket":
+            part.data = bytearray()
+            return
+        if not part.name:
+            raise BadRequest("every part needs a name: ticket, or the path of a file")
+        if any(p.name == part.name for p in self.parts[:-1]):
+            raise BadRequest(f"the file {part.name} is sent twice")
+        try:
+            folder = safefs.walk(self._root, part.name, create=True, mode=0o700)
+        except (safefs.Refused, ValueError) as exc:
+            raise BadRequest(f"the part name {part.name!r} is not a file path a ticket "
+                             f"can name: {exc}") from None
+        assert folder is not None
+        try:
+            part.fd = safefs.create_new(folder, safefs.relative_parts(part.name)[-1], 0o600)
+        except OSError as exc:
+            raise BadRequest(f"the file {part.name} cannot be received: {exc}") from None
+        finally:
+            os.close(folder)
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        part = self.parts[-1]
+        part.size += end - start
+        if part.data is not None:
+            if part.size > MAX_TICKET_BYTES:
+                raise TooLarge(f"the ticket is over {MAX_TICKET_BYTES} bytes")
+            part.data += data[start:end]
+            return
+        if part.size > self.max_file_bytes:
+            raise TooLarge(f"the file {part.name} is over limits.max_file_bytes "
+                           f"({self.max_file_bytes} bytes)")
+        assert part.fd is not None
+        view = memoryview(data)[start:end]
+        while view:
+            written = os.write(part.fd, view)
+            view = view[written:]
+
+    def _end(self) -> None:
+        part = self.parts[-1]
+        if part.fd is not None:
+            os.fsync(part.fd)
+            os.close(part.fd)
+            part.fd = None
+
+
+def boundary_of(content_type: str) -> bytes:
+    """The multipart boundary of a Content-Type; BadRequest if it is not multipart."""
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise BadRequest("a job is submitted as multipart/form-data (curl -F "
+                         "ticket=@ticket.json -F J-1/art.pdf=@art.pdf)")
+    return boundary
+
+
+@contextlib.contextmanager
+def staging_folder(sources_root: Path) -> Iterator[Path]:
+    """A new private folder for one upload, removed with whatever is left in it."""
+    uploads = sources_root / ".uploads"
+    uploads.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = uploads / secrets.token_hex(8)
+    staging.mkdir(mode=0o700)
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
