@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -341,3 +343,44 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing(site: Site, web: We
                       timeout=20, what="the upload to be under way")
     site.wait_for(lambda: _staged(site) == [], timeout=20, what="the staging to be removed")
     assert site.jobs() == []
+
+
+def _web_children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"web" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def test_outputd_run_keeps_outputd_web_running_and_stops_it(site: Site):
+    port = free_port()
+    with site.config.open("a") as fh:
+        fh.write(f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    viewer = token(site, "screen", "viewer")
+    daemon = DaemonProcess(site)
+    try:
+        def answers() -> bool:
+            try:
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/v1/jobs",
+                    headers={"Authorization": f"Bearer {viewer}"}), timeout=5).read()
+            except OSError:
+                return False
+            return True
+
+        site.wait_for(answers, timeout=30, what="the API beside the daemon")
+        [child] = _web_children(daemon.proc.pid)
+        os.kill(child, signal.SIGKILL)
+        site.wait_for(lambda: "web.exited" in site.log.read_text(), timeout=20,
+                      what="the daemon to see the API die")
+        site.wait_for(lambda: _web_children(daemon.proc.pid) not in ([], [child])
+                      and answers(), timeout=30, what="the API started again")
+        again = _web_children(daemon.proc.pid)
+    finally:
+        assert daemon.stop() == 0
+    for pid in again:
+        assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(
+            f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]

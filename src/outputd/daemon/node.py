@@ -22,6 +22,7 @@ from outputd.daemon import nodes
 from outputd.daemon import systemd as service
 from outputd.daemon.metrics import Metrics, serve
 from outputd.daemon.pickup import RECONCILE_S, PickupWatcher, watched_folders
+from outputd.daemon.webchild import WebChild
 from outputd.daemon.worker import Runtime, Services, Waker, Worker
 from outputd.errors import ConfigError, RequestRefused
 from outputd.intake.accept import Intake, lock_intake, take_late_file
@@ -36,9 +37,10 @@ from outputd.transports import check_kinds
 log = logging.getLogger(__name__)
 DUE_POLL_S = 0.5
 DISK_CHECK_S = 5.0
+WEB_CHECK_S = 2.0
 STATUS_EVERY_S = 5.0
 # Settings a running daemon cannot change; a reload keeps the old values and says so.
-_RESTART_ONLY = ("daemon", "store", "metrics")
+_RESTART_ONLY = ("daemon", "store", "metrics", "web")
 
 
 class Daemon:
@@ -78,6 +80,7 @@ class Daemon:
             for n in range(config.daemon.workers)
         ]
         self.http: ThreadingHTTPServer | None = None
+        self.web: WebChild | None = None
 
     @property
     def config(self) -> Config:
@@ -96,6 +99,9 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_hup)
         if self.config.metrics.listen:
             self.http = serve(self.config.metrics.listen, self.metrics, self.health)
+        if self.config.web.listen:
+            self.web = WebChild(self.config_path)
+            self.web.start()
         self._check_disk()
         for worker in self.workers:
             worker.start()
@@ -143,6 +149,7 @@ class Daemon:
             (lambda: self.services.runtime.transports.sweep_all(), 3600.0),
             (self._report_status, STATUS_EVERY_S),
             (lambda: self.pickup.reconcile(), RECONCILE_S),  # whichever watcher is current
+            (self._check_web, WEB_CHECK_S),
         ]
         interval = service.watchdog_interval()
         if interval is not None:
@@ -213,6 +220,8 @@ class Daemon:
         self.notifier_thread.join(timeout=15)
         if self.http is not None:
             self.http.shutdown()
+        if self.web is not None:
+            self.web.stop()
         self.store.claims.release_owner(self.owner)
         self.services.runtime.transports.close()
         if self.services.pdf is not None:
@@ -259,6 +268,10 @@ class Daemon:
         due = self.store.jobs.next_due()
         if due is not None and due <= time.time():
             self.waker.wake()
+
+    def _check_web(self) -> None:
+        if self.web is not None and not self.stopping.is_set():
+            self.web.check()
 
     def _renew_claims(self) -> None:
         self.store.claims.renew(self.owner, self.config.store.lease_s)
