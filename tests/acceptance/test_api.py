@@ -384,3 +384,15 @@ def test_outputd_run_keeps_outputd_web_running_and_stops_it(site: Site):
     for pid in again:
         assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(
             f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]
+
+
+def test_a_source_that_guesses_tokens_is_held_off(site: Site, web: Web):
+    good = token(site, "shop", "submitter", "acme")
+    guess = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    for _ in range(10):  # the same token id, a wrong secret: and from the same source
+        assert web.call("GET", "/api/v1/jobs", guess)[0] == 401
+    status, headers, raw = web.call("GET", "/api/v1/jobs", guess)
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    assert "too many failed attempts" in json.loads(raw)["detail"]
+    assert web.call("GET", "/api/v1/jobs", good)[0] == 429  # the source waits out its time
+    assert "odt_" not in (site.root / "web.log").read_text()

@@ -31,7 +31,7 @@ from outputd.ops.access import Forbidden
 from outputd.ops.accounts import TokenCheck
 from outputd.store import Store
 from outputd.web import routes
-from outputd.web.site import Gone, NotFound, Site, Unauthorized, problem
+from outputd.web.site import Gone, NotFound, Site, TooManyFailures, Unauthorized, problem
 from outputd.web.upload import TooLarge
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ _HEADERS = {
 
 # The HTTP status of each error an operation raises (the most specific class first).
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (Unauthorized, 401), (Forbidden, 403), (UnknownJob, 404), (UnknownOrder, 404),
-    (UnknownHotFolder, 404), (NotFound, 404), (Gone, 410), (TooLarge, 413),
+    (Unauthorized, 401), (TooManyFailures, 429), (Forbidden, 403), (UnknownJob, 404),
+    (UnknownOrder, 404), (UnknownHotFolder, 404), (NotFound, 404), (Gone, 410), (TooLarge, 413),
     (BadRequest, 400), (TicketConflict, 409), (TicketError, 400), (IntakeDeferred, 503),
     (RequestRefused, 409),
 )
@@ -68,7 +68,7 @@ def create_app(config: Config, store: Store) -> FastAPI:
     @app.exception_handler(OutputdError)
     async def refused(request: Request, exc: OutputdError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return problem(status, str(exc))
+        return problem(status, str(exc), getattr(exc, "retry_after", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

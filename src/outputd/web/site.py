@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import http
-from dataclasses import dataclass
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -14,6 +17,9 @@ from outputd.layout import Layout
 from outputd.ops.access import Caller
 from outputd.ops.accounts import TokenCheck
 from outputd.store import Store
+
+FAILURES_ALLOWED = 10  # failed authentications per source, and per token, ...
+FAILURE_WINDOW_S = 60.0  # ... in this long
 
 
 class Unauthorized(OutputdError):
@@ -28,12 +34,62 @@ class Gone(RequestRefused):
     """What was asked for existed and is no more (an output after CleanUp)."""
 
 
-def problem(status: int, detail: str) -> JSONResponse:
+def problem(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
     """An `application/problem+json` answer with one sentence in `detail`."""
     body = {"type": "about:blank", "title": http.HTTPStatus(status).phrase,
             "status": status, "detail": detail}
-    headers = {"WWW-Authenticate": 'Bearer realm="outputd"'} if status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="outputd"'} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
+
+
+class TooManyFailures(OutputdError):
+    """A source (or an account) that failed to authenticate too often, for a while."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FailureLimit:
+    """At most `limit` failed authentications per key (a source address, a token id)
+    in `window_s`; beyond that the key is refused until its failures age out."""
+
+    def __init__(self, limit: int = FAILURES_ALLOWED, window_s: float = FAILURE_WINDOW_S
+                 ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        seen = self._failures.setdefault(key, deque())
+        while seen and seen[0] <= now - self.window_s:
+            seen.popleft()
+        return seen
+
+    def check(self, *keys: str) -> None:
+        """Raise TooManyFailures if any key is over its limit now."""
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                seen = self._recent(key, now)
+                if len(seen) >= self.limit:
+                    wait = int(seen[0] + self.window_s - now) + 1
+                    raise TooManyFailures(
+                        f"too many failed attempts to authenticate; try again in {wait} s",
+                        wait)
+
+    def failed(self, *keys: str) -> None:
+        """Count one failure against each key."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 10_000:  # a flood of sources: forget the old ones
+                self._failures = {k: v for k, v in self._failures.items()
+                                  if v and v[-1] > now - self.window_s}
+            for key in keys:
+                self._recent(key, now).append(now)
 
 
 @dataclass
@@ -44,14 +100,21 @@ class Site:
     store: Store
     layout: Layout
     tokens: TokenCheck
+    failures: FailureLimit = field(default_factory=FailureLimit)
 
     def caller(self, request: Request) -> Caller:
-        """Who sent `request` (a bearer token); Unauthorized without a valid one."""
+        """Who sent `request` (a bearer token); Unauthorized without a valid one, and
+        TooManyFailures for a source or token that failed too often."""
+        source = f"source:{request.client.host if request.client else '?'}"
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("this needs a token: send Authorization: Bearer <token>")
-        caller = self.tokens.caller(token.strip())
+        token = token.strip()
+        account = f"token:{token[4:20]}"  # the token's public id: its account
+        self.failures.check(source, account)
+        caller = self.tokens.caller(token)
         if caller is None:
+            self.failures.failed(source, account)
             raise Unauthorized("the token is not valid (unknown, revoked or mistyped)")
         request.state.by = caller.name
         return caller
