@@ -3,7 +3,7 @@
 1. Reads with a large store: `GET /api/v1/jobs` (the default view: 100 jobs, each a
    full job object) and `GET /api/v1/jobs/{id}` from a keep-alive client on loopback,
    p50 and p99, beside the same queries run with the bare `sqlite3` module.
-2. Submitting: N jobs of 1 MB over `POST /api/v1/jobs` (4 client threads) until every
+2. Submitting: N jobs of 1 MB over `POST /api/v1/jobs` (8 client threads) until every
    one is InHotFolder, against dropping the same jobs into the intake folder (writing
    each file there, then its ticket, as a storefront does), each twice, alternating.
 3. One large upload (default 2 GB): the web process's peak RSS.
@@ -39,6 +39,7 @@ from tests.helpers import job_ticket, make_pdf, write_config  # noqa: E402
 from tests.sshd import free_port  # noqa: E402
 
 BOUNDARY = "----outputd-bench"
+CLIENTS = 8  # uploads at once, as a storefront sending a batch would
 
 
 def cli(config: Path, *args: str) -> str:
@@ -229,7 +230,7 @@ def post_all(port: int, token: str, staged: list[Path]) -> None:
             answer.read()
             assert answer.status == 201, answer.status
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for t in threads:
         t.start()
     for t in threads:

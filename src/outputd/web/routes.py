@@ -115,7 +115,7 @@ def list_jobs(
     late: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """`{"jobs": [...], "next": CURSOR-or-null}`; cancelled jobs are left out unless
     `cancelled=include` (or `only`)."""
     for name, value in (("status", status_), ("history_status", history_status)):
@@ -129,13 +129,13 @@ def list_jobs(
         after=jobs.after_cursor(cursor) if cursor else None,
     )
     bodies, following = jobs.page(site.store, caller, query, late=late)
-    return {"jobs": bodies, "next": following}
+    return JSONResponse({"jobs": bodies, "next": following})  # plain JSON: no re-encoding
 
 
 @router.get("/jobs/{job_id}", summary="One job, as show --json")
-def get_job(job_id: str, site: SiteDep, caller: CallerDep) -> dict[str, Any]:
+def get_job(job_id: str, site: SiteDep, caller: CallerDep) -> JSONResponse:
     """The job object (404 for a job outside the caller's storefronts)."""
-    return jobs.show(site.store, caller, job_id)
+    return JSONResponse(jobs.show(site.store, caller, job_id))
 
 
 @router.post("/jobs/{job_id}/events", status_code=202, summary="Record an event for a job")

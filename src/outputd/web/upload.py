@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastapi.concurrency import run_in_threadpool
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
@@ -66,10 +67,10 @@ class UploadReader:
 
     async def read(self, chunks: AsyncIterator[bytes]) -> Received:
         """Consume the body; raise BadRequest or TooLarge with the reason."""
-        try:
+        try:  # parsing writes the files: off the event loop, so others are served
             async for chunk in chunks:
-                self._parser.write(chunk)
-            self._parser.finalize()
+                await run_in_threadpool(self._parser.write, chunk)
+            await run_in_threadpool(self._parser.finalize)
         finally:
             for part in self.parts:
                 if part.fd is not None:
@@ -148,7 +149,7 @@ class UploadReader:
     def _end(self) -> None:
         part = self.parts[-1]
         if part.fd is not None:
-            os.fsync(part.fd)
+            os.fdatasync(part.fd)  # its bytes are on disk before the job is accepted
             os.close(part.fd)
             part.fd = None
 
