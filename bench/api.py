@@ -6,6 +6,7 @@
 2. Submitting: N jobs of 1 MB over `POST /api/v1/jobs` (8 client threads) until every
    one is InHotFolder, against dropping the same jobs into the intake folder (writing
    each file there, then its ticket, as a storefront does), each twice, alternating.
+   And the intake folder's round again with 20 API clients polling the list each second.
 3. One large upload (default 2 GB): the web process's peak RSS.
 
     python bench/api.py [--store-jobs 100000] [--requests 300] [--jobs 500] [--mb 1]
@@ -40,6 +41,7 @@ from tests.sshd import free_port  # noqa: E402
 
 BOUNDARY = "----outputd-bench"
 CLIENTS = 8  # uploads at once, as a storefront sending a batch would
+POLLERS = 20  # screens and scripts watching the job list
 
 
 def cli(config: Path, *args: str) -> str:
@@ -173,15 +175,19 @@ def submitting(root: Path, jobs: int, mb: int) -> None:
     staged = [make_pdf(root / "staged" / f"S-{n}" / "a.pdf", pages=2, padding=mb << 20,
                        label=f"S-{n}") for n in range(jobs)]
     timings = {}
-    for how in ("intake", "api", "intake-again", "api-again"):
+    for how in ("intake", "api", "polled", "intake-again", "api-again", "polled-again"):
         config, hot = site(root / how)
         port = with_web(config)
         token = cli(config, "token", "add", "bench", "--role", "submitter")
         proc = start(config, "run", root / how / "daemon.log")
         try:
             wait_for(lambda: answers(port), 60, "the daemon and its API")  # noqa: B023
+            stop_polling = threading.Event()
+            if how.startswith("polled"):
+                poll(port, cli(config, "token", "add", "screens", "--role", "viewer"),
+                     stop_polling)
             started = time.monotonic()
-            if how.startswith("intake"):
+            if how.startswith(("intake", "polled")):
                 for n, pdf in enumerate(staged):
                     job_id = f"B-{n}"
                     (root / how / "intake" / job_id).mkdir()
@@ -197,6 +203,7 @@ def submitting(root: Path, jobs: int, mb: int) -> None:
                      "every job delivered")
             timings[how] = time.monotonic() - started
         finally:
+            stop_polling.set()
             proc.terminate()
             proc.wait()
     intake = statistics.mean([timings["intake"], timings["intake-again"]])
@@ -206,6 +213,23 @@ def submitting(root: Path, jobs: int, mb: int) -> None:
           f"{timings['intake-again']:.1f})")
     print(f"  POST /jobs     {api:6.1f} s  ({timings['api']:.1f}, {timings['api-again']:.1f})")
     print(f"  ratio          {api / intake:6.2f}   (target <= 1.3)")
+    polled = statistics.mean([timings["polled"], timings["polled-again"]])
+    print(f"  intake folder with {POLLERS} API clients polling the list every second: "
+          f"{polled:.1f} s ({timings['polled']:.1f}, {timings['polled-again']:.1f}); "
+          f"throughput {intake / polled:.2f}x of without (target >= 0.9)")
+
+
+def poll(port: int, token: str, stop: threading.Event) -> None:
+    """POLLERS clients, each asking for the job list once a second until `stop`."""
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while not stop.wait(1.0):
+            conn.request("GET", "/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
+            conn.getresponse().read()
+
+    for _ in range(POLLERS):
+        threading.Thread(target=client, daemon=True).start()
 
 
 def post_all(port: int, token: str, staged: list[Path]) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from outputd import states
 from outputd.errors import TransitionRefused, UnknownJob
-from outputd.model import KEEP, Delivery, JobFilter, Result
+from outputd.model import KEEP, Delivery, JobFilter, Output, Result
 from outputd.store import DuplicateJob, Store, open_store
 from outputd.store.accounts import NameTaken, Token, User
 from outputd.tickets import JobTicket
@@ -207,6 +207,22 @@ class StoreContract:
         store.jobs.transition("J-1", states.VALIDATION_FINISHED, "ok", "outputd",
                               owed=Policy())
         assert store.outbox.depth() == 1  # that status owes nothing
+
+    def test_histories_outputs_and_deliveries_of_many_jobs_in_one_read_each(self, store):
+        add(store, "J-1")
+        add(store, "J-2")
+        add(store, "J-3")
+        d = Delivery("rip1", "J-2.pdf", "/hot/J-2.pdf", "pending")
+        o = Output("J-2.pdf", "/work/J-2.pdf", 10, "ab", 2)
+        store.jobs.save(store.jobs.get("J-2"), Result(
+            states.VALIDATION_FINISHED, "ok", outputs=[o], deliveries=[d]))
+        histories = store.jobs.histories(["J-1", "J-2", "J-404"])
+        assert sorted(histories) == ["J-1", "J-2"]
+        assert [h.status for h in histories["J-2"]] == [states.ORDERED,
+                                                        states.VALIDATION_FINISHED]
+        assert store.deliveries.of_jobs(["J-1", "J-2"]) == {"J-2": [d]}
+        assert store.deliveries.outputs_of(["J-2", "J-3"]) == {"J-2": [o]}
+        assert store.jobs.histories([]) == {} and store.deliveries.of("J-1") == []
 
     def test_limited_searches_and_paused_hot_folders(self, store):
         add(store, "J-1", storefront="alpha")

@@ -16,7 +16,7 @@ from outputd.fileutil import private_temp
 from outputd.model import Job, JobFilter, iso
 from outputd.ops.access import Caller
 from outputd.ops.fetch import fetch_outputs
-from outputd.ops.view import job_object, late_jobs
+from outputd.ops.view import job_object, job_objects, late_jobs
 from outputd.store import Store
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ def search(store: Store, caller: Caller, query: JobFilter, *, late: bool = False
     without the query's limit."""
     query = _scoped(caller, query)
     jobs = late_jobs(store, query, time.time()) if late else store.jobs.matching(query)
-    paused = store.hotfolders.paused()
-    bodies = [job_object(store, job, full=full, paused=paused) for job in jobs]
+    bodies = job_objects(store, jobs, full=full)
     if late or query.limit is None or len(bodies) < query.limit:
         return bodies, len(bodies)
     return bodies, store.jobs.count(replace(query, limit=None))
@@ -53,8 +52,7 @@ def page(store: Store, caller: Caller, query: JobFilter, *, late: bool = False
     the cursor of the next page, or None when this is the last."""
     query = _scoped(caller, query)
     jobs = late_jobs(store, query, time.time()) if late else store.jobs.matching(query)
-    paused = store.hotfolders.paused()
-    bodies = [job_object(store, job, paused=paused) for job in jobs]
+    bodies = job_objects(store, jobs)
     more = query.limit is not None and len(jobs) == query.limit
     return bodies, cursor_of(jobs[-1]) if more else None
 

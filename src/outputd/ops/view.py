@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from outputd import states
-from outputd.model import Job, JobFilter, iso
+from outputd.model import Delivery, HistoryEntry, Job, JobFilter, Output, iso
 from outputd.store import Store
 
 _DELIVERING = frozenset({"OutputCreated", "CopyToHotFolderFailed"})
@@ -35,6 +35,26 @@ def job_object(store: Store, job: Job, *, full: bool = True,
                paused: set[str] | None = None) -> dict[str, Any]:
     """The stable JSON shape of DESIGN §5, with `waiting`: why the job waits, if it
     does. `paused`: the paused hot folders, when the caller has read them already."""
+    return job_objects(store, [job], full=full, paused=paused)[0]
+
+
+def job_objects(store: Store, jobs: list[Job], *, full: bool = True,
+                paused: set[str] | None = None) -> list[dict[str, Any]]:
+    """The job objects of several jobs, their deliveries, outputs and histories read in
+    one query each."""
+    ids = [job.job_id for job in jobs if full or job.status in _DELIVERING]
+    deliveries = store.deliveries.of_jobs(ids) if ids else {}
+    if ids and paused is None:
+        paused = store.hotfolders.paused()
+    outputs = store.deliveries.outputs_of(ids) if full else {}
+    histories = store.jobs.histories(ids) if full else {}
+    return [_body(job, full, paused or set(), deliveries.get(job.job_id, []),
+                  outputs.get(job.job_id, []), histories.get(job.job_id, []))
+            for job in jobs]
+
+
+def _body(job: Job, full: bool, paused: set[str], deliveries: list[Delivery],
+          outputs: list[Output], history: list[HistoryEntry]) -> dict[str, Any]:
     t = job.ticket_data  # the stored JSON: no ticket models to load
     body: dict[str, Any] = {
         "job_id": job.job_id,
@@ -64,20 +84,18 @@ def job_object(store: Store, job: Job, *, full: bool = True,
             {"hotfolder": d.hotfolder, "path": d.path, "state": d.state,
              "attempts": d.attempts, "error": d.error,
              "next_attempt_at": iso(d.next_attempt_at)}
-            for d in store.deliveries.of(job.job_id)
+            for d in deliveries
         ]
-        if paused is None:
-            paused = store.hotfolders.paused()
-    body["waiting"] = waiting(body, t, paused or set())
+    body["waiting"] = waiting(body, t, paused)
     if full:
         body["files"] = [{"path": f["path"], "role": f["role"]} for f in t["files"]]
         body["outputs"] = [
             {"name": o.name, "bytes": o.bytes, "sha256": o.sha256, "pages": o.pages}
-            for o in store.deliveries.outputs(job.job_id)
+            for o in outputs
         ]
         body["history"] = [
             {"at": iso(h.at), "status": h.status, "message": h.message, "by": h.by}
-            for h in store.jobs.history(job.job_id)
+            for h in history
         ]
     return body
 

@@ -18,26 +18,45 @@ class Deliveries:
         self.db = db
 
     def outputs(self, job_id: str) -> list[Output]:
+        """What the job made, parts in order."""
+        return self.outputs_of([job_id]).get(job_id, [])
+
+    def outputs_of(self, job_ids: Sequence[str]) -> dict[str, list[Output]]:
+        """The outputs of several jobs in one query, by job id."""
+        found: dict[str, list[Output]] = {}
+        if not job_ids:
+            return found
         with self.db.reader() as cur:
             rows = cur.execute(
-                "SELECT name, path, bytes, sha256, pages, part, role FROM outputs"
-                " WHERE job_id = ? ORDER BY COALESCE(part, 0), name",
-                (job_id,),
+                "SELECT job_id, name, path, bytes, sha256, pages, part, role FROM outputs"
+                f" WHERE job_id IN ({', '.join('?' * len(job_ids))})"
+                " ORDER BY job_id, COALESCE(part, 0), name", list(job_ids),
             ).fetchall()
-        return [Output(*row) for row in rows]
+        for row in rows:
+            found.setdefault(row[0], []).append(Output(*row[1:]))
+        return found
 
     def of(self, job_id: str) -> list[Delivery]:
+        """The job's deliveries, by hot folder and output."""
+        return self.of_jobs([job_id]).get(job_id, [])
+
+    def of_jobs(self, job_ids: Sequence[str]) -> dict[str, list[Delivery]]:
+        """The deliveries of several jobs in one query, by job id."""
+        found: dict[str, list[Delivery]] = {}
+        if not job_ids:
+            return found
         with self.db.reader() as cur:
             rows = cur.execute(
-                "SELECT hotfolder, output, path, state, attempts, error, next_attempt_at,"
-                " permanent FROM deliveries WHERE job_id = ? ORDER BY hotfolder, output",
-                (job_id,),
+                "SELECT job_id, hotfolder, output, path, state, attempts, error,"
+                " next_attempt_at, permanent FROM deliveries WHERE job_id IN"
+                f" ({', '.join('?' * len(job_ids))}) ORDER BY job_id, hotfolder, output",
+                list(job_ids),
             ).fetchall()
-        return [
-            Delivery(hotfolder=r[0], output=r[1], path=r[2], state=r[3], attempts=r[4],
-                     error=r[5], next_attempt_at=r[6], permanent=bool(r[7]))
-            for r in rows
-        ]
+        for r in rows:
+            found.setdefault(r[0], []).append(Delivery(
+                hotfolder=r[1], output=r[2], path=r[3], state=r[4], attempts=r[5],
+                error=r[6], next_attempt_at=r[7], permanent=bool(r[8])))
+        return found
 
     def delivered_at(self, path: str) -> list[str]:
         """Jobs in InHotFolder with a delivered file at `path`."""

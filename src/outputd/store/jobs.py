@@ -185,12 +185,22 @@ class Jobs:
                     cur.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
 
     def history(self, job_id: str) -> list[HistoryEntry]:
+        """The job's history, oldest first."""
+        return self.histories([job_id]).get(job_id, [])
+
+    def histories(self, job_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        """The histories of several jobs in one query, by job id."""
+        found: dict[str, list[HistoryEntry]] = {}
+        if not job_ids:
+            return found
         with self.db.reader() as cur:
             rows = cur.execute(
-                "SELECT at, status, message, by FROM history WHERE job_id = ? ORDER BY id",
-                (job_id,),
+                "SELECT job_id, at, status, message, by FROM history WHERE job_id IN"
+                f" ({', '.join('?' * len(job_ids))}) ORDER BY id", list(job_ids),
             ).fetchall()
-        return [HistoryEntry(*row) for row in rows]
+        for row in rows:
+            found.setdefault(row[0], []).append(HistoryEntry(*row[1:]))
+        return found
 
     def counts(self) -> dict[str, int]:
         with self.db.reader() as cur:
