@@ -219,17 +219,27 @@ def submitting(root: Path, jobs: int, mb: int) -> None:
           f"throughput {intake / polled:.2f}x of without (target >= 0.9)")
 
 
+POLLER = """
+import http.client, sys, threading, time
+port, token, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def client():
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while True:
+        conn.request("GET", "/api/v1/jobs", headers={"Authorization": "Bearer " + token})
+        conn.getresponse().read()
+        time.sleep(1.0)
+for _ in range(count):
+    threading.Thread(target=client, daemon=True).start()
+time.sleep(3600)
+"""
+
+
 def poll(port: int, token: str, stop: threading.Event) -> None:
-    """POLLERS clients, each asking for the job list once a second until `stop`."""
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while not stop.wait(1.0):
-            conn.request("GET", "/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
-            conn.getresponse().read()
-
-    for _ in range(POLLERS):
-        threading.Thread(target=client, daemon=True).start()
+    """POLLERS clients in a process of their own (not competing with this one's drops),
+    each asking for the job list once a second until `stop`."""
+    proc = subprocess.Popen([sys.executable, "-c", POLLER, str(port), token, str(POLLERS)])
+    threading.Thread(target=lambda: (stop.wait(), proc.kill(), proc.wait()),
+                     daemon=True).start()
 
 
 def post_all(port: int, token: str, staged: list[Path]) -> None:
