@@ -248,7 +248,7 @@ def test_refusals_are_one_sentence_and_bodies_are_bounded(site: Site, web: Web):
     assert web.call("GET", "/api/v1/jobs", admin)[0] == 401  # at once, not after a cache
     admin = token(site, "root-token-2", "admin")
     status, problem = web.json("POST", "/api/v1/jobs/J-1/events", admin, {"event": "teleport"})
-    assert status == 400 and problem["detail"].startswith("unknown event 'teleport'")
+    assert status == 400 and problem["detail"].startswith("event: Input should be 'paid'")
     status, _, raw = web.call("POST", "/api/v1/jobs/J-1/events", admin,
                               b'{"event": "hold", "message": "' + b"x" * (70 << 10) + b'"}')
     assert status == 413
@@ -396,3 +396,25 @@ def test_a_source_that_guesses_tokens_is_held_off(site: Site, web: Web):
     assert "too many failed attempts" in json.loads(raw)["detail"]
     assert web.call("GET", "/api/v1/jobs", good)[0] == 429  # the source waits out its time
     assert "odt_" not in (site.root / "web.log").read_text()
+
+
+def test_the_server_keeps_the_openapi_it_publishes(site: Site, web: Web):
+    """schemathesis generates requests from /api/v1/openapi.json (valid and not) and
+    checks every answer against it: no server error, documented codes, content types,
+    response schemas, Allow on 405. Left out: the scan route (501 until DESIGN §15), and
+    the check that every schema-valid request is accepted (a ticket is a string to the
+    schema, and most strings are not tickets: refused with 400, as they must be)."""
+    import shutil
+
+    schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    assert schemathesis, "the test extras install schemathesis"
+    admin = token(site, "fuzz", "admin")
+    submit(site, "J-1")  # something to find: not only 404s
+    done = subprocess.run(
+        [schemathesis, "run", f"http://127.0.0.1:{web.port}/api/v1/openapi.json",
+         "-H", f"Authorization: Bearer {admin}", "--checks", "all",
+         "--exclude-checks", "positive_data_acceptance", "--exclude-path", "/api/v1/scan",
+         "--max-examples", "40", "--seed", "20261129", "--no-color"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "Exception in ASGI application" not in (site.root / "web.log").read_text()

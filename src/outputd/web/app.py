@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from outputd import logs
 from outputd.config import Config
@@ -78,7 +79,14 @@ def create_app(config: Config, store: Store) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        answer = problem(exc.status_code, str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of every route at this path
+            methods = {m for route in request.app.routes
+                       if route.matches(request.scope)[0] != Match.NONE
+                       for m in getattr(route, "methods", None) or ()}
+            answer.headers["Allow"] = ", ".join(sorted(methods))
+        return answer
 
     app.add_middleware(_Guard)  # type: ignore[arg-type]
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import stat
 import time
@@ -20,7 +21,34 @@ from outputd.ops.access import Caller, Forbidden
 from outputd.web import upload
 from outputd.web.site import Gone, NotFound, Site, problem
 
-router = APIRouter()
+
+class Problem(BaseModel):
+    """An error: `application/problem+json` (RFC 9457) with one sentence in `detail`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    said = {400: "the request cannot mean anything", 401: "no valid token",
+            403: "the caller's role may not", 404: "not found, or not the caller's",
+            409: "not allowed in the job's status now", 410: "gone (cleaned up)",
+            413: "too large", 429: "too many failed authentications",
+            501: "not served yet", 503: "cannot be taken in now (a full disk)"}
+    schema = Problem.model_json_schema()
+    return {code: {"description": said[code],
+                   "content": {"application/problem+json": {"schema": schema}}}
+            for code in codes}
+
+
+# Every route may answer these; each route adds its own.
+router = APIRouter(responses=_problems(400, 401, 403, 404, 409, 429))
+StatusName = enum.Enum(  # type: ignore[misc]
+    "StatusName", {name: name for name in sorted(states.ALL | states.NOTES)}, type=str)
+EventName = enum.Enum(  # type: ignore[misc]
+    "EventName", {name: name for name in states.EVENTS}, type=str)
 
 
 def _site(request: Request) -> Site:
@@ -39,7 +67,7 @@ CallerDep = Annotated[Caller, Depends(_caller)]
 class EventBody(BaseModel):
     """An event to record, as `outputd event` takes it."""
 
-    event: str
+    event: EventName
     message: str = Field("", max_length=2000)
     storefront: str | None = None  # for an order's events: which storefront's order
 
@@ -50,9 +78,7 @@ def _event_answer(done: events.Recorded, event: str) -> JSONResponse:
 
 
 def _checked_event(body: EventBody) -> str:
-    if body.event not in states.EVENTS:
-        raise BadRequest(f"unknown event {body.event!r}; events: {', '.join(states.EVENTS)}")
-    return body.event
+    return str(body.event.value)
 
 
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
@@ -63,7 +89,9 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
                                         "description": "a file, named by its path"}}}}}}
 
 
-@router.post("/jobs", status_code=201, summary="Submit a job", openapi_extra=_UPLOAD_BODY)
+@router.post("/jobs", status_code=201, summary="Submit a job", openapi_extra=_UPLOAD_BODY,
+             responses={200: {"description": "the same ticket was accepted already"},
+                        **_problems(413, 503)})
 async def submit_job(request: Request, site: SiteDep, caller: CallerDep) -> JSONResponse:
     """A ticket and its files as multipart/form-data, taken in as the intake folder
     would: 201 with the job, 200 when the same ticket was accepted already, 409 when the
@@ -103,11 +131,11 @@ def _take_in(site: Site, caller: Caller, received: upload.Received
 @router.get("/jobs", summary="List and search jobs, newest first")
 def list_jobs(
     site: SiteDep, caller: CallerDep,
-    status_: Annotated[str | None, Query(alias="status")] = None,
+    status_: Annotated[StatusName | None, Query(alias="status")] = None,
     order: str | None = None, storefront: str | None = None,
     type_: Annotated[Literal["static", "multipart", "megaedit"] | None,
                      Query(alias="type")] = None,
-    search: str | None = None, history_status: str | None = None,
+    search: str | None = None, history_status: StatusName | None = None,
     payment_status: str | None = None,
     approval: Literal["NotRequired", "AwaitingApproval", "Approved", "Rejected"] | None = None,
     test_mode: bool | None = None,
@@ -118,12 +146,10 @@ def list_jobs(
 ) -> JSONResponse:
     """`{"jobs": [...], "next": CURSOR-or-null}`; cancelled jobs are left out unless
     `cancelled=include` (or `only`)."""
-    for name, value in (("status", status_), ("history_status", history_status)):
-        if value is not None and value not in states.ALL | states.NOTES:
-            raise BadRequest(f"unknown {name} {value!r}")
     query = JobFilter(
-        status=status_, order_id=order, storefront=storefront, product_type=type_,
-        search=search, history_status=history_status, payment_status=payment_status,
+        status=status_ and status_.value, order_id=order, storefront=storefront,
+        product_type=type_, search=search, payment_status=payment_status,
+        history_status=history_status and history_status.value,
         approval=approval, test_mode=test_mode, limit=limit,
         cancelled={"include": None, "only": True}.get(cancelled or "", False),
         after=jobs.after_cursor(cursor) if cursor else None,
@@ -169,7 +195,8 @@ def retry(job_id: str, site: SiteDep, caller: CallerDep) -> JSONResponse:
 
 
 @router.get("/jobs/{job_id}/outputs/{name}", summary="Download an output",
-            response_class=FileResponse)
+            response_class=FileResponse,
+            responses={206: {"description": "the Range asked for"}, **_problems(410)})
 def download(job_id: str, name: str, site: SiteDep, caller: CallerDep) -> FileResponse:
     """The output's bytes: `ETag` is its sha256 and `Range` is honoured; 410 once the
     job is cleaned up."""
@@ -238,7 +265,7 @@ def status_report(site: SiteDep, caller: CallerDep) -> dict[str, Any]:
     return status.build(cfg, site.store, waiting)
 
 
-@router.post("/scan", summary="A station's scan (not yet)")
+@router.post("/scan", summary="A station's scan (not yet)", responses=_problems(501))
 def scan(caller: CallerDep) -> JSONResponse:
     """Station scans come with the production floor (DESIGN §15)."""
     return problem(501, "station scans are not served yet (DESIGN §15)")

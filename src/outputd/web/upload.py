@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fastapi.concurrency import run_in_threadpool
 from python_multipart import MultipartParser
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
 from outputd import safefs
@@ -71,6 +72,8 @@ class UploadReader:
             async for chunk in chunks:
                 await run_in_threadpool(self._parser.write, chunk)
             await run_in_threadpool(self._parser.finalize)
+        except FormParserError as exc:
+            raise BadRequest(f"the upload is not valid multipart/form-data: {exc}") from None
         finally:
             for part in self.parts:
                 if part.fd is not None:
