@@ -27,16 +27,19 @@ class Web:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.port = free_port()
-        with site.config.open("a") as fh:
-            fh.write(f'\n[web]\nlisten = "127.0.0.1:{self.port}"\n')
+        base = site.config.read_text()
         self.log = open(site.root / "web.log", "a")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "outputd", "web", "--config", str(site.config)],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        site.wait_for(lambda: self.proc.poll() is not None or self._answers(), timeout=30,
-                      what="outputd web to answer")
-        assert self.proc.poll() is None, (site.root / "web.log").read_text()
+        for _ in range(3):  # a free port may be taken by another process before we bind
+            self.port = free_port()
+            site.config.write_text(base + f'\n[web]\nlisten = "127.0.0.1:{self.port}"\n')
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "outputd", "web", "--config", str(site.config)],
+                stdout=self.log, stderr=subprocess.STDOUT)
+            site.wait_for(lambda: self.proc.poll() is not None or self._answers(),
+                          timeout=30, what="outputd web to answer")
+            if self.proc.poll() is None:
+                return
+        raise AssertionError((site.root / "web.log").read_text())
 
     def _answers(self) -> bool:
         try:
@@ -418,3 +421,131 @@ def test_the_server_keeps_the_openapi_it_publishes(site: Site, web: Web):
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:]
     assert "Exception in ASGI application" not in (site.root / "web.log").read_text()
+
+
+class Browser:
+    """A client that keeps cookies, as a browser would (no redirects followed)."""
+
+    def __init__(self, web: Web) -> None:
+        self.web = web
+        self.cookies: dict[str, str] = {}
+        self.set_cookie: list[str] = []
+
+    def go(self, method: str, path: str, form: dict[str, str] | None = None,
+           headers: dict[str, str] | None = None, body: Any = None) -> tuple[int, Any, str]:
+        import http.client
+        import urllib.parse
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.web.port, timeout=30)
+        sent = dict(headers or {})
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn.request(method, path, data, sent)
+        answer = conn.getresponse()
+        text = answer.read().decode()
+        self.set_cookie = answer.headers.get_all("Set-Cookie") or []
+        for line in self.set_cookie:
+            name, _, rest = line.partition("=")
+            value = rest.split(";", 1)[0].strip('"')
+            if "Max-Age=0" in line or "expires=Thu, 01 Jan 1970" in line:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        conn.close()
+        return answer.status, answer.headers, text
+
+
+def _hidden(page: str, name: str) -> str:
+    import re as re_module
+
+    found = re_module.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def test_the_setup_link_makes_the_first_admin_once(site: Site, web: Web):
+    log = (site.root / "web.log").read_text()
+    line = [line for line in log.splitlines() if "web.setup" in line][-1]
+    link = line.split("url=")[1].split()[0].strip('"')
+    path = link.split(str(web.port), 1)[1]
+    browser = Browser(web)
+    status, _, page = browser.go("GET", path)
+    assert status == 200 and 'name="password_again"' in page
+    form = {"token": _hidden(page, "token"), "username": "root",
+            "password": "a long password 1", "password_again": "a long password 1"}
+    status, headers, _ = browser.go("POST", "/setup", form)
+    assert status == 303 and headers["Location"] == "/login"
+    users = json.loads(site.cli("user", "list", "--json").stdout)
+    assert [(u["name"], u["role"]) for u in users] == [("root", "admin")]
+    status, _, page = browser.go("POST", "/setup", {**form, "username": "mallory"})
+    assert status == 403 and "has been used" in page
+    assert len(json.loads(site.cli("user", "list", "--json").stdout)) == 1
+
+
+def _log_in(browser: Browser, name: str, password: str) -> tuple[int, Any]:
+    csrf = _hidden(browser.go("GET", "/login")[2], "csrf_token")
+    status, headers, _ = browser.go("POST", "/login", {
+        "username": name, "password": password, "csrf_token": csrf})
+    return status, headers
+
+
+def test_a_board_session_needs_its_csrf_token_to_change_anything(site: Site, web: Web):
+    submit(site, "J-1")
+    site.cli("user", "add", "ann", "--role", "operator", "--password-stdin",
+             stdin="a long password 1\n")
+    browser = Browser(web)
+    status, _, page = browser.go("GET", "/login")
+    login_csrf = _hidden(page, "csrf_token")
+    assert any("outputd_login=" in c and "HttpOnly" in c for c in browser.set_cookie)
+    wrong = {"username": "ann", "password": "a long password 1", "csrf_token": "forged"}
+    assert browser.go("POST", "/login", wrong)[0] == 403
+    status, headers, _ = browser.go("POST", "/login", {**wrong, "csrf_token": login_csrf})
+    assert status == 303 and headers["Location"] == "/"
+    [cookie] = [c for c in browser.set_cookie if c.startswith("outputd_session=")]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+    status, _, page = browser.go("GET", "/")
+    assert status == 200 and "Logged in as ann (operator)" in page
+    csrf = _hidden(page, "csrf_token")
+    assert browser.go("GET", "/api/v1/jobs/J-1")[0] == 200
+    # without the token a change is refused first: whatever the job or the body
+    for path, body in (("/api/v1/jobs/J-1/events", {"event": "hold"}),
+                       ("/api/v1/jobs/no-such-job/events", {"event": "nonsense"})):
+        status, _, text = browser.go("POST", path, body=body)
+        assert status == 403 and "CSRF token" in text
+    status, _, text = browser.go("POST", "/api/v1/jobs/J-1/events", body={"event": "hold"},
+                                 headers={"X-CSRF-Token": csrf})
+    assert status == 202, text
+    assert site.cli("show", "J-1", "--json").returncode == 0
+    # logging out ends the session where it is kept, not only in this browser
+    session = browser.cookies["outputd_session"]
+    assert browser.go("POST", "/logout", {"csrf_token": "forged"})[0] == 403
+    status, headers, _ = browser.go("POST", "/logout", {"csrf_token": csrf})
+    assert status == 303 and headers["Location"] == "/login"
+    browser.cookies["outputd_session"] = session
+    status, _, text = browser.go("GET", "/api/v1/jobs/J-1")
+    assert status == 401 and "the session has ended" in text
+    # a new password ends every session of the user
+    other = Browser(web)
+    assert _log_in(other, "ann", "a long password 1")[0] == 303
+    assert other.go("GET", "/api/v1/jobs/J-1")[0] == 200
+    site.cli("user", "passwd", "ann", "--password-stdin", stdin="a long password 2\n")
+    assert other.go("GET", "/api/v1/jobs/J-1")[0] == 401
+
+
+def test_logins_are_rate_limited(site: Site, web: Web):
+    site.cli("user", "add", "ann", "--role", "viewer", "--password-stdin",
+             stdin="a long password 1\n")
+    browser = Browser(web)
+    for _ in range(10):
+        assert _log_in(browser, "ann", "a wrong guess")[0] == 401
+    csrf = _hidden(browser.go("GET", "/login")[2], "csrf_token")
+    status, _, page = browser.go("POST", "/login", {
+        "username": "ann", "password": "a long password 1", "csrf_token": csrf})
+    assert status == 429 and "too many failed attempts" in page

@@ -21,9 +21,9 @@ from typing import Any
 
 from outputd.errors import RequestRefused
 from outputd.model import iso
-from outputd.ops.access import ROLES, Caller
+from outputd.ops.access import ROLES, Caller, Forbidden
 from outputd.store import Store
-from outputd.store.accounts import Token, User
+from outputd.store.accounts import Session, Token, User
 
 MIN_PASSWORD = 12
 # scrypt's cost: 16 MiB and about 30 ms a check here (OWASP's minimum for scrypt).
@@ -199,3 +199,55 @@ class TokenCheck:
                     self._known.clear()
                 self._known[key] = (record.token_id, record.secret_hash)
         return Caller(record.name, record.role, frozenset(record.storefronts))
+
+
+# -- board sessions and the first admin ------------------------------------------
+
+
+def _sha(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def open_setup(store: Store) -> str | None:
+    """A new one-time secret for the setup link that creates the first admin, or None
+    when a user exists (no link then)."""
+    secret = secrets.token_urlsafe(32)
+    return secret if store.accounts.open_setup(_sha(secret), time.time()) else None
+
+
+def first_admin(store: Store, secret: str, name: str, password: str) -> User:
+    """Create the first admin with the setup link's secret; it works once."""
+    _checked(name, "admin", ())
+    now = time.time()
+    user = User(name, "admin", (), _password(password), now, now)
+    if not store.accounts.first_admin(_sha(secret), user):
+        raise Forbidden("this setup link has been used, or is not the current one")
+    return user
+
+
+def login(store: Store, name: str, password: str, hours: float) -> tuple[str, str] | None:
+    """A new session for a right name and password: (its id, for the cookie, and its
+    CSRF token); None otherwise. Only the id's sha256 is stored."""
+    if by_password(store, name, password) is None:
+        return None
+    session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = time.time()
+    store.accounts.add_session(_sha(session_id), Session(name, csrf, now, now + hours * 3600))
+    return session_id, csrf
+
+
+def by_session(store: Store, session_id: str) -> tuple[Caller, str] | None:
+    """The caller a session cookie stands for and the session's CSRF token, or None
+    (unknown, ended, expired, or older than its user's password)."""
+    found = store.accounts.session(_sha(session_id))
+    if found is None or found.expires_at < time.time():
+        return None
+    user = store.accounts.user(found.username)
+    if user is None or user.password_changed_at > found.created_at:
+        return None
+    return Caller(user.name, user.role, frozenset(user.storefronts)), found.csrf
+
+
+def logout(store: Store, session_id: str) -> None:
+    """End the session."""
+    store.accounts.end_session(_sha(session_id))

@@ -37,6 +37,16 @@ class Token:
     revoked_at: float | None = None
 
 
+@dataclass(frozen=True)
+class Session:
+    """A board login: its user, its CSRF token, when it began and ends."""
+
+    username: str
+    csrf: str
+    created_at: float
+    expires_at: float
+
+
 class NameTaken(RequestRefused):
     """A user or token of that name exists (names are the history's `by`: one each)."""
 
@@ -74,14 +84,16 @@ class Accounts:
     def set_password(self, name: str, password_hash: str, at: float) -> bool:
         """Replace a user's password hash (ending their sessions); False if no such user."""
         with self.db.transaction() as cur:
+            cur.execute("DELETE FROM sessions WHERE username = ?", (name,))
             done = cur.execute(
                 "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE name = ?",
                 (password_hash, at, name))
             return bool(done.rowcount)
 
     def remove_user(self, name: str) -> bool:
-        """Remove a user; False if there was none."""
+        """Remove a user and end their sessions; False if there was none."""
         with self.db.transaction() as cur:
+            cur.execute("DELETE FROM sessions WHERE username = ?", (name,))
             return bool(cur.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount)
 
     def add_token(self, token: Token) -> None:
@@ -112,6 +124,54 @@ class Accounts:
                 "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (at, name))
             return bool(done.rowcount)
+
+
+    def add_session(self, id_sha256: str, session: Session) -> None:
+        """Record a new session (dropping the user's sessions that have ended)."""
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM sessions WHERE username = ? AND expires_at < ?",
+                        (session.username, session.created_at))
+            cur.execute("INSERT INTO sessions (id_sha256, username, csrf, created_at,"
+                        " expires_at) VALUES (?, ?, ?, ?, ?)",
+                        (id_sha256, session.username, session.csrf, session.created_at,
+                         session.expires_at))
+
+    def session(self, id_sha256: str) -> Session | None:
+        """The session with this id's sha256, or None."""
+        with self.db.reader() as cur:
+            row = cur.execute("SELECT username, csrf, created_at, expires_at FROM sessions"
+                              " WHERE id_sha256 = ?", (id_sha256,)).fetchone()
+        return Session(*row) if row else None
+
+    def end_session(self, id_sha256: str) -> None:
+        """End one session (logging out)."""
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM sessions WHERE id_sha256 = ?", (id_sha256,))
+
+    def open_setup(self, secret_sha256: str, at: float) -> bool:
+        """Record the one-time setup secret, unless a user exists; False if one does."""
+        with self.db.transaction() as cur:
+            if cur.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+                return False
+            cur.execute("DELETE FROM setup")
+            cur.execute("INSERT INTO setup (secret_sha256, created_at) VALUES (?, ?)",
+                        (secret_sha256, at))
+            return True
+
+    def first_admin(self, secret_sha256: str, user: User) -> bool:
+        """Create the first user with the setup secret, once: False if the secret is not
+        the open one or a user exists already."""
+        with self.db.transaction() as cur:
+            if cur.execute("SELECT 1 FROM users LIMIT 1").fetchone() or not cur.execute(
+                    "SELECT 1 FROM setup WHERE secret_sha256 = ?", (secret_sha256,)
+            ).fetchone():
+                return False
+            _check_free(cur, user.name)
+            cur.execute(f"INSERT INTO users ({_USER}) VALUES (?, ?, ?, ?, ?, ?)",
+                        (user.name, user.role, json.dumps(list(user.storefronts)),
+                         user.password_hash, user.created_at, user.password_changed_at))
+            cur.execute("DELETE FROM setup")
+            return True
 
 
 def _check_free(cur: Cursor, name: str) -> None:

@@ -152,4 +152,20 @@ MIGRATIONS: list[list[str]] = [
         # its first page from here instead of sorting every job.
         "CREATE INDEX jobs_newest ON jobs (created_at DESC, job_id)",
     ],
+    [
+        # Board sessions (by the sha256 of their cookie) and the one-time setup link
+        # that creates the first admin (by the sha256 of its secret).
+        """CREATE TABLE sessions (
+            id_sha256 TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX sessions_user ON sessions (username)",
+        """CREATE TABLE setup (
+            secret_sha256 TEXT PRIMARY KEY,
+            created_at DOUBLE PRECISION NOT NULL
+        )""",
+    ],
 ]

@@ -31,7 +31,7 @@ from outputd.layout import Layout
 from outputd.ops.access import Forbidden
 from outputd.ops.accounts import TokenCheck
 from outputd.store import Store
-from outputd.web import routes
+from outputd.web import pages, routes
 from outputd.web.site import Gone, NotFound, Site, TooManyFailures, Unauthorized, problem
 from outputd.web.upload import TooLarge
 
@@ -65,6 +65,7 @@ def create_app(config: Config, store: Store) -> FastAPI:
     site = Site(config, store, Layout(config), TokenCheck(store))
     app.state.site = site
     app.include_router(routes.router, prefix=PREFIX)
+    app.include_router(pages.router)
 
     @app.exception_handler(OutputdError)
     async def refused(request: Request, exc: OutputdError) -> JSONResponse:

@@ -7,6 +7,7 @@ import logging
 from outputd import logs
 from outputd.config import Config
 from outputd.errors import ConfigError
+from outputd.ops import accounts
 from outputd.store import open_store
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,11 @@ def serve(config: Config) -> int:
                           "outputd web to serve")
     store = open_store(config.store.url)
     try:
+        secret = accounts.open_setup(store)
+        if secret is not None:  # one-time: it creates the first admin, then is dead
+            logs.event(log, logging.WARNING, "web.setup",
+                       url=f"http://{config.web.listen}/setup?token={secret}",
+                       then="open it to create the first admin")
         server = uvicorn.Server(uvicorn.Config(
             create_app(config, store), host=host.strip("[]") or "127.0.0.1", port=int(port),
             log_config=None, access_log=False, server_header=False, proxy_headers=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+import secrets
 import threading
 import time
 from collections import deque
@@ -14,10 +15,13 @@ from fastapi.responses import JSONResponse
 from outputd.config import Config
 from outputd.errors import OutputdError, RequestRefused
 from outputd.layout import Layout
-from outputd.ops.access import Caller
+from outputd.ops import accounts
+from outputd.ops.access import Caller, Forbidden
 from outputd.ops.accounts import TokenCheck
 from outputd.store import Store
 
+SESSION_COOKIE = "outputd_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FAILURES_ALLOWED = 10  # failed authentications per source, and per token, ...
 FAILURE_WINDOW_S = 60.0  # ... in this long
 
@@ -102,9 +106,14 @@ class Site:
     tokens: TokenCheck
     failures: FailureLimit = field(default_factory=FailureLimit)
 
-    def caller(self, request: Request) -> Caller:
-        """Who sent `request` (a bearer token); Unauthorized without a valid one, and
-        TooManyFailures for a source or token that failed too often."""
+    def caller(self, request: Request, csrf: str = "") -> Caller:
+        """Who sent `request`: a bearer token, or a board session's cookie (then a
+        request that changes something must carry the session's CSRF token, in
+        X-CSRF-Token or as `csrf`, the form's field: checked first, 403 without).
+        Unauthorized without either; TooManyFailures for a source or token that failed
+        too often."""
+        if "authorization" not in request.headers and SESSION_COOKIE in request.cookies:
+            return self._session_caller(request, csrf)
         source = f"source:{request.client.host if request.client else '?'}"
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -116,5 +125,18 @@ class Site:
         if caller is None:
             self.failures.failed(source, account)
             raise Unauthorized("the token is not valid (unknown, revoked or mistyped)")
+        request.state.by = caller.name
+        return caller
+
+    def _session_caller(self, request: Request, csrf: str) -> Caller:
+        found = accounts.by_session(self.store, request.cookies[SESSION_COOKIE])
+        if found is None:
+            raise Unauthorized("the session has ended: log in again")
+        caller, expected = found
+        if request.method not in SAFE_METHODS:
+            given = request.headers.get("x-csrf-token") or csrf
+            if not given or not secrets.compare_digest(given, expected):
+                raise Forbidden("a change made with a board session needs the session's "
+                                "CSRF token (X-CSRF-Token)")
         request.state.by = caller.name
         return caller
