@@ -13,6 +13,7 @@ import ctypes
 import errno
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
@@ -213,3 +214,22 @@ def fit_name(name: str, limit: int = NAME_MAX, keep: str = "") -> str:
     room = limit - len(ending.encode())
     cut = stem.encode()[:room].decode("utf-8", "ignore")
     return cut + ending
+
+
+def own_folder(parent_fd: int, name: str, mode: int) -> tuple[int, str | None]:
+    """An open descriptor of `name` in the parent: a real folder of outputd's user, made
+    if missing, made anew if something else has taken its name (a symlink, a file, a
+    folder of another user). Returns it with the name the impostor was moved aside to,
+    or None."""
+    st = lstat_at(parent_fd, name)
+    aside = None
+    if st is not None and not (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()):
+        aside = free_name(parent_fd, f".{name.lstrip('.')}.tampered-{int(time.time())}")
+        rename_noreplace(parent_fd, name, parent_fd, aside)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, mode, dir_fd=parent_fd)
+    fd = open_folder(name, parent_fd)
+    if os.fstat(fd).st_uid != os.geteuid():  # it was swapped in between: refuse to use it
+        os.close(fd)
+        raise OSError(errno.EPERM, f"the folder {name} is not outputd's own", name)
+    return fd, aside

@@ -549,3 +549,32 @@ def test_logins_are_rate_limited(site: Site, web: Web):
     status, _, page = browser.go("POST", "/login", {
         "username": "ann", "password": "a long password 1", "csrf_token": csrf})
     assert status == 429 and "too many failed attempts" in page
+
+
+def test_an_upload_never_stages_through_a_link_planted_in_the_sources(site: Site, web: Web):
+    """Someone who can write sources_dir plants `.uploads` as a symlink to a hot folder:
+    a half-received file must not appear there for a RIP to take."""
+    import socket
+
+    shop = token(site, "shop", "submitter", "acme")
+    rip = site.hot
+    rip.mkdir(parents=True, exist_ok=True)
+    uploads = site.state / "sources" / ".uploads"
+    uploads.parent.mkdir(parents=True, exist_ok=True)
+    uploads.symlink_to(rip)
+    headers, body = upload(site, "J-5")
+    with socket.create_connection(("127.0.0.1", web.port), timeout=10) as conn:
+        conn.sendall((f"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {shop}"
+                      f"\r\nContent-Type: {headers['Content-Type']}\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n").encode())
+        conn.sendall(body[:-200])  # the file is being written; the rest comes later
+        site.wait_for(lambda: any(p.name == "a.pdf" for p in uploads.parent.rglob("*")
+                                  if ".tampered" not in str(p) and p.is_file()),
+                      timeout=20, what="the file being received")
+        assert list(rip.iterdir()) == []  # nothing in the hot folder, not even a folder
+        conn.sendall(body[-200:])
+        assert b" 201 " in conn.recv(65536).split(b"\r\n", 1)[0]
+    assert list(rip.iterdir()) == []
+    assert uploads.is_dir() and not uploads.is_symlink()
+    assert [p.name for p in uploads.parent.iterdir() if p.name.startswith(".uploads.tampered")]
+    assert site.show("J-5")["status"] == "Ordered"

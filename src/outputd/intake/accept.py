@@ -226,11 +226,11 @@ class Intake:
 
     # -- shared by intake and `outputd submit` -------------------------------
 
-    def submit(self, data: bytes, caller: Caller, files_from: Path | None = None,
+    def submit(self, data: bytes, caller: Caller, files_fd: int | None = None,
                jobs_only: bool = False) -> Outcome:
         """Accept ticket bytes handed over by `caller`, its files taken from the intake
-        folder (or from `files_from`: an upload's staging folder); raise
-        TicketError/OutputdError if refused."""
+        folder (or from the folder open as `files_fd`: an upload's staging folder);
+        raise TicketError/OutputdError if refused."""
         ticket = parse_ticket(data)
         if jobs_only and isinstance(ticket, EventTicket):
             raise TicketError("this takes a job ticket (outputd.job/1); events have their "
@@ -238,8 +238,10 @@ class Intake:
         submit.check(caller, ticket)
         if isinstance(ticket, EventTicket):
             return self._event(ticket, caller)
-        with safefs.folder(files_from or self.layout.intake) as files_fd:
+        if files_fd is not None:
             return self._job(ticket, data, files_fd, None, caller)
+        with safefs.folder(self.layout.intake) as intake_fd:
+            return self._job(ticket, data, intake_fd, None, caller)
 
     def _event(self, ticket: EventTicket, caller: Caller) -> Outcome:
         ids = events.target_jobs(self.store, caller, ticket.job_id, ticket.order_id,

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import stat
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,19 +197,12 @@ def remove_empty_folders(intake_fd: int, relative: str) -> None:
 def rejected_folder(intake_fd: int) -> int:
     """An open descriptor of `rejected/`, outputd's own real folder: made if it is
     missing, made anew (and said so) if something else has taken its name."""
-    st = safefs.lstat_at(intake_fd, REJECTED)
-    if st is not None and not (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()):
-        aside = safefs.free_name(intake_fd, f".{REJECTED}.tampered-{int(time.time())}")
-        safefs.rename_noreplace(intake_fd, REJECTED, intake_fd, aside)
-        logs.event(log, logging.WARNING, "intake.rejected_replaced", found=safefs.kind(
-            st.st_mode), moved_to=aside, then="a new rejected folder is made")
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(REJECTED, 0o750, dir_fd=intake_fd)
-    fd = safefs.open_folder(REJECTED, intake_fd)
-    st = os.fstat(fd)
-    if st.st_uid != os.geteuid():  # it was swapped in between: refuse to use it
-        os.close(fd)
-        raise OSError(errno.EPERM, "the rejected folder is not outputd's own", REJECTED)
+    found = safefs.lstat_at(intake_fd, REJECTED)
+    fd, aside = safefs.own_folder(intake_fd, REJECTED, 0o750)
+    if aside is not None and found is not None:
+        logs.event(log, logging.WARNING, "intake.rejected_replaced",
+                   found=safefs.kind(found.st_mode), moved_to=aside,
+                   then="a new rejected folder is made")
     return fd
 
 

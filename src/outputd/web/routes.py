@@ -119,7 +119,7 @@ def _take_in(site: Site, caller: Caller, received: upload.Received
             raise BadRequest(f"the part {extra[0]} is not a file of the ticket (its files: "
                              f"{', '.join(sorted(named))})")
     intake = Intake(site.store, site.layout, "web", policy(site.config.notify))
-    outcome = intake.submit(received.ticket, caller, files_from=received.staging,
+    outcome = intake.submit(received.ticket, caller, files_fd=received.staging_fd,
                             jobs_only=True)
     job = jobs.get(site.store, caller, str(outcome.job_id))
     if outcome.result == "duplicate" and job.ticket_sha256 != hashlib.sha256(

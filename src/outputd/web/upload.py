@@ -7,6 +7,7 @@ upload leaves nothing behind."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -19,12 +20,13 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
-from outputd import safefs
+from outputd import logs, safefs
 from outputd.errors import BadRequest, RequestRefused
 from outputd.tickets import MAX_TICKET_BYTES
 
-CHUNK_WRITE = 1 << 20
 MAX_PARTS = 200
+UPLOADS = ".uploads"
+log = logging.getLogger(__name__)
 
 
 class TooLarge(RequestRefused):
@@ -46,19 +48,20 @@ class Received:
 
     ticket: bytes
     files: list[str]
-    staging: Path
+    staging_fd: int  # the staging folder, open (the caller's: it stays open)
 
 
 class UploadReader:
-    """Parses one multipart body as it arrives, writing file parts under `staging`."""
+    """Parses one multipart body as it arrives, writing file parts into the staging
+    folder open as `staging_fd`."""
 
-    def __init__(self, staging: Path, boundary: bytes, max_file_bytes: int) -> None:
-        self.staging = staging
+    def __init__(self, staging_fd: int, boundary: bytes, max_file_bytes: int) -> None:
+        self.staging_fd = staging_fd
         self.max_file_bytes = max_file_bytes
         self.parts: list[_Part] = []
         self._field = b""
         self._value = b""
-        self._root = safefs.open_folder(staging)
+        self._root = os.dup(staging_fd)
         self._parser = MultipartParser(boundary, {
             "on_part_begin": self._begin, "on_header_field": self._header_field,
             "on_header_value": self._header_value, "on_header_end": self._header_end,
@@ -85,7 +88,7 @@ class UploadReader:
             raise BadRequest("the upload needs exactly one part named ticket (the job "
                              "ticket, as a field or a file)")
         files = [p.name for p in self.parts if p.name != "ticket"]
-        return Received(bytes(tickets[0].data), files, self.staging)
+        return Received(bytes(tickets[0].data), files, self.staging_fd)
 
     # -- parser callbacks (synchronous, called from write) ---------------------
 
@@ -168,13 +171,23 @@ def boundary_of(content_type: str) -> bytes:
 
 
 @contextlib.contextmanager
-def staging_folder(sources_root: Path) -> Iterator[Path]:
-    """A new private folder for one upload, removed with whatever is left in it."""
-    uploads = sources_root / ".uploads"
-    uploads.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = uploads / secrets.token_hex(8)
-    staging.mkdir(mode=0o700)
+def staging_folder(sources_root: Path) -> Iterator[int]:
+    """A new private folder for one upload in `sources_dir/.uploads` (outputd's own real
+    folder: a link or another's folder in its place is moved aside), open as a
+    descriptor; removed with whatever is left in it."""
+    sources_root.mkdir(parents=True, exist_ok=True)
+    with safefs.folder(sources_root) as root_fd:
+        uploads_fd, aside = safefs.own_folder(root_fd, UPLOADS, 0o700)
+    if aside is not None:
+        logs.event(log, logging.WARNING, "web.uploads_replaced", moved_to=aside,
+                   then="a new uploads folder is made")
+    name = secrets.token_hex(8)
     try:
-        yield staging
+        os.mkdir(name, 0o700, dir_fd=uploads_fd)
+        try:
+            with safefs.folder(name, uploads_fd) as staging_fd:
+                yield staging_fd
+        finally:
+            shutil.rmtree(name, dir_fd=uploads_fd, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.close(uploads_fd)
