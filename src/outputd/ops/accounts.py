@@ -156,17 +156,27 @@ def by_password(store: Store, name: str, password: str) -> Caller | None:
     return Caller(user.name, user.role, frozenset(user.storefronts))
 
 
-def by_token(store: Store, token: str) -> Caller | None:
-    """The caller a bearer token stands for, or None (unknown, wrong or revoked)."""
+def _live_token(store: Store, token: str) -> tuple[Token, str] | None:
+    """The stored, unrevoked token a bearer token names, with its secret part."""
     found = _TOKEN.fullmatch(token)
     if found is None:
         return None
     record = store.accounts.token(found.group(1))
     if record is None or record.revoked_at is not None:
         return None
-    if not check_secret(found.group(2), record.secret_hash):
-        return None
+    return record, found.group(2)
+
+
+def _token_caller(record: Token) -> Caller:
     return Caller(record.name, record.role, frozenset(record.storefronts))
+
+
+def by_token(store: Store, token: str) -> Caller | None:
+    """The caller a bearer token stands for, or None (unknown, wrong or revoked)."""
+    live = _live_token(store, token)
+    if live is None or not check_secret(live[1], live[0].secret_hash):
+        return None
+    return _token_caller(live[0])
 
 
 class TokenCheck:
@@ -182,23 +192,21 @@ class TokenCheck:
 
     def caller(self, token: str) -> Caller | None:
         """Who the token stands for, or None."""
-        found = _TOKEN.fullmatch(token)
-        if found is None:
+        live = _live_token(self.store, token)
+        if live is None:
             return None
-        record = self.store.accounts.token(found.group(1))
-        if record is None or record.revoked_at is not None:
-            return None
+        record, secret = live
         key = hashlib.sha256(token.encode()).hexdigest()
         with self._lock:
             known = self._known.get(key)
         if known != (record.token_id, record.secret_hash):
-            if not check_secret(found.group(2), record.secret_hash):
+            if not check_secret(secret, record.secret_hash):
                 return None
             with self._lock:
                 if len(self._known) >= self.size:
                     self._known.clear()
                 self._known[key] = (record.token_id, record.secret_hash)
-        return Caller(record.name, record.role, frozenset(record.storefronts))
+        return _token_caller(record)
 
 
 # -- board sessions and the first admin ------------------------------------------

@@ -94,8 +94,7 @@ def retry_hotfolder(store: Store, layout: Layout, caller: Caller, hotfolder: str
                     known: Sequence[str]) -> list[str]:
     """Record `retry` for every job whose delivery to `hotfolder` failed (after an
     outage); returns the jobs it was recorded for."""
-    if hotfolder not in known:
-        raise UnknownHotFolder(f"there is no hot folder {hotfolder} in the config")
+    _known(hotfolder, known)
     caller.require("event:retry")
     ids = [job_id for job_id in store.deliveries.failed_at(hotfolder)
            if caller.visible_id(store, job_id)]
@@ -107,8 +106,7 @@ def retry_hotfolder(store: Store, layout: Layout, caller: Caller, hotfolder: str
 def pause(store: Store, caller: Caller, hotfolder: str, known: Sequence[str],
           paused: bool) -> None:
     """Hold (or resume) deliveries to a hot folder; jobs that waited for it go on."""
-    if hotfolder not in known:
-        raise UnknownHotFolder(f"there is no hot folder {hotfolder} in the config")
+    _known(hotfolder, known)
     caller.require("pause")
     if caller.storefronts:
         raise Forbidden(f"{caller.name} is limited to some storefronts; a hot folder serves "
@@ -116,3 +114,8 @@ def pause(store: Store, caller: Caller, hotfolder: str, known: Sequence[str],
     store.hotfolders.set_paused(hotfolder, paused)
     if not paused:
         store.hotfolders.wake(hotfolder)
+
+
+def _known(hotfolder: str, known: Sequence[str]) -> None:
+    if hotfolder not in known:
+        raise UnknownHotFolder(f"there is no hot folder {hotfolder} in the config")

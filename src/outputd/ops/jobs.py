@@ -34,13 +34,17 @@ def _scoped(caller: Caller, query: JobFilter) -> JobFilter:
     return replace(query, storefronts=caller.storefronts)
 
 
+def _matching(store: Store, query: JobFilter, late: bool) -> list[Job]:
+    """The jobs of `query` (late ones only with `late`)."""
+    return late_jobs(store, query, time.time()) if late else store.jobs.matching(query)
+
+
 def search(store: Store, caller: Caller, query: JobFilter, *, late: bool = False,
            full: bool = False) -> tuple[list[dict[str, Any]], int]:
     """The job objects matching `query` (late ones only with `late`), and how many match
     without the query's limit."""
     query = _scoped(caller, query)
-    jobs = late_jobs(store, query, time.time()) if late else store.jobs.matching(query)
-    bodies = job_objects(store, jobs, full=full)
+    bodies = job_objects(store, _matching(store, query, late), full=full)
     if late or query.limit is None or len(bodies) < query.limit:
         return bodies, len(bodies)
     return bodies, store.jobs.count(replace(query, limit=None))
@@ -51,7 +55,7 @@ def page(store: Store, caller: Caller, query: JobFilter, *, late: bool = False
     """One page of the job objects matching `query` (its `limit` is the page size), and
     the cursor of the next page, or None when this is the last."""
     query = _scoped(caller, query)
-    jobs = late_jobs(store, query, time.time()) if late else store.jobs.matching(query)
+    jobs = _matching(store, query, late)
     bodies = job_objects(store, jobs)
     more = query.limit is not None and len(jobs) == query.limit
     return bodies, cursor_of(jobs[-1]) if more else None

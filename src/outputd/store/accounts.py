@@ -64,10 +64,7 @@ class Accounts:
     def add_user(self, user: User) -> None:
         """Add a user; raise NameTaken if a user or token has the name."""
         with self.db.transaction() as cur:
-            _check_free(cur, user.name)
-            cur.execute(f"INSERT INTO users ({_USER}) VALUES (?, ?, ?, ?, ?, ?)",
-                        (user.name, user.role, json.dumps(list(user.storefronts)),
-                         user.password_hash, user.created_at, user.password_changed_at))
+            _insert_user(cur, user)
 
     def user(self, name: str) -> User | None:
         """The user of that name, or None."""
@@ -166,12 +163,17 @@ class Accounts:
                     "SELECT 1 FROM setup WHERE secret_sha256 = ?", (secret_sha256,)
             ).fetchone():
                 return False
-            _check_free(cur, user.name)
-            cur.execute(f"INSERT INTO users ({_USER}) VALUES (?, ?, ?, ?, ?, ?)",
-                        (user.name, user.role, json.dumps(list(user.storefronts)),
-                         user.password_hash, user.created_at, user.password_changed_at))
+            _insert_user(cur, user)
             cur.execute("DELETE FROM setup")
             return True
+
+
+def _insert_user(cur: Cursor, user: User) -> None:
+    """Insert a user whose name no user or token has (else NameTaken)."""
+    _check_free(cur, user.name)
+    cur.execute(f"INSERT INTO users ({_USER}) VALUES (?, ?, ?, ?, ?, ?)",
+                (user.name, user.role, json.dumps(list(user.storefronts)),
+                 user.password_hash, user.created_at, user.password_changed_at))
 
 
 def _check_free(cur: Cursor, name: str) -> None:

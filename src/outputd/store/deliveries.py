@@ -8,7 +8,7 @@ from typing import Any
 
 from outputd import states
 from outputd.model import Delivery, Output
-from outputd.store.engine import Cursor, Engine
+from outputd.store.engine import Cursor, Engine, marks
 
 
 class Deliveries:
@@ -29,7 +29,7 @@ class Deliveries:
         with self.db.reader() as cur:
             rows = cur.execute(
                 "SELECT job_id, name, path, bytes, sha256, pages, part, role FROM outputs"
-                f" WHERE job_id IN ({', '.join('?' * len(job_ids))})"
+                f" WHERE job_id IN ({marks(len(job_ids))})"
                 " ORDER BY job_id, COALESCE(part, 0), name", list(job_ids),
             ).fetchall()
         for row in rows:
@@ -49,7 +49,7 @@ class Deliveries:
             rows = cur.execute(
                 "SELECT job_id, hotfolder, output, path, state, attempts, error,"
                 " next_attempt_at, permanent FROM deliveries WHERE job_id IN"
-                f" ({', '.join('?' * len(job_ids))}) ORDER BY job_id, hotfolder, output",
+                f" ({marks(len(job_ids))}) ORDER BY job_id, hotfolder, output",
                 list(job_ids),
             ).fetchall()
         for r in rows:

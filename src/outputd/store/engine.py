@@ -17,6 +17,11 @@ from typing import Any, Protocol
 from outputd.store.schema import MIGRATIONS
 
 
+def marks(count: int) -> str:
+    """`?, ?, …`: the placeholders of an IN list of `count` values."""
+    return ", ".join("?" * count)
+
+
 class Cursor(Protocol):
     """The DB-API cursor both engines hand out (`?` placeholders)."""
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...

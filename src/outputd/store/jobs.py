@@ -11,7 +11,7 @@ from outputd import states
 from outputd.errors import TicketError, UnknownJob
 from outputd.model import KEEP, Event, HistoryEntry, Job, JobFilter, Result, _Keep
 from outputd.store.deliveries import put_delivery, put_outputs, record_health
-from outputd.store.engine import Cursor, Engine
+from outputd.store.engine import Cursor, Engine, marks
 from outputd.store.outbox import OutboxPolicy, enqueue
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class Jobs:
         with self.db.reader() as cur:
             rows = cur.execute(
                 "SELECT job_id, at, status, message, by FROM history WHERE job_id IN"
-                f" ({', '.join('?' * len(job_ids))}) ORDER BY id", list(job_ids),
+                f" ({marks(len(job_ids))}) ORDER BY id", list(job_ids),
             ).fetchall()
         for row in rows:
             found.setdefault(row[0], []).append(HistoryEntry(*row[1:]))
@@ -308,7 +308,7 @@ def _filter_sql(query: JobFilter) -> tuple[str, list[Any]]:
             clauses.append(f"{column} = ?")
             params.append(value)
     if query.storefronts:
-        clauses.append(f"storefront IN ({', '.join('?' * len(query.storefronts))})")
+        clauses.append(f"storefront IN ({marks(len(query.storefronts))})")
         params += sorted(query.storefronts)
     if query.after is not None:  # the next page, newest first
         clauses.append("(created_at < ? OR (created_at = ? AND job_id > ?))")

@@ -17,15 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from outputd.errors import RequestRefused
 from outputd.ops import accounts
 from outputd.ops.access import Forbidden
-from outputd.web.site import SESSION_COOKIE, Site, TooManyFailures
+from outputd.web.site import SESSION_COOKIE, Site, TooManyFailures, source_key
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "outputd_login"
-
-
-def _site(request: Request) -> Site:
-    site: Site = request.app.state.site
-    return site
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -71,7 +66,7 @@ def setup(request: Request, token: Annotated[str, Form()], username: Annotated[s
           password: Annotated[str, Form()], password_again: Annotated[str, Form()]
           ) -> Response:
     """Create the first admin; the link works once."""
-    site = _site(request)
+    site = Site.of(request)
     if password != password_again:
         return _page("Create the first admin", "<p>The two passwords differ.</p>", 400)
     try:
@@ -86,7 +81,7 @@ def setup(request: Request, token: Annotated[str, Form()], username: Annotated[s
 @router.get("/login")
 def login_form(request: Request) -> HTMLResponse:
     """The login form, with a CSRF token also set as a short-lived cookie."""
-    site = _site(request)
+    site = Site.of(request)
     csrf = secrets.token_urlsafe(24)
     answer = _page("Log in", (
         "<form method=\"post\" action=\"/login\">"
@@ -103,12 +98,12 @@ def login_form(request: Request) -> HTMLResponse:
 def login(request: Request, username: Annotated[str, Form()],
           password: Annotated[str, Form()], csrf_token: Annotated[str, Form()]) -> Response:
     """Check the form's CSRF token and the password; start a session."""
-    site = _site(request)
+    site = Site.of(request)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
         return _page("Log in", "<p>The form has expired: <a href=\"/login\">log in "
                      "again</a>.</p>", 403)
-    keys = (f"source:{request.client.host if request.client else '?'}", f"user:{username}")
+    keys = (source_key(request), f"user:{username}")
     try:
         site.failures.check(*keys)
     except TooManyFailures as exc:
@@ -129,7 +124,7 @@ def login(request: Request, username: Annotated[str, Form()],
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
     """End the session (its CSRF token in the form, as for every change)."""
-    site = _site(request)
+    site = Site.of(request)
     site.caller(request, csrf_token)  # a session, and its CSRF token: else 401 or 403
     accounts.logout(site.store, request.cookies.get(SESSION_COOKIE, ""))
     answer = RedirectResponse("/login", status_code=303)
@@ -140,7 +135,7 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respons
 @router.get("/")
 def home(request: Request) -> Response:
     """Where a login lands. The board's pages (DESIGN §13) are not built yet."""
-    site = _site(request)
+    site = Site.of(request)
     session_id = request.cookies.get(SESSION_COOKIE, "")
     found = accounts.by_session(site.store, session_id) if session_id else None
     if found is None:

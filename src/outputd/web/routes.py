@@ -18,6 +18,7 @@ from outputd.errors import BadRequest, RequestRefused, TicketConflict
 from outputd.model import JobFilter, iso
 from outputd.ops import events, jobs, status
 from outputd.ops.access import Caller, Forbidden
+from outputd.ops.view import job_object
 from outputd.web import upload
 from outputd.web.site import Gone, NotFound, Site, problem
 
@@ -51,16 +52,11 @@ EventName = enum.Enum(  # type: ignore[misc]
     "EventName", {name: name for name in states.EVENTS}, type=str)
 
 
-def _site(request: Request) -> Site:
-    site: Site = request.app.state.site
-    return site
-
-
 def _caller(request: Request) -> Caller:
-    return _site(request).caller(request)
+    return Site.of(request).caller(request)
 
 
-SiteDep = Annotated[Site, Depends(_site)]
+SiteDep = Annotated[Site, Depends(Site.of)]
 CallerDep = Annotated[Caller, Depends(_caller)]
 
 
@@ -75,10 +71,6 @@ class EventBody(BaseModel):
 def _event_answer(done: events.Recorded, event: str) -> JSONResponse:
     return JSONResponse({"event": event, "recorded": done.jobs, "already": done.already,
                          "refused": done.refused}, status_code=202)
-
-
-def _checked_event(body: EventBody) -> str:
-    return str(body.event.value)
 
 
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
@@ -125,7 +117,7 @@ def _take_in(site: Site, caller: Caller, received: upload.Received
     if outcome.result == "duplicate" and job.ticket_sha256 != hashlib.sha256(
             received.ticket).hexdigest():
         raise TicketConflict(f"job {job.job_id} already exists with a different ticket")
-    return jobs.show(site.store, caller, job.job_id), outcome.result == "accepted"
+    return job_object(site.store, job), outcome.result == "accepted"
 
 
 @router.get("/jobs", summary="List and search jobs, newest first")
@@ -168,7 +160,7 @@ def get_job(job_id: str, site: SiteDep, caller: CallerDep) -> JSONResponse:
 def job_event(job_id: str, body: EventBody, site: SiteDep, caller: CallerDep) -> JSONResponse:
     """As `outputd event JOB EVENT`: 202 when recorded (or already so), 409 when the
     job's status does not allow it."""
-    event = _checked_event(body)
+    event = str(body.event.value)
     ids = events.target_jobs(site.store, caller, job_id, None)
     done = events.record_event(site.store, site.layout, caller, ids, event, body.message)
     return _event_answer(done, event)
@@ -180,7 +172,7 @@ def order_event(order_id: str, body: EventBody, site: SiteDep,
                 caller: CallerDep) -> JSONResponse:
     """The same for every job of the order the caller may see; `storefront` must name
     the order's storefront where the id is in more than one (409 otherwise)."""
-    event = _checked_event(body)
+    event = str(body.event.value)
     ids = events.target_jobs(site.store, caller, None, order_id, body.storefront)
     done = events.record_event(site.store, site.layout, caller, ids, event, body.message)
     return _event_answer(done, event)

@@ -96,6 +96,11 @@ class FailureLimit:
                 self._recent(key, now).append(now)
 
 
+def source_key(request: Request) -> str:
+    """The failure counter key of the address a request came from."""
+    return f"source:{request.client.host if request.client else '?'}"
+
+
 @dataclass
 class Site:
     """What the routes work with: the config, the store, the folders, token checks."""
@@ -106,6 +111,12 @@ class Site:
     tokens: TokenCheck
     failures: FailureLimit = field(default_factory=FailureLimit)
 
+    @staticmethod
+    def of(request: Request) -> Site:
+        """The site the app serving `request` was made for."""
+        site: Site = request.app.state.site
+        return site
+
     def caller(self, request: Request, csrf: str = "") -> Caller:
         """Who sent `request`: a bearer token, or a board session's cookie (then a
         request that changes something must carry the session's CSRF token, in
@@ -114,7 +125,7 @@ class Site:
         too often."""
         if "authorization" not in request.headers and SESSION_COOKIE in request.cookies:
             return self._session_caller(request, csrf)
-        source = f"source:{request.client.host if request.client else '?'}"
+        source = source_key(request)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("this needs a token: send Authorization: Bearer <token>")
