@@ -63,11 +63,7 @@ def _pass_through(source: Path, target: Path) -> int:
             pdf.save(temp, **SAVE_OPTIONS)
             os.replace(temp, target)
             return pages
-    try:
-        os.link(source, temp)
-    except OSError:
-        shutil.copyfile(source, temp)
-    os.replace(temp, target)
+    _link_into_place(source, temp, target)
     return pages
 
 
@@ -78,13 +74,22 @@ def place_clean_static(ticket: JobTicket, source: Path, out_dir: Path, pages: in
     sha256 recorded at intake is given: the output is the same file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{ticket.job_id}.pdf"
-    temp = _temp(target)
+    _link_into_place(source, _temp(target), target)
+    return _record(target, pages=pages, sha256=sha256)
+
+
+def _link_into_place(source: Path, temp: Path, target: Path) -> None:
+    """The source's bytes under `target`: a hard link where possible (else a copy),
+    made under `temp` and renamed. Where `target` is a link to the source already (an
+    earlier try that stopped before it was recorded), rename does nothing and leaves
+    `temp` behind: it is removed."""
     try:
         os.link(source, temp)
     except OSError:
         shutil.copyfile(source, temp)
     os.replace(temp, target)
-    return _record(target, pages=pages, sha256=sha256)
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
 
 
 def _qpdf_merge(paths: Sequence[Path], target: Path) -> None:
