@@ -174,8 +174,8 @@ def test_shipping_before_delivery_drops_it_and_its_temp_file(env: Services):
 
 def test_a_static_job_takes_one_transaction_per_stage(env: Services, monkeypatch):
     """store → stage → store: from the intake to InHotFolder, one transaction to take the
-    job in, one to claim it, one per status change, one to release it. Fails if a stage
-    writes the store on its own again."""
+    job in, one to claim it, one per stage (each status change, and the delivery plan),
+    one to release it. Fails if a stage writes the store on its own again."""
     opened = []
     real = env.store.engine.transaction
 
@@ -191,7 +191,8 @@ def test_a_static_job_takes_one_transaction_per_stage(env: Services, monkeypatch
     assert history == [states.ORDERED, states.VALIDATION_FINISHED,
                        states.OUTPUT_CREATION_STARTED, states.OUTPUT_CREATED,
                        states.IN_HOT_FOLDER]
-    stages = len(history) - 1
+    stages = len(history) - 1 + 1  # each status change, and the delivery plan before
+    # any file is sent (where files may have gone is known, should outputd stop)
     # intake, claim, the stages, release, and run()'s last claim that finds nothing
     assert len(opened) == 1 + 1 + stages + 1 + 1
 
@@ -213,3 +214,32 @@ def test_a_cancelled_job_takes_back_a_file_delivered_but_not_yet_recorded(env: S
     assert os.listdir(hot) == ["5002_J-9_OTHER_q1.pdf"]
     assert env.store.deliveries.of("J-1")[0].state == "withdrawn"
     assert "withdrawn from rip1" in env.store.jobs.history("J-1")[-1].message
+
+
+def test_a_shipped_job_records_a_file_delivered_but_not_yet_recorded(env: Services):
+    """A stop after the rename into the hot folder, before the stage's commit, then the
+    order ships: the file is there, so the delivery is recorded as made, not skipped."""
+    source = accept(env, "J-1")
+    env.store.hotfolders.set_paused("rip1", True)
+    run(env)
+    hot = Path(env.config.hotfolders["rip1"].path)
+    hot.mkdir(parents=True, exist_ok=True)
+    (hot / "5001_J-1_FLYER-A5_q250.pdf").write_bytes(source.read_bytes())
+    env.store.events.add(["J-1"], "shipped", "shop", "")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.CLEAN_UP
+    assert env.store.deliveries.of("J-1")[0].state == "delivered"
+    assert env.store.jobs.history("J-1")[-1].message == "working folder cleared"
+    assert os.listdir(hot) == ["5001_J-1_FLYER-A5_q250.pdf"]
+
+
+def test_a_clean_static_file_placed_again_leaves_no_temp_link(env: Services):
+    """A stop after the output was linked into place, before it was recorded: placing
+    it again finds the same file there (rename does nothing then) and leaves no temp."""
+    source = accept(env, "J-1")
+    out = env.layout.outputs("J-1")
+    out.mkdir(parents=True)
+    os.link(source, out / "J-1.pdf")  # the earlier try's output
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    assert sorted(os.listdir(out)) == ["J-1.pdf"]

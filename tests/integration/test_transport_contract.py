@@ -152,3 +152,14 @@ def test_withdraw_removes_only_the_file_delivered(hot: Hot, tmp_path: Path):
     (hot.folder / "J-3.json").write_bytes(b"{}")  # a sidecar: no recorded sha256
     assert hot.transport.withdraw("J-3.json", None) is True
     assert sorted(os.listdir(hot.folder)) == ["J-1.pdf", "J-2.pdf"]
+
+
+def test_holds_says_whether_the_final_name_has_these_bytes(hot: Hot, tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
+    assert hot.transport.holds("J-1.pdf", size, digest) is False  # not there
+    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert hot.transport.holds("J-1.pdf", size, digest) is True
+    (hot.folder / "J-2.pdf").write_bytes(b"%PDF-1.7 other bytes, same name")
+    assert hot.transport.holds("J-2.pdf", size, digest) is False
+    (hot.folder / "J-3.pdf").symlink_to(hot.folder / "J-1.pdf")  # a link to them is not
+    assert hot.transport.holds("J-3.pdf", size, digest) is False

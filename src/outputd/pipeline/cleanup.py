@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from outputd import logs, states
 from outputd.errors import ConfigError, DeliveryError
-from outputd.model import Delivery, Job, Result
+from outputd.model import Delivery, Job, Output, Result
 from outputd.pipeline import deliver
 from outputd.transports.base import part_name
 
@@ -26,7 +26,10 @@ def stage(ctx: StageContext, job: Job) -> Result:
     any temp file a cut-short copy left in their hot folder; a cancelled job's delivered
     files are taken back where the RIP has not taken them yet."""
     deliveries = ctx.reads.deliveries(job.job_id)
-    dropped = [d for d in deliveries if d.state in states.DELIVERY_OPEN]
+    outputs = ctx.reads.outputs(job.job_id)
+    open_ = [d for d in deliveries if d.state in states.DELIVERY_OPEN]
+    landed = [] if job.cancelled else [d for d in open_ if _landed(ctx, d, outputs)]
+    dropped = [d for d in open_ if d not in landed]
     for d in dropped:
         name = part_name(PurePosixPath(d.path).name)
         with contextlib.suppress(DeliveryError, ConfigError, KeyError):
@@ -36,7 +39,7 @@ def stage(ctx: StageContext, job: Job) -> Result:
     if dropped:
         message += "; not delivered to " + ", ".join(sorted({d.hotfolder for d in dropped}))
     if job.cancelled:
-        found = deliver.withdraw(deliveries, ctx.reads.outputs(job.job_id), ctx.transport)
+        found = deliver.withdraw(deliveries, outputs, ctx.transport)
         withdrawn = found.withdrawn
         message += found.summary()
         for d in withdrawn:
@@ -45,7 +48,21 @@ def stage(ctx: StageContext, job: Job) -> Result:
     ctx.layout.clear_work(job.job_id)
     changed = {id(d): replace(d, state=states.DELIVERY_SKIPPED,
                               error=f"{job.status} before delivery") for d in dropped}
+    changed.update({id(d): replace(d, state=states.DELIVERED, error=None) for d in landed})
     changed.update({id(d): replace(d, state=states.WITHDRAWN, error="cancelled")
                     for d in withdrawn})
     return Result(states.CLEAN_UP, message,
                   deliveries=[changed.get(id(d), d) for d in deliveries])
+
+
+def _landed(ctx: StageContext, d: Delivery, outputs: list[Output]) -> bool:
+    """Whether an open delivery's file is in its hot folder all the same: renamed into
+    place before a stop kept the stage from recording it (then it is delivered)."""
+    output = next((o for o in outputs if o.name == d.output), None)
+    if output is None:  # a sidecar: its bytes are not kept, so it cannot be told apart
+        return False
+    try:
+        return ctx.transport(d.hotfolder).holds(PurePosixPath(d.path).name, output.bytes,
+                                                output.sha256)
+    except (DeliveryError, ConfigError, KeyError):
+        return False

@@ -158,7 +158,8 @@ def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output],
 
 
 def stage(ctx: StageContext, job: Job) -> Result:
-    """Plan the job's deliveries (once), then try each that is due, in order."""
+    """Plan the job's deliveries (once, committed on its own), then try each that is
+    due, in order."""
     deliveries = ctx.reads.deliveries(job.job_id)
     outputs, rebuilt = _local_outputs(ctx, job)
     if not deliveries:
@@ -166,11 +167,14 @@ def stage(ctx: StageContext, job: Job) -> Result:
         if where.skip_reason is not None:
             return Result(states.COPY_SKIPPED, where.skip_reason, outputs=rebuilt)
         try:
-            deliveries = plan(where.to, list(outputs.values()), job.ticket,
-                              ctx.config.hotfolders)
+            planned = plan(where.to, list(outputs.values()), job.ticket,
+                           ctx.config.hotfolders)
         except OutputFailed as exc:  # two outputs to one path: nothing is sent
             return Result(states.COPY_FAILED, f"{exc}; an operator must fix the config and "
                           "retry (outputd retry)", level=logging.ERROR, outputs=rebuilt)
+        # The plan is recorded before a file is sent: should outputd stop mid-way, where
+        # files may have gone is known (and a clean-up finds them).
+        return Result(due_at=time.time(), deliveries=planned, outputs=rebuilt)
     paused = ctx.reads.paused()
     tried: list[Delivery] = []
     interrupted = False

@@ -61,6 +61,11 @@ class Transport(ABC):
         """
 
     @abstractmethod
+    def holds(self, final_name: str, size: int, sha256: str) -> bool:
+        """Whether the final name is a regular file (not a link) holding these bytes: a
+        copy renamed into place before a stop kept it from being recorded."""
+
+    @abstractmethod
     def remove(self, final_name: str) -> None:
         """Remove a delivered file (for recreate); no error if it is gone."""
 

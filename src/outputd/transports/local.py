@@ -113,6 +113,15 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise _reason(exc, f"cannot remove {self.folder / final_name}") from exc
 
+    def holds(self, final_name: str, size: int, sha256: str) -> bool:
+        try:
+            with safefs.folder(self.folder) as dir_fd:
+                return _holds(dir_fd, final_name, size, sha256)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise _reason(exc, f"cannot read {self.folder / final_name}") from exc
+
     def withdraw(self, final_name: str, sha256: str | None) -> bool:
         try:
             with safefs.folder(self.folder) as dir_fd:

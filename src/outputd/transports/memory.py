@@ -29,8 +29,7 @@ class MemoryTransport(Transport):
             raise self.failures.pop(0)
         if control is not None:
             control.check()
-        held = self.files.get(final_name)
-        if held is not None and len(held) == size and _sha(held) == sha256:
+        if self.holds(final_name, size, sha256):
             return self._path(final_name)  # already delivered
         data = source.read_bytes()
         if len(data) != size or _sha(data) != sha256:
@@ -39,6 +38,10 @@ class MemoryTransport(Transport):
         self.files[final_name] = data
         self.writes += 1
         return self._path(final_name)
+
+    def holds(self, final_name: str, size: int, sha256: str) -> bool:
+        held = self.files.get(final_name)
+        return held is not None and len(held) == size and _sha(held) == sha256
 
     def remove(self, final_name: str) -> None:
         self.files.pop(final_name, None)

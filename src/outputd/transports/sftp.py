@@ -314,6 +314,12 @@ class SftpTransport(Transport):
         path = str(self.folder / final_name)
         self._run(f"cannot remove {path}", lambda sftp: _remove_quietly(sftp, path))
 
+    def holds(self, final_name: str, size: int, sha256: str) -> bool:
+        path = str(self.folder / final_name)
+        result: bool = self._run(f"cannot read {path}",
+                                 lambda sftp: _remote_holds(sftp, path, size, sha256))
+        return result
+
     def withdraw(self, final_name: str, sha256: str | None) -> bool:
         path = str(self.folder / final_name)
 
