@@ -104,6 +104,9 @@ class WebConfig(_Section):
     listen: str = ""  # "host:port"; "" serves none
     session_hours: float = Field(12, gt=0)
     trusted_proxies: list[str] = []
+    # a client that takes longer than this to send its request's headers, to send the
+    # next part of a body, or to read the next part of an answer is disconnected
+    client_timeout_s: float = Field(20, gt=0, le=3600)
 
 
 class WebhookConfig(_Section):

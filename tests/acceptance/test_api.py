@@ -7,8 +7,10 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,13 +27,14 @@ from tests.sshd import free_port
 class Web:
     """`outputd web` on a free port, and a client for it."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, settings: str = "") -> None:
         self.site = site
         base = site.config.read_text()
         self.log = open(site.root / "web.log", "a")  # noqa: SIM115 - closed in stop()
         for _ in range(3):  # a free port may be taken by another process before we bind
             self.port = free_port()
-            site.config.write_text(base + f'\n[web]\nlisten = "127.0.0.1:{self.port}"\n')
+            site.config.write_text(base + f'\n[web]\nlisten = "127.0.0.1:{self.port}"\n'
+                                   + settings)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "outputd", "web", "--config", str(site.config)],
                 stdout=self.log, stderr=subprocess.STDOUT)
@@ -578,3 +581,82 @@ def test_an_upload_never_stages_through_a_link_planted_in_the_sources(site: Site
     assert uploads.is_dir() and not uploads.is_symlink()
     assert [p.name for p in uploads.parent.iterdir() if p.name.startswith(".uploads.tampered")]
     assert site.show("J-5")["status"] == "Ordered"
+
+
+def answer_of(sock: socket.socket, deadline_s: float = 30, drip: bytes = b"") -> bytes:
+    """All the server sends until it closes the connection, sending one byte of `drip`
+    every 0.2 s meanwhile (as a slow client would); fails after `deadline_s`."""
+    sock.settimeout(0.2)
+    received, end = b"", time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            if drip:
+                try:
+                    sock.sendall(drip[:1])
+                except OSError:  # closed while we sent
+                    return received
+                drip = drip[1:]
+            continue
+        except ConnectionResetError:
+            return received
+        if not data:
+            return received
+        received += data
+    raise AssertionError(f"the server kept a slow client for {deadline_s} s: {received[:200]!r}")
+
+
+def test_slow_clients_are_disconnected_and_leave_nothing(site: Site):
+    server = Web(site, "client_timeout_s = 1\n")
+    try:
+        submit(site, "J-1", storefront="acme")
+        ops = token(site, "ops", "operator")
+        address = ("127.0.0.1", server.port)
+        # headers a byte at a time, for ever: cut off unanswered
+        with socket.create_connection(address) as sock:
+            started = time.monotonic()
+            assert answer_of(sock, drip=b"GET /api/v1/status HTTP/1.1\r\nX: " + b"y" * 500) == b""
+            assert time.monotonic() - started >= 1
+        # a body that stops coming: 408, for a JSON body and for an upload
+        with socket.create_connection(address) as sock:
+            sock.sendall(b"POST /api/v1/jobs/J-1/events HTTP/1.1\r\nHost: x\r\n"
+                         b"Authorization: Bearer " + ops.encode() + b"\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            answer = answer_of(sock)
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"sent nothing of its body" in answer
+        headers, body = upload(site, "J-2")
+        shop = token(site, "shop", "submitter", "acme")
+        with socket.create_connection(address) as sock:
+            sock.sendall(b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                         + shop.encode() + b"\r\nContent-Type: "
+                         + headers["Content-Type"].encode()
+                         + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body[:-300])
+            answer = answer_of(sock)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        uploads = site.state / "sources" / ".uploads"
+        site.wait_for(lambda: not any(uploads.iterdir()), what="the cut upload to be removed")
+        assert site.cli("show", "J-2", check=False).returncode != 0
+        # a download nobody reads: the server stops writing and lets go
+        make_pdf(site.intake / "J-3" / "a.pdf", padding=24 << 20)
+        ticket = site.root / "J-3.json"
+        ticket.write_text(json.dumps(job_ticket("J-3", ["J-3/a.pdf"])))
+        site.cli("submit", str(ticket))
+        daemon = DaemonProcess(site)
+        try:
+            output = site.wait_status("J-3", "InHotFolder", timeout=60)["outputs"][0]
+        finally:
+            daemon.stop()
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(address)
+            sock.sendall(f"GET /api/v1/jobs/J-3/outputs/{output['name']} HTTP/1.1\r\n"
+                         f"Host: x\r\nAuthorization: Bearer {ops}\r\n\r\n".encode())
+            log = site.root / "web.log"
+            site.wait_for(lambda: "read nothing of the answer" in log.read_text(), timeout=60,
+                          what="the server to give up on a client that reads nothing")
+            answer = answer_of(sock)
+        assert answer.startswith(b"HTTP/1.1 200 ") and len(answer) < output["bytes"]
+        assert server.call("GET", "/api/v1/status", ops)[0] == 200  # and serves on
+    finally:
+        server.stop()

@@ -3,6 +3,7 @@ security headers; the routes (web/routes.py) each parse, call one operation, ans
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -10,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -89,7 +90,7 @@ def create_app(config: Config, store: Store) -> FastAPI:
             answer.headers["Allow"] = ", ".join(sorted(methods))
         return answer
 
-    app.add_middleware(_Guard)  # type: ignore[arg-type]
+    app.add_middleware(_Guard, timeout_s=config.web.client_timeout_s)  # type: ignore[arg-type]
     return app
 
 
@@ -98,16 +99,20 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-class _TooLarge(Exception):
-    pass
+class _Refused(Exception):
+    """Stops the app: the body is too large or too slow, or the client reads nothing."""
 
 
 class _Guard:
-    """Refuses a body over MAX_BODY_BYTES before it is read whole, adds the security
-    headers to every answer, and logs each request in one line (never its headers)."""
+    """Refuses a body over MAX_BODY_BYTES before it is read whole, disconnects a client
+    that sends its body or reads the answer slower than one part per `timeout_s`, adds
+    the security headers to every answer, and logs each request in one line (never its
+    headers)."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 timeout_s: float) -> None:
         self.app = app
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,34 +124,65 @@ class _Guard:
         if upload:
             length = None
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            await problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
+            await problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(
+                scope, receive, lambda message: send(_secured(message)))
             return
         seen = 0
         status = 500
+        body_done = False
+        started_answer = False
+        refused: Response | None = None  # ours, in place of whatever the app answers then
+        slow = None
 
         async def counted() -> MutableMapping[str, Any]:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done, refused, slow
+            if body_done:  # from here on, only a wait for the client to go away
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                slow = f"sent nothing of its body for {self.timeout_s:g} s"
+                refused = problem(408, f"the client {slow}")
+                refused.headers["Connection"] = "close"
+                raise _Refused from None
             seen += len(message.get("body", b""))
+            body_done = not message.get("more_body", False)
             if seen > MAX_BODY_BYTES and not upload:
-                raise _TooLarge
+                refused = problem(413, f"the body is over {MAX_BODY_BYTES} bytes")
+                raise _Refused
             return message
 
         async def headed(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, started_answer, slow
+            if refused is not None and not started_answer:
+                return  # the app's answer to the exception it was given: ours is sent
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = list(message.get("headers", [])) + [
-                    (k.lower().encode(), v.encode()) for k, v in _HEADERS.items()]
-            await send(message)
+                started_answer = True
+            try:
+                await asyncio.wait_for(send(_secured(message)), self.timeout_s)
+            except TimeoutError:  # the connection is closed with the answer cut
+                slow = f"read nothing of the answer for {self.timeout_s:g} s"
+                raise _Refused from None
 
         try:
             await self.app(scope, counted, headed)
-        except _TooLarge:
-            status = 413
-            await problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
+        except _Refused:
+            pass
         finally:
+            if refused is not None and not started_answer:
+                status = refused.status_code
+                await refused(scope, receive, lambda message: send(_secured(message)))
             state = scope.get("state") or {}
             logs.event(log, logging.INFO, "web.request", method=scope["method"],
                        path=logs.printable(scope["path"]), status=status,
-                       ms=int((time.monotonic() - started) * 1000), by=state.get("by"))
+                       ms=int((time.monotonic() - started) * 1000), by=state.get("by"),
+                       slow=slow)
+
+
+def _secured(message: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """An answer's first message with the security headers added."""
+    if message["type"] == "http.response.start":
+        message["headers"] = list(message.get("headers", [])) + [
+            (k.lower().encode(), v.encode()) for k, v in _HEADERS.items()]
+    return message

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from outputd import logs
 from outputd.config import Config
@@ -11,6 +16,7 @@ from outputd.ops import accounts
 from outputd.store import open_store
 
 log = logging.getLogger(__name__)
+_CUT = "ASGI callable returned without completing response."
 
 
 def serve(config: Config) -> int:
@@ -20,7 +26,10 @@ def serve(config: Config) -> int:
     from outputd.web.app import create_app
 
     logs.setup(config.daemon.log_format)
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # our own lines say it
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.setLevel(logging.WARNING)  # our own lines say it
+    # an answer cut off because the client read nothing: web.request says so (slow=…)
+    uvicorn_log.addFilter(lambda record: record.getMessage() != _CUT)
     host, _, port = config.web.listen.rpartition(":")
     if not config.web.listen or not port.isdigit():
         raise ConfigError('web.listen must be "host:port" (e.g. "127.0.0.1:8080") for '
@@ -36,6 +45,7 @@ def serve(config: Config) -> int:
             create_app(config, store), host=host.strip("[]") or "127.0.0.1", port=int(port),
             log_config=None, access_log=False, server_header=False, proxy_headers=False,
             timeout_keep_alive=5, limit_concurrency=200, h11_max_incomplete_event_size=16384,
+            http=_deadline_protocol(config.web.client_timeout_s),
         ))
         logs.event(log, logging.INFO, "web.listening", listen=config.web.listen)
         server.run()
@@ -43,3 +53,44 @@ def serve(config: Config) -> int:
         store.close()
     logs.event(log, logging.INFO, "web.stopped")
     return 0
+
+
+def _deadline_protocol(timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers: uvicorn
+    times out only an idle kept-alive connection, so a client that opens a connection
+    and sends its headers a byte at a time would hold it for ever (the bodies and the
+    answers have theirs in web/app.py)."""
+
+    class HeaderDeadline(H11Protocol):
+        _timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_later(timeout_s, self._late)
+
+        def _late(self) -> None:
+            # IDLE: no request's headers have come whole since the timer was armed
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                logs.event(log, logging.INFO, "web.slow_client", client=_peer(self.client),
+                           waited_s=timeout_s, then="disconnected before its headers came")
+                self.transport.close()
+
+    return HeaderDeadline
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "?"
