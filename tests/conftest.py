@@ -152,7 +152,11 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Site:
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
+    """A site on SQLite; `parametrize("site", ["sqlite", "postgresql"], indirect=True)`
+    runs a test on both engines."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return Site(tmp_path / "site", store_url=request.getfixturevalue("pg_url"))
     return Site(tmp_path / "site")
 
 

@@ -85,9 +85,9 @@ def drop_ticket(intake: Path, ticket: dict[str, Any], name: str | None = None) -
 
 def write_config(root: Path, *, workers: int | None = 2, extra: str = "",
                  routes: str | None = None, hotfolders: str | None = None, metrics: str = "",
-                 limits: str = "") -> Path:
+                 limits: str = "", store_url: str | None = None) -> Path:
     """A config under `root` with one local hot folder `rip1` and a route for every job;
-    `workers=None` leaves the daemon's default."""
+    `workers=None` leaves the daemon's default; `store_url` another store than SQLite."""
     root.mkdir(parents=True, exist_ok=True)
     hot = hotfolders if hotfolders is not None else (
         '[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\n'
@@ -100,7 +100,9 @@ def write_config(root: Path, *, workers: int | None = 2, extra: str = "",
     text = (
         '[daemon]\nstate_dir = "state"\nintake_dir = "intake"\n'
         + (f"workers = {workers}\n" if workers is not None else "")
-        + "stop_grace_s = 5\n\n[store]\nlease_s = 5\n\n[retry]\ninitial_s = 0.5\nmax_s = 2\n"
+        + "stop_grace_s = 5\n\n[store]\nlease_s = 5\n"
+        + (f'url = "{store_url}"\n' if store_url else "")
+        + "\n[retry]\ninitial_s = 0.5\nmax_s = 2\n"
         + f"max_attempts = 4\n\n[metrics]\nlisten = \"{metrics}\"\n\n"
         f"[limits]\nmin_free_mb = 10\n{limits}\n\n{extra}\n{hot}\n{route}"
     )

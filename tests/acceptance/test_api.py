@@ -152,6 +152,7 @@ def template(path: str) -> str:
             .replace("/hotfolders/rip1", "/hotfolders/{name}"))
 
 
+@pytest.mark.parametrize("site", ["sqlite", "postgresql"], indirect=True)
 def test_every_route_answers_every_role_as_the_matrix_says(site: Site, web: Web):
     submit(site, "J-1", storefront="acme")
     tokens = {role: token(site, f"t-{role}", role, *(("acme",) if role == "submitter" else ()))
@@ -181,6 +182,7 @@ def test_every_route_answers_every_role_as_the_matrix_says(site: Site, web: Web)
     assert history["status"] == "Ordered"  # nothing applied the events: no daemon runs
 
 
+@pytest.mark.parametrize("site", ["sqlite", "postgresql"], indirect=True)
 def test_a_job_followed_downloaded_and_shipped_over_http(site: Site, web: Web):
     mis = token(site, "mis", "submitter", "acme")
     ops = token(site, "ops", "operator")
@@ -213,10 +215,17 @@ def test_a_job_followed_downloaded_and_shipped_over_http(site: Site, web: Web):
         daemon.stop()
 
 
+@pytest.mark.parametrize("site", ["sqlite", "postgresql"], indirect=True)
 def test_the_list_pages_with_a_cursor_and_takes_every_filter(site: Site, web: Web):
     viewer = token(site, "screen", "viewer")
+    special: dict[int, dict[str, Any]] = {
+        0: {"payment_status": "AwaitingPayment", "due_at": "2020-01-01T00:00:00Z"},
+        1: {"customer": {"username": "ann", "email": "ann@example.org"}},
+        2: {"approval": "AwaitingApproval", "due_at": "2999-01-01T00:00:00Z"},
+    }
     for n in range(5):
-        submit(site, f"J-{n}", storefront="beta" if n == 3 else "acme", order_id=f"50{n}")
+        submit(site, f"J-{n}", storefront="beta" if n == 3 else "acme", order_id=f"50{n}",
+               **special.get(n, {}))
     seen, cursor = [], None
     while True:
         query = "/api/v1/jobs?limit=2" + (f"&cursor={cursor}" if cursor else "")
@@ -233,6 +242,13 @@ def test_the_list_pages_with_a_cursor_and_takes_every_filter(site: Site, web: We
     status, page = web.json("GET", "/api/v1/jobs?order=502&type=static&test_mode=false",
                             viewer)
     assert [j["job_id"] for j in page["jobs"]] == ["J-2"]
+    for query, expected in (("search=ann@example.org", ["J-1"]), ("search=ann", ["J-1"]),
+                            ("payment_status=AwaitingPayment", ["J-0"]),
+                            ("approval=AwaitingApproval", ["J-2"]), ("late=true", ["J-0"]),
+                            ("history_status=Ordered&storefront=beta", ["J-3"]),
+                            ("history_status=Shipped", [])):
+        status, page = web.json("GET", f"/api/v1/jobs?{query}", viewer)
+        assert status == 200 and [j["job_id"] for j in page["jobs"]] == expected, query
     site.cli("event", "J-4", "cancelled")
     daemon = DaemonProcess(site)  # applies the event (and the others run on)
     site.wait_for(lambda: site.show("J-4")["cancelled"], timeout=30, what="the cancel")

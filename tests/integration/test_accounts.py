@@ -15,9 +15,12 @@ from outputd.store import open_store
 ADMIN_CALLER = Caller.local("root")
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    store = open_store(f"sqlite:///{tmp_path / 'outputd.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "postgresql":
+        store = open_store(request.getfixturevalue("pg_url"))
+    else:
+        store = open_store(f"sqlite:///{tmp_path / 'outputd.db'}")
     yield store
     store.close()
 
