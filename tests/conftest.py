@@ -45,6 +45,13 @@ class Site:
         self.state = root / "state"
         self.log = root / "daemon.log"
 
+    @classmethod
+    def of_config(cls, config: Path) -> Site:
+        """The command and waiting helpers over a config file made elsewhere."""
+        site = cls.__new__(cls)
+        site.root, site.config = config.parent, config
+        return site
+
     def cli(self, *args: str, check: bool = True, stdin: str = ""
             ) -> subprocess.CompletedProcess[str]:
         """Run `outputd ARGS --config …` (with `stdin` as its input) and return the

@@ -62,11 +62,13 @@ def setup_form(request: Request, token: str = "") -> HTMLResponse:
 
 
 @router.post("/setup")
-def setup(request: Request, token: Annotated[str, Form()], username: Annotated[str, Form()],
-          password: Annotated[str, Form()], password_again: Annotated[str, Form()]
-          ) -> Response:
-    """Create the first admin; the link works once."""
+def setup(request: Request, username: Annotated[str, Form()],
+          password: Annotated[str, Form()], password_again: Annotated[str, Form()],
+          token: Annotated[str, Form()] = "") -> Response:
+    """Create the first admin; the link works once. The link's token comes in the form,
+    or in the link itself (`curl -d username=… LINK`)."""
     site = Site.of(request)
+    token = token or request.query_params.get("token", "")
     if password != password_again:
         return _page("Create the first admin", "<p>The two passwords differ.</p>", 400)
     try:
