@@ -3,6 +3,8 @@ tell who is asking, and only an admin manages them."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,34 @@ def test_a_token_is_shown_once_found_by_its_id_and_dead_once_revoked(store):
     assert accounts.by_token(store, "Bearer nonsense") is None
     accounts.revoke_token(store, ADMIN_CALLER, "mis")
     assert accounts.by_token(store, token) is None
+
+
+def test_a_server_checks_a_token_once_however_many_requests_bring_it_at_once(
+        store, monkeypatch: pytest.MonkeyPatch):
+    token = accounts.add_token(store, ADMIN_CALLER, "screens", "viewer", [])
+    checks: list[str] = []
+    real = accounts.check_secret
+
+    def counted(secret: str, stored: str) -> bool:
+        checks.append(secret)
+        return real(secret, stored)
+
+    monkeypatch.setattr(accounts, "check_secret", counted)
+    server = accounts.TokenCheck(store)
+    start = threading.Barrier(20)
+
+    def ask() -> Caller | None:
+        start.wait()
+        return server.caller(token)
+
+    with ThreadPoolExecutor(20) as pool:
+        callers = list(pool.map(lambda _: ask(), range(20)))
+    assert set(callers) == {Caller("screens", "viewer", frozenset())}
+    assert len(checks) == 1
+    wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert server.caller(wrong) is None and len(checks) == 2  # a wrong one is checked
+    accounts.revoke_token(store, ADMIN_CALLER, "screens")
+    assert server.caller(token) is None  # revoked: refused at once, remembered or not
 
 
 def test_only_an_admin_manages_accounts_and_names_and_roles_are_checked(store):

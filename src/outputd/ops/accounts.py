@@ -188,25 +188,34 @@ class TokenCheck:
         self.store = store
         self.size = size
         self._known: dict[str, tuple[str, str]] = {}  # sha256 of token → (id, hash)
+        self._checking: dict[str, threading.Lock] = {}  # a token being checked now
         self._lock = threading.Lock()
 
     def caller(self, token: str) -> Caller | None:
-        """Who the token stands for, or None."""
+        """Who the token stands for, or None. Requests that bring the same new token at
+        once wait for one check (20 clients starting together cost one scrypt, not 20)."""
         live = _live_token(self.store, token)
         if live is None:
             return None
         record, secret = live
         key = hashlib.sha256(token.encode()).hexdigest()
+        wanted = (record.token_id, record.secret_hash)
         with self._lock:
-            known = self._known.get(key)
-        if known != (record.token_id, record.secret_hash):
-            if not check_secret(secret, record.secret_hash):
-                return None
+            if self._known.get(key) == wanted:
+                return _token_caller(record)
+            checking = self._checking.setdefault(key, threading.Lock())
+        with checking:
             with self._lock:
-                if len(self._known) >= self.size:
-                    self._known.clear()
-                self._known[key] = (record.token_id, record.secret_hash)
-        return _token_caller(record)
+                if self._known.get(key) == wanted:  # checked while this one waited
+                    return _token_caller(record)
+            good = check_secret(secret, record.secret_hash)
+            with self._lock:
+                self._checking.pop(key, None)
+                if good:
+                    if len(self._known) >= self.size:
+                        self._known.clear()
+                    self._known[key] = wanted
+        return _token_caller(record) if good else None
 
 
 # -- board sessions and the first admin ------------------------------------------

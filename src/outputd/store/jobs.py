@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from outputd import states
 from outputd.errors import TicketError, UnknownJob
 from outputd.model import KEEP, Event, HistoryEntry, Job, JobFilter, Result, _Keep
@@ -291,7 +293,7 @@ def _job(row: Sequence[Any]) -> Job:
         created_at=row[6],
         updated_at=row[7],
         due_at=row[8],
-        preflight=json.loads(row[9]) if row[9] else None,
+        preflight=orjson.loads(row[9]) if row[9] else None,
         ticket_sha256=row[10],
     )
 

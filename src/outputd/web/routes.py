@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from outputd import safefs, states
@@ -20,7 +20,7 @@ from outputd.ops import events, jobs, status
 from outputd.ops.access import Caller, Forbidden
 from outputd.ops.view import job_object
 from outputd.web import upload
-from outputd.web.site import Gone, NotFound, Site, problem
+from outputd.web.site import Gone, Json, NotFound, Site, problem
 
 
 class Problem(BaseModel):
@@ -68,8 +68,8 @@ class EventBody(BaseModel):
     storefront: str | None = None  # for an order's events: which storefront's order
 
 
-def _event_answer(done: events.Recorded, event: str) -> JSONResponse:
-    return JSONResponse({"event": event, "recorded": done.jobs, "already": done.already,
+def _event_answer(done: events.Recorded, event: str) -> Json:
+    return Json({"event": event, "recorded": done.jobs, "already": done.already,
                          "refused": done.refused}, status_code=202)
 
 
@@ -84,7 +84,7 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 @router.post("/jobs", status_code=201, summary="Submit a job", openapi_extra=_UPLOAD_BODY,
              responses={200: {"description": "the same ticket was accepted already"},
                         **_problems(413, 503)})
-async def submit_job(request: Request, site: SiteDep, caller: CallerDep) -> JSONResponse:
+async def submit_job(request: Request, site: SiteDep, caller: CallerDep) -> Json:
     """A ticket and its files as multipart/form-data, taken in as the intake folder
     would: 201 with the job, 200 when the same ticket was accepted already, 409 when the
     job id exists with another ticket, 413 over limits.max_file_bytes."""
@@ -94,7 +94,7 @@ async def submit_job(request: Request, site: SiteDep, caller: CallerDep) -> JSON
         reader = upload.UploadReader(staging, boundary, site.config.limits.max_file_bytes)
         received = await reader.read(request.stream())
         job, created = await run_in_threadpool(_take_in, site, caller, received)
-    return JSONResponse(job, status_code=201 if created else 200)
+    return Json(job, status_code=201 if created else 200)
 
 
 def _take_in(site: Site, caller: Caller, received: upload.Received
@@ -135,7 +135,7 @@ def list_jobs(
     late: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
-) -> JSONResponse:
+) -> Json:
     """`{"jobs": [...], "next": CURSOR-or-null}`; cancelled jobs are left out unless
     `cancelled=include` (or `only`)."""
     query = JobFilter(
@@ -147,17 +147,17 @@ def list_jobs(
         after=jobs.after_cursor(cursor) if cursor else None,
     )
     bodies, following = jobs.page(site.store, caller, query, late=late)
-    return JSONResponse({"jobs": bodies, "next": following})  # plain JSON: no re-encoding
+    return Json({"jobs": bodies, "next": following})
 
 
 @router.get("/jobs/{job_id}", summary="One job, as show --json")
-def get_job(job_id: str, site: SiteDep, caller: CallerDep) -> JSONResponse:
+def get_job(job_id: str, site: SiteDep, caller: CallerDep) -> Json:
     """The job object (404 for a job outside the caller's storefronts)."""
-    return JSONResponse(jobs.show(site.store, caller, job_id))
+    return Json(jobs.show(site.store, caller, job_id))
 
 
 @router.post("/jobs/{job_id}/events", status_code=202, summary="Record an event for a job")
-def job_event(job_id: str, body: EventBody, site: SiteDep, caller: CallerDep) -> JSONResponse:
+def job_event(job_id: str, body: EventBody, site: SiteDep, caller: CallerDep) -> Json:
     """As `outputd event JOB EVENT`: 202 when recorded (or already so), 409 when the
     job's status does not allow it."""
     event = str(body.event.value)
@@ -169,7 +169,7 @@ def job_event(job_id: str, body: EventBody, site: SiteDep, caller: CallerDep) ->
 @router.post("/orders/{order_id}/events", status_code=202,
              summary="Record an event for every job of an order")
 def order_event(order_id: str, body: EventBody, site: SiteDep,
-                caller: CallerDep) -> JSONResponse:
+                caller: CallerDep) -> Json:
     """The same for every job of the order the caller may see; `storefront` must name
     the order's storefront where the id is in more than one (409 otherwise)."""
     event = str(body.event.value)
@@ -179,7 +179,7 @@ def order_event(order_id: str, body: EventBody, site: SiteDep,
 
 
 @router.post("/jobs/{job_id}/retry", status_code=202, summary="Re-run a failed stage")
-def retry(job_id: str, site: SiteDep, caller: CallerDep) -> JSONResponse:
+def retry(job_id: str, site: SiteDep, caller: CallerDep) -> Json:
     """As `outputd retry JOB`."""
     ids = events.target_jobs(site.store, caller, job_id, None)
     return _event_answer(events.record_event(site.store, site.layout, caller, ids, "retry"),
@@ -258,6 +258,6 @@ def status_report(site: SiteDep, caller: CallerDep) -> dict[str, Any]:
 
 
 @router.post("/scan", summary="A station's scan (not yet)", responses=_problems(501))
-def scan(caller: CallerDep) -> JSONResponse:
+def scan(caller: CallerDep) -> Json:
     """Station scans come with the production floor (DESIGN §15)."""
     return problem(501, "station scans are not served yet (DESIGN §15)")

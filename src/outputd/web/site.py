@@ -8,7 +8,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -38,14 +40,22 @@ class Gone(RequestRefused):
     """What was asked for existed and is no more (an output after CleanUp)."""
 
 
-def problem(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
+class Json(JSONResponse):
+    """A JSON answer encoded by orjson: the job list's 100 job objects take 0.3 ms where
+    the standard library's encoder takes 5 ms (bench/api.py's pollers)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def problem(status: int, detail: str, retry_after: int | None = None) -> Json:
     """An `application/problem+json` answer with one sentence in `detail`."""
     body = {"type": "about:blank", "title": http.HTTPStatus(status).phrase,
             "status": status, "detail": detail}
     headers = {"WWW-Authenticate": 'Bearer realm="outputd"'} if status == 401 else {}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
+    return Json(body, status, headers=headers, media_type="application/problem+json")
 
 
 class TooManyFailures(OutputdError):
