@@ -25,6 +25,7 @@ from outputd.errors import BadRequest, RequestRefused
 from outputd.tickets import MAX_TICKET_BYTES
 
 MAX_PARTS = 200
+BATCH_BYTES = 1 << 20  # the body is parsed (and written) a megabyte at a time
 UPLOADS = ".uploads"
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,16 @@ class UploadReader:
     async def read(self, chunks: AsyncIterator[bytes]) -> Received:
         """Consume the body; raise BadRequest or TooLarge with the reason."""
         try:  # parsing writes the files: off the event loop, so others are served
-            async for chunk in chunks:
-                await run_in_threadpool(self._parser.write, chunk)
+            pending: list[bytes] = []
+            size = 0
+            async for chunk in chunks:  # handed over in batches: a hop costs as a chunk
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= BATCH_BYTES:
+                    await run_in_threadpool(self._parser.write, b"".join(pending))
+                    pending, size = [], 0
+            if pending:
+                await run_in_threadpool(self._parser.write, b"".join(pending))
             await run_in_threadpool(self._parser.finalize)
         except FormParserError as exc:
             raise BadRequest(f"the upload is not valid multipart/form-data: {exc}") from None
