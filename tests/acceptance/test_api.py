@@ -99,9 +99,11 @@ def multipart(*parts: tuple[str, str | None, bytes]) -> tuple[dict[str, str], by
     return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body
 
 
-def upload(site: Site, job_id: str, **changes: Any) -> tuple[dict[str, str], bytes]:
-    """A job's ticket and its one file, as a storefront would send them."""
-    pdf = make_pdf(site.root / "staged" / job_id / "a.pdf")
+def upload(site: Site, job_id: str, padding: int = 0, **changes: Any
+           ) -> tuple[dict[str, str], bytes]:
+    """A job's ticket and its one file (`padding` bytes larger), as a storefront would
+    send them."""
+    pdf = make_pdf(site.root / "staged" / job_id / "a.pdf", padding=padding)
     ticket = json.dumps(job_ticket(job_id, [f"{job_id}/a.pdf"], **changes)).encode()
     return multipart(("ticket", None, ticket), (f"{job_id}/a.pdf", "a.pdf", pdf.read_bytes()))
 
@@ -355,7 +357,7 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing(site: Site, web: We
     import socket
 
     shop = token(site, "shop", "submitter", "acme")
-    headers, body = upload(site, "J-4")
+    headers, body = upload(site, "J-4", padding=3 << 20)  # a body is parsed by the MB
     with socket.create_connection(("127.0.0.1", web.port), timeout=10) as conn:
         conn.sendall((f"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {shop}"
                       f"\r\nContent-Type: {headers['Content-Type']}\r\n"
@@ -581,7 +583,7 @@ def test_an_upload_never_stages_through_a_link_planted_in_the_sources(site: Site
     uploads = site.state / "sources" / ".uploads"
     uploads.parent.mkdir(parents=True, exist_ok=True)
     uploads.symlink_to(rip)
-    headers, body = upload(site, "J-5")
+    headers, body = upload(site, "J-5", padding=3 << 20)  # a body is parsed by the MB
     with socket.create_connection(("127.0.0.1", web.port), timeout=10) as conn:
         conn.sendall((f"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {shop}"
                       f"\r\nContent-Type: {headers['Content-Type']}\r\n"
