@@ -156,6 +156,7 @@ class JobFilter:
     approval: str | None = None
     limit: int | None = None
     storefronts: frozenset[str] = frozenset()  # only these (empty: any), for limited callers
+    status_not_in: frozenset[str] = frozenset()  # none of these statuses
     after: tuple[float, str] | None = None  # (created_at, job_id) of the last job seen
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from outputd import logs, states
 from outputd.errors import RequestRefused, UnknownHotFolder, UnknownOrder
 from outputd.layout import Layout
+from outputd.model import Job
 from outputd.ops import rules
 from outputd.ops.access import Caller, Forbidden
 from outputd.store import Store
@@ -88,6 +89,37 @@ def record_event(store: Store, layout: Layout, caller: Caller, job_ids: Sequence
     for reason in refusals:
         logs.event(log, logging.WARNING, "event.refused", event=event, by=by, reason=reason)
     return Recorded(allowed, already, refusals)
+
+
+# The events a person may ask of one job on the board, in the order they are offered.
+BOARD_EVENTS = ("approved", "rejected", "paid", "retry", "hold", "release", "shipped",
+                "ready_for_collection", "completed", "recreate", "reopen", "renotify",
+                "cancelled")
+# Those that cannot be undone: the board asks for a confirmation first.
+IRREVERSIBLE = frozenset({"cancelled", "recreate", "reopen"})
+
+
+def available(store: Store, layout: Layout, caller: Caller, job: Job) -> list[str]:
+    """The events `caller` may record for `job` now (its role, and the job's status),
+    leaving out those that ask for what is already so."""
+    shop = str(job.ticket_data["storefront"])
+    history = None
+    offered = []
+    for event in BOARD_EVENTS:
+        if not caller.may(f"event:{event}") or not caller.sees(shop):
+            continue
+        if event in ("release", "reopen") and history is None:
+            history = store.jobs.history(job.job_id)
+        if rules.already_so(job, event, history):
+            continue
+        try:
+            rules.plan(job, event, history)
+        except RequestRefused:
+            continue
+        if event == "reopen" and not layout.sources_kept(job.job_id):
+            continue
+        offered.append(event)
+    return offered
 
 
 def retry_hotfolder(store: Store, layout: Layout, caller: Caller, hotfolder: str,

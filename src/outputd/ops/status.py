@@ -9,6 +9,7 @@ from typing import Any
 from outputd import diskguard
 from outputd.config import Config
 from outputd.model import iso
+from outputd.ops.access import Caller
 from outputd.ops.view import job_object
 from outputd.store import Store
 
@@ -52,6 +53,26 @@ def build(config: Config, store: Store, intake_waiting: list[tuple[str, float]]
         "free_mb": diskguard.free_mb(config),
         "low_space": diskguard.low_space(config),
     }
+
+
+def hotfolders(config: Config, store: Store, caller: Caller) -> list[dict[str, Any]]:
+    """Each hot folder: paused or not, last success and error, files a RIP has not
+    taken, and the jobs whose delivery to it failed (those `caller` may see)."""
+    states_ = store.hotfolders.states()
+    stale = stale_files(config, store, time.time())
+    answer = []
+    for name, cfg in config.hotfolders.items():
+        st = states_.get(name, {})
+        answer.append({
+            "name": name, "kind": cfg.kind, "paused": bool(st.get("paused")),
+            "last_success_at": iso(st.get("last_success_at")),
+            "last_error": st.get("last_error"), "last_error_at": iso(st.get("last_error_at")),
+            "stale_files": [f for f in stale if f["hotfolder"] == name
+                            and caller.visible_id(store, f["job_id"])],
+            "failed_jobs": [j for j in store.deliveries.failed_at(name)
+                            if caller.visible_id(store, j)],
+        })
+    return answer
 
 
 def stale_files(config: Config, store: Store, now: float) -> list[dict[str, Any]]:

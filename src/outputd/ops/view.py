@@ -21,7 +21,8 @@ def late_jobs(store: Store, query: JobFilter, now: float) -> list[Job]:
     """Jobs of the query whose ticket's `due_at` has passed and that have not left the
     shop (shipped, ready for collection, completed; cancelled ones are not late)."""
     found = []
-    for job in store.jobs.matching(replace(query, limit=None)):
+    open_jobs = replace(query, limit=None, status_not_in=query.status_not_in | _OUT)
+    for job in store.jobs.matching(open_jobs):
         due = job.ticket_data.get("due_at")
         if (due and job.status not in _OUT and not job.cancelled
                 and datetime.fromisoformat(due).timestamp() < now):

@@ -204,6 +204,14 @@ class Jobs:
             found.setdefault(row[0], []).append(HistoryEntry(*row[1:]))
         return found
 
+    def marker(self) -> tuple[int, int]:
+        """The newest history entry's and event's ids: whatever changes a job changes
+        one of them, so a page built from the store is the same while they are."""
+        with self.db.reader() as cur:
+            row = cur.execute("SELECT (SELECT COALESCE(MAX(id), 0) FROM history),"
+                              " (SELECT COALESCE(MAX(id), 0) FROM events)").fetchone()
+        return int(row[0]), int(row[1])
+
     def counts(self) -> dict[str, int]:
         with self.db.reader() as cur:
             rows = cur.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
@@ -312,6 +320,9 @@ def _filter_sql(query: JobFilter) -> tuple[str, list[Any]]:
     if query.storefronts:
         clauses.append(f"storefront IN ({marks(len(query.storefronts))})")
         params += sorted(query.storefronts)
+    if query.status_not_in:
+        clauses.append(f"status NOT IN ({marks(len(query.status_not_in))})")
+        params += sorted(query.status_not_in)
     if query.after is not None:  # the next page, newest first
         clauses.append("(created_at < ? OR (created_at = ? AND job_id > ?))")
         params += [query.after[0], query.after[0], query.after[1]]

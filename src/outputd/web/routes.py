@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from outputd import safefs, states
 from outputd.errors import BadRequest, RequestRefused, TicketConflict
-from outputd.model import JobFilter, iso
+from outputd.model import JobFilter
 from outputd.ops import events, jobs, status
 from outputd.ops.access import Caller, Forbidden
 from outputd.ops.view import job_object
@@ -212,21 +212,7 @@ def download(job_id: str, name: str, site: SiteDep, caller: CallerDep) -> FileRe
 def hotfolders(site: SiteDep, caller: CallerDep) -> dict[str, Any]:
     """Each hot folder: paused or not, last success and error, files a RIP has not
     taken, and the jobs whose delivery to it failed (those the caller may see)."""
-    states_ = site.store.hotfolders.states()
-    stale = status.stale_files(site.config, site.store, time.time())
-    answer = []
-    for name, cfg in site.config.hotfolders.items():
-        st = states_.get(name, {})
-        answer.append({
-            "name": name, "kind": cfg.kind, "paused": bool(st.get("paused")),
-            "last_success_at": iso(st.get("last_success_at")),
-            "last_error": st.get("last_error"), "last_error_at": iso(st.get("last_error_at")),
-            "stale_files": [f for f in stale if f["hotfolder"] == name
-                            and caller.visible_id(site.store, f["job_id"])],
-            "failed_jobs": [j for j in site.store.deliveries.failed_at(name)
-                            if caller.visible_id(site.store, j)],
-        })
-    return {"hotfolders": answer}
+    return {"hotfolders": status.hotfolders(site.config, site.store, caller)}
 
 
 @router.post("/hotfolders/{name}/pause", summary="Hold deliveries to a hot folder")
