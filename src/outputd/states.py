@@ -147,3 +147,23 @@ def check(job_id: str, current: str, new: str) -> None:
     """Raise TransitionRefused unless `current` → `new` is in the table."""
     if not allowed(current, new):
         raise TransitionRefused(f"job {job_id} cannot go from {current} to {new}")
+
+
+# Status groups, one colour each on the board: what a job controller looks for first.
+GROUPS: dict[str, frozenset[str]] = {
+    "problem": frozenset({VALIDATION_FAILED, OUTPUT_CREATION_FAILED, COPY_FAILED, REJECTED}),
+    "held": frozenset({BLOCKED}),
+    "waiting": frozenset({ORDERED, FUTURE_ORDER, UNAPPROVED_ORDER, AWAITING_DATA, PAID,
+                          APPROVED, REOPENED, RECREATION_REQUESTED, OUTPUT_DELETE}),
+    "working": frozenset({VALIDATION_FINISHED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED}),
+    "delivered": frozenset({IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED}),
+    "finished": frozenset({SHIPPED, READY_FOR_COLLECTION, COMPLETED, CANCELLED, CLEAN_UP}),
+}
+# The statuses a job controller is asked to act on (counted on the board).
+PROBLEMS = (VALIDATION_FAILED, OUTPUT_CREATION_FAILED, COPY_FAILED, BLOCKED)
+
+
+def group(status: str) -> str:
+    """The group word of a status (`problem`, `held`, `waiting`, `working`, `delivered`,
+    `finished`), or `note` for a history entry that is not a status."""
+    return next((name for name, members in GROUPS.items() if status in members), "note")

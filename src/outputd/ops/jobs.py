@@ -61,6 +61,16 @@ def page(store: Store, caller: Caller, query: JobFilter, *, late: bool = False
     return bodies, cursor_of(jobs[-1]) if more else None
 
 
+def problem_counts(store: Store, caller: Caller) -> dict[str, int]:
+    """How many of the caller's jobs (cancelled ones left out) are in each status that
+    asks for someone (states.PROBLEMS), and how many are late (key `late`)."""
+    scope = _scoped(caller, JobFilter(cancelled=False))
+    counts = {status: store.jobs.count(replace(scope, status=status))
+              for status in states.PROBLEMS}
+    counts["late"] = len(late_jobs(store, scope, time.time()))
+    return counts
+
+
 def cursor_of(job: Job) -> str:
     """An opaque cursor: the next page starts after this job (newest first)."""
     raw = json.dumps([job.created_at, job.job_id], separators=(",", ":")).encode()

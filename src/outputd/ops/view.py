@@ -23,13 +23,18 @@ def late_jobs(store: Store, query: JobFilter, now: float) -> list[Job]:
     found = []
     open_jobs = replace(query, limit=None, status_not_in=query.status_not_in | _OUT)
     for job in store.jobs.matching(open_jobs):
-        due = job.ticket_data.get("due_at")
-        if (due and job.status not in _OUT and not job.cancelled
-                and datetime.fromisoformat(due).timestamp() < now):
+        if is_late(job.ticket_data.get("due_at"), job.status, job.cancelled, now):
             found.append(job)
             if query.limit is not None and len(found) >= query.limit:
                 break
     return found
+
+
+def is_late(due_at: str | None, status: str, cancelled: bool, now: float) -> bool:
+    """Whether a job due at `due_at` (the ticket's) is late: past it, and not out of the
+    shop (shipped, ready for collection, completed) nor cancelled."""
+    return bool(due_at and status not in _OUT and not cancelled
+                and datetime.fromisoformat(due_at).timestamp() < now)
 
 
 def job_object(store: Store, job: Job, *, full: bool = True,
@@ -64,6 +69,7 @@ def _body(job: Job, full: bool, paused: set[str], deliveries: list[Delivery],
         "test_mode": t["test_mode"],
         "product_type": t["product"]["type"],
         "sku": t["product"]["sku"],
+        "product_name": t["product"].get("name", ""),
         "quantity": t["quantity"],
         "status": job.status,
         "payment_status": job.payment_status,
@@ -74,7 +80,8 @@ def _body(job: Job, full: bool, paused: set[str], deliveries: list[Delivery],
         "customer": {"username": t["customer"]["username"], "email": t["customer"]["email"]},
         "priority": t["priority"],
         "process_after": t["process_after"],
-        "due_at": iso(job.due_at),
+        "due_at": iso(job.due_at),  # when outputd looks at the job again
+        "order_due_at": t.get("due_at"),  # when the order must be out (the ticket's)
         "outputs": [],
         "deliveries": [],
         "preflight": job.preflight,

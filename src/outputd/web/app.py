@@ -12,50 +12,35 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from outputd import logs
 from outputd.config import Config
 from outputd.errors import (
-    BadRequest,
-    IntakeDeferred,
     OutputdError,
-    RequestRefused,
-    TicketConflict,
-    TicketError,
-    UnknownHotFolder,
-    UnknownJob,
-    UnknownOrder,
 )
 from outputd.layout import Layout
-from outputd.ops.access import Forbidden
 from outputd.ops.accounts import TokenCheck
 from outputd.store import Store
-from outputd.web import pages, routes
-from outputd.web.site import Gone, NotFound, Site, TooManyFailures, Unauthorized, problem
-from outputd.web.upload import TooLarge
+from outputd.web import board, folders, pages, routes
+from outputd.web.site import Site, problem, status_of
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 << 10  # a JSON or form body; uploads have their own limits
 UPLOAD_PATH = f"{PREFIX}/jobs"
 _HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    # the board's own script, style and images only: no inline script, no framing
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-# The HTTP status of each error an operation raises (the most specific class first).
-_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (Unauthorized, 401), (TooManyFailures, 429), (Forbidden, 403), (UnknownJob, 404),
-    (UnknownOrder, 404), (UnknownHotFolder, 404), (NotFound, 404), (Gone, 410), (TooLarge, 413),
-    (BadRequest, 400), (TicketConflict, 409), (TicketError, 400), (IntakeDeferred, 503),
-    (RequestRefused, 409),
-)
 
 
 def create_app(config: Config, store: Store) -> FastAPI:
@@ -67,11 +52,13 @@ def create_app(config: Config, store: Store) -> FastAPI:
     app.state.site = site
     app.include_router(routes.router, prefix=PREFIX)
     app.include_router(pages.router)
+    app.include_router(board.router)
+    app.include_router(folders.router)
+    app.mount("/static", StaticFiles(packages=[("outputd.web", "static")]), name="static")
 
     @app.exception_handler(OutputdError)
     async def refused(request: Request, exc: OutputdError) -> JSONResponse:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return problem(status, str(exc), getattr(exc, "retry_after", None))
+        return problem(status_of(exc), str(exc), getattr(exc, "retry_after", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,10 +13,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from outputd.errors import RequestRefused
 from outputd.ops import accounts
 from outputd.ops.access import Forbidden
+from outputd.web import render
 from outputd.web.site import SESSION_COOKIE, Site, TooManyFailures, source_key
 
 router = APIRouter(include_in_schema=False)
@@ -24,11 +26,8 @@ LOGIN_COOKIE = "outputd_login"
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta name=\"viewport\" content=\"width=device-width\"><title>{html.escape(title)}"
-        f" · outputd</title></head><body><main><h1>{html.escape(title)}</h1>{body}</main>"
-        f"</body></html>", status_code=status)
+    """A page of the board's doors; `body` is HTML built here, its values escaped."""
+    return render.page("plain.html", None, status=status, title=title, body=Markup(body))
 
 
 def _secure(request: Request, site: Site) -> bool:
@@ -132,21 +131,3 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respons
     answer = RedirectResponse("/login", status_code=303)
     answer.delete_cookie(SESSION_COOKIE, path="/")
     return answer
-
-
-@router.get("/")
-def home(request: Request) -> Response:
-    """Where a login lands. The board's pages (DESIGN §13) are not built yet."""
-    site = Site.of(request)
-    session_id = request.cookies.get(SESSION_COOKIE, "")
-    found = accounts.by_session(site.store, session_id) if session_id else None
-    if found is None:
-        return RedirectResponse("/login", status_code=303)
-    caller, csrf = found
-    return _page("outputd", (
-        f"<p>Logged in as {html.escape(caller.name)} ({html.escape(caller.role)}).</p>"
-        "<p>The print operations board is not built yet; the HTTP API is at "
-        "<a href=\"/api/v1/openapi.json\">/api/v1</a>.</p>"
-        "<form method=\"post\" action=\"/logout\">"
-        f"<input type=\"hidden\" name=\"csrf_token\" value=\"{html.escape(csrf)}\">"
-        "<button type=\"submit\">Log out</button></form>"))

@@ -15,12 +15,23 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from outputd.config import Config
-from outputd.errors import OutputdError, RequestRefused
+from outputd.errors import (
+    BadRequest,
+    IntakeDeferred,
+    OutputdError,
+    RequestRefused,
+    TicketConflict,
+    TicketError,
+    UnknownHotFolder,
+    UnknownJob,
+    UnknownOrder,
+)
 from outputd.layout import Layout
 from outputd.ops import accounts
 from outputd.ops.access import Caller, Forbidden
 from outputd.ops.accounts import TokenCheck
 from outputd.store import Store
+from outputd.web.upload import TooLarge
 
 SESSION_COOKIE = "outputd_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -161,3 +172,17 @@ class Site:
                                 "CSRF token (X-CSRF-Token)")
         request.state.by = caller.name
         return caller
+
+
+# The HTTP status of each error an operation raises (the most specific class first).
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (Unauthorized, 401), (TooManyFailures, 429), (Forbidden, 403), (UnknownJob, 404),
+    (UnknownOrder, 404), (UnknownHotFolder, 404), (NotFound, 404), (Gone, 410),
+    (TooLarge, 413), (BadRequest, 400), (TicketConflict, 409), (TicketError, 400),
+    (IntakeDeferred, 503), (RequestRefused, 409),
+)
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status that answers an operation's error."""
+    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
