@@ -168,8 +168,12 @@ class _Guard:
 
 
 def _secured(message: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """An answer's first message with the security headers added."""
+    """An answer's first message with the security headers added (a route's own
+    Cache-Control, a preview's, is kept)."""
     if message["type"] == "http.response.start":
-        message["headers"] = list(message.get("headers", [])) + [
-            (k.lower().encode(), v.encode()) for k, v in _HEADERS.items()]
+        headers = list(message.get("headers", []))
+        present = {name.lower() for name, _ in headers}
+        message["headers"] = headers + [(k.lower().encode(), v.encode())
+                                        for k, v in _HEADERS.items()
+                                        if k.lower().encode() not in present]
     return message

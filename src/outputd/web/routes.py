@@ -10,13 +10,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from outputd import safefs, states
 from outputd.errors import BadRequest, RequestRefused, TicketConflict
 from outputd.model import JobFilter
-from outputd.ops import events, jobs, status
+from outputd.ops import events, jobs, preview, status
 from outputd.ops.access import Caller, Forbidden
 from outputd.ops.view import job_object
 from outputd.web import upload
@@ -36,7 +36,8 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     said = {400: "the request cannot mean anything", 401: "no valid token",
             403: "the caller's role may not", 404: "not found, or not the caller's",
             409: "not allowed in the job's status now", 410: "gone (cleaned up)",
-            413: "too large", 429: "too many failed authentications",
+            413: "too large", 422: "no such page, or it does not render",
+            429: "too many failed authentications",
             501: "not served yet", 503: "cannot be taken in now (a full disk)"}
     schema = Problem.model_json_schema()
     return {code: {"description": said[code],
@@ -206,6 +207,21 @@ def download(job_id: str, name: str, site: SiteDep, caller: CallerDep) -> FileRe
     return FileResponse(output.path, media_type="application/pdf" if name.endswith(".pdf")
                         else "application/octet-stream", filename=name,
                         headers={"ETag": f'"{output.sha256}"'})
+
+
+@router.get("/jobs/{job_id}/pages/{page}.png", summary="A page preview",
+            response_class=Response, responses={
+                200: {"content": {"image/png": {}}, "description": "the page as a PNG"},
+                **_problems(410, 422)})
+def page_preview(job_id: str, page: int, site: SiteDep, caller: CallerDep,
+                 width: Annotated[int, Query(ge=preview.MIN_WIDTH, le=preview.MAX_WIDTH)]
+                 = preview.DEFAULT_WIDTH) -> Response:
+    """Page `page` (from 1) of the job's output, or of its source files before there is
+    one, `width` pixels wide; 410 once the job is cleaned up, 422 for a page that does
+    not exist or does not render."""
+    png = preview.page_png(site.config, site.store, site.layout, caller, job_id, page, width)
+    return Response(png, media_type="image/png", headers={
+        "Cache-Control": "private, max-age=60"})
 
 
 @router.get("/hotfolders", summary="Hot folder health")
