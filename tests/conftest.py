@@ -168,6 +168,16 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
 
 
 @pytest.fixture
+def web(site: Site) -> Iterator[Any]:
+    """`outputd web` on a free loopback port for `site` (tests/web.py), stopped after."""
+    from tests.web import Web
+
+    server = Web(site)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def daemon_factory(site: Site) -> Iterator[Callable[..., DaemonProcess]]:
     started: list[DaemonProcess] = []
 
