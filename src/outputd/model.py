@@ -157,6 +157,7 @@ class JobFilter:
     limit: int | None = None
     storefronts: frozenset[str] = frozenset()  # only these (empty: any), for limited callers
     status_not_in: frozenset[str] = frozenset()  # none of these statuses
+    due_before: float | None = None  # the ticket's due_at is before this time
     after: tuple[float, str] | None = None  # (created_at, job_id) of the last job seen
 
 

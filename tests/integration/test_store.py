@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,15 @@ class StoreContract:
             JobFilter(storefront="beta", history_status=states.VALIDATION_FAILED))] == ["J-2"]
         assert store.jobs.count(JobFilter()) == 2
 
+    def test_late_jobs_are_found_by_the_tickets_due_time(self, store):
+        add(store, "J-1", due_at="2020-01-01T12:00:00+02:00")
+        add(store, "J-2", due_at="2999-01-01T00:00:00Z")
+        add(store, "J-3")
+        noon = datetime.fromisoformat("2020-01-01T10:00:00+00:00").timestamp()
+        found = store.jobs.matching(JobFilter(due_before=noon + 1))
+        assert [j.job_id for j in found] == ["J-1"]
+        assert store.jobs.matching(JobFilter(due_before=noon)) == []  # the zone counts
+
 
     def test_save_commits_a_stage_result_whole_or_not_at_all(self, store):
         add(store, "J-1")
@@ -281,6 +291,38 @@ class TestSqliteStore(StoreContract):
         store = open_store(f"sqlite:///{tmp_path / 'state' / 'outputd.db'}")
         yield store
         store.close()
+
+    def test_an_older_store_learns_its_jobs_due_times(self, tmp_path: Path):
+        """The migration that adds order_due_at fills it from the stored tickets."""
+        import sqlite3
+
+        from outputd.store.schema import MIGRATIONS
+
+        path = tmp_path / "old.db"
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, steps in enumerate(MIGRATIONS[:-1], start=1):
+            for step in steps:
+                assert isinstance(step, str)
+                db.execute(step.replace("{serial}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        for job_id, due in (("J-1", "2026-01-01T00:00:00Z"), ("J-2", None)):
+            ticket = json.dumps(job_ticket(job_id, ["a.pdf"], due_at=due))
+            db.execute("INSERT INTO jobs (job_id, order_id, storefront, test_mode,"
+                       " product_type, sku, quantity, username, email, status,"
+                       " payment_status, approval, ticket, ticket_sha256, created_at,"
+                       " updated_at) VALUES (?, '1', 'acme', 0, 'static', 'S', 1, 'u', 'e',"
+                       " 'Ordered', 'Paid', 'NotRequired', ?, '', 0, 0)", (job_id, ticket))
+        db.commit()
+        db.close()
+        store = open_store(f"sqlite:///{path}")
+        try:
+            with store.engine.reader() as cur:
+                dues = dict(cur.execute("SELECT job_id, order_due_at FROM jobs").fetchall())
+        finally:
+            store.close()
+        assert dues == {"J-1": datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+                        .timestamp(), "J-2": None}
 
     def test_the_database_is_in_wal_mode(self, store):
         with store.engine.reader() as cur:

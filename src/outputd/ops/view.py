@@ -20,14 +20,8 @@ _OUT = frozenset({"Shipped", "ReadyForCollection", "Completed", "CleanUp"})
 def late_jobs(store: Store, query: JobFilter, now: float) -> list[Job]:
     """Jobs of the query whose ticket's `due_at` has passed and that have not left the
     shop (shipped, ready for collection, completed; cancelled ones are not late)."""
-    found = []
-    open_jobs = replace(query, limit=None, status_not_in=query.status_not_in | _OUT)
-    for job in store.jobs.matching(open_jobs):
-        if is_late(job.ticket_data.get("due_at"), job.status, job.cancelled, now):
-            found.append(job)
-            if query.limit is not None and len(found) >= query.limit:
-                break
-    return found
+    return store.jobs.matching(replace(query, due_before=now, cancelled=False,
+                                       status_not_in=query.status_not_in | _OUT))
 
 
 def is_late(due_at: str | None, status: str, cancelled: bool, now: float) -> bool:

@@ -63,8 +63,11 @@ class Engine(ABC):
             row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
             current = row[0] or 0
             for version, steps in enumerate(MIGRATIONS[current:], start=current + 1):
-                for sql in steps:
-                    cur.execute(sql.replace("{serial}", self.serial))
+                for step in steps:
+                    if callable(step):
+                        step(cur)
+                    else:
+                        cur.execute(step.replace("{serial}", self.serial))
                 cur.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     def lock_for_migration(self, cur: Cursor) -> None:  # noqa: B027 - SQLite's write lock does

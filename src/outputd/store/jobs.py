@@ -59,14 +59,15 @@ class Jobs:
             cur.execute(
                 "INSERT INTO jobs (job_id, order_id, storefront, test_mode, product_type, sku,"
                 " quantity, username, email, status, payment_status, approval, priority,"
-                " ticket, ticket_sha256, due_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ticket, ticket_sha256, due_at, created_at, updated_at, order_due_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     ticket.job_id, ticket.order_id, ticket.storefront, int(ticket.test_mode),
                     ticket.product.type, ticket.product.sku, ticket.quantity,
                     ticket.customer.username.lower(), ticket.customer.email.lower(), status,
                     ticket.payment_status, ticket.approval, ticket.priority,
                     json.dumps(ticket_json(ticket)), ticket_sha256, due_at, now, now,
+                    ticket.due_at.timestamp() if ticket.due_at else None,
                 ),
             )
             _append_history(cur, ticket.job_id, now, status, message, by)
@@ -320,6 +321,9 @@ def _filter_sql(query: JobFilter) -> tuple[str, list[Any]]:
     if query.storefronts:
         clauses.append(f"storefront IN ({marks(len(query.storefronts))})")
         params += sorted(query.storefronts)
+    if query.due_before is not None:
+        clauses.append("order_due_at < ?")
+        params.append(query.due_before)
     if query.status_not_in:
         clauses.append(f"status NOT IN ({marks(len(query.status_not_in))})")
         params += sorted(query.status_not_in)
