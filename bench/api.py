@@ -44,9 +44,9 @@ CLIENTS = 8  # uploads at once, as a storefront sending a batch would
 POLLERS = 20  # screens and scripts watching the job list
 
 
-def cli(config: Path, *args: str) -> str:
+def cli(config: Path, *args: str, input_: str | None = None) -> str:
     done = subprocess.run([sys.executable, "-m", "outputd", *args, "--config", str(config)],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, input=input_)
     return done.stdout.strip()
 
 

@@ -157,6 +157,11 @@ def test_a_job_controller_runs_a_shift_in_the_browser(shift: Shift, tmp_path: Pa
     page.wait_for_selector("p.said:has-text('Resumed')")
     assert not json.loads(site.cli("status", "--json").stdout)["hotfolders"]["rip1"][
         "paused"]
+    # hold a job: its page says who holds it
+    page.goto(shift.base + "/jobs/J-2")
+    page.click("button:has-text('Hold')")
+    page.wait_for_selector("h1 .status:has-text('Blocked')", timeout=LIVE_S * 1000)
+    assert "held by otto" in page.locator("p.why").inner_text()
 
 
 def test_an_approver_approves_and_the_job_goes_on(shift: Shift):

@@ -108,7 +108,9 @@ def waiting(body: dict[str, Any], ticket: dict[str, Any], paused: set[str]) -> s
     if body["cancelled"] or status in ("CleanUp", "InHotFolder", "InProduction"):
         return None
     if status == "Blocked":
-        return f"held (outputd event {job} release)"
+        held = [h for h in body["history"] if h["status"] == "Blocked"]
+        by = f" by {held[-1]['by']}" if held else ""  # the history is in full objects
+        return f"held{by} (outputd event {job} release)"
     if status in ("Ordered", "FutureOrder", "UnapprovedOrder"):
         if body["payment_status"] != "Paid":
             return f"for payment (outputd event {job} paid)"
