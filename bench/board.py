@@ -60,6 +60,7 @@ def server_ms(log: Path, path: str) -> list[float]:
 
 
 def jobs_page(root: Path, store_jobs: int, requests: int) -> None:
+    (root / "page").mkdir()
     config = build(root / "page", store_jobs)
     port = with_web(config)
     cli(config, "user", "add", "ann", "--role", "operator", "--password-stdin",
@@ -111,8 +112,8 @@ def live_changes(root: Path, changes: int) -> None:
              stdin=PASSWORD + "\n")
     latencies = []
     try:
-        submit(site, "J-1")
-        site.wait_status("J-1", "InHotFolder", timeout=60)
+        submit(site, "J-1", payment_status="Pending")  # it waits: hold and release it
+        site.wait_for(lambda: "payment" in (site.show("J-1")["waiting"] or ""), timeout=60)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
                                                  args=["--no-sandbox"])
@@ -125,7 +126,7 @@ def live_changes(root: Path, changes: int) -> None:
             page.goto(base + "/jobs/J-1")
             for n in range(changes):
                 event, status = ("hold", "Blocked") if n % 2 == 0 else ("release",
-                                                                        "InHotFolder")
+                                                                        "Ordered")
                 site.cli("event", "J-1", event)
                 page.wait_for_selector(f"h1 .status:has-text('{status}')", timeout=30_000)
                 seen = time.time()

@@ -16,7 +16,7 @@ from outputd.fileutil import private_temp
 from outputd.model import Job, JobFilter, iso
 from outputd.ops.access import Caller
 from outputd.ops.fetch import fetch_outputs
-from outputd.ops.view import job_object, job_objects, late_jobs
+from outputd.ops.view import job_object, job_objects, late_filter, late_jobs
 from outputd.store import Store
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def problem_counts(store: Store, caller: Caller) -> dict[str, int]:
     scope = _scoped(caller, JobFilter(cancelled=False))
     counts = {status: store.jobs.count(replace(scope, status=status))
               for status in states.PROBLEMS}
-    counts["late"] = len(late_jobs(store, scope, time.time()))
+    counts["late"] = store.jobs.count(late_filter(scope, time.time()))
     return counts
 
 

@@ -20,8 +20,13 @@ _OUT = frozenset({"Shipped", "ReadyForCollection", "Completed", "CleanUp"})
 def late_jobs(store: Store, query: JobFilter, now: float) -> list[Job]:
     """Jobs of the query whose ticket's `due_at` has passed and that have not left the
     shop (shipped, ready for collection, completed; cancelled ones are not late)."""
-    return store.jobs.matching(replace(query, due_before=now, cancelled=False,
-                                       status_not_in=query.status_not_in | _OUT))
+    return store.jobs.matching(late_filter(query, now))
+
+
+def late_filter(query: JobFilter, now: float) -> JobFilter:
+    """`query` narrowed to the late jobs (as `late_jobs` finds them)."""
+    return replace(query, due_before=now, cancelled=False,
+                   status_not_in=query.status_not_in | _OUT)
 
 
 def is_late(due_at: str | None, status: str, cancelled: bool, now: float) -> bool:
