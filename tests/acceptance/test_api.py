@@ -583,3 +583,30 @@ def test_slow_clients_are_disconnected_and_leave_nothing(site: Site):
         assert server.call("GET", "/api/v1/status", ops)[0] == 200  # and serves on
     finally:
         server.stop()
+
+
+def test_a_hostile_file_fails_its_own_preview_and_nothing_else(site: Site, web: Web):
+    viewer = token(site, "screen", "viewer")
+    submit(site, "J-OK")
+    garbage = site.intake / "J-G" / "a.pdf"
+    garbage.parent.mkdir(parents=True)
+    garbage.write_bytes(b"%PDF-1.7\n" + os.urandom(4096) + b"\n%%EOF\n")
+    ticket = site.root / "J-G.json"
+    ticket.write_text(json.dumps(job_ticket("J-G", ["J-G/a.pdf"])))
+    site.cli("submit", str(ticket))
+    status, _, raw = web.call("GET", "/api/v1/jobs/J-G/pages/1.png", viewer)
+    assert status == 422 and "J-G" in json.loads(raw)["detail"]
+    status, headers, png = web.call("GET", "/api/v1/jobs/J-OK/pages/1.png?width=120", viewer)
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    assert png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") == 120
+    assert web.call("GET", "/api/v1/jobs/J-OK/pages/3.png", viewer)[0] == 422  # 2 pages
+    assert web.call("GET", "/api/v1/jobs/J-OK/pages/1.png?width=5000", viewer)[0] == 400
+    # a kept source swapped for a link (to a file its planter may read) is not followed
+    submit(site, "J-L")
+    kept = site.state / "sources" / "J-L" / "files" / "J-L" / "a.pdf"
+    outside = make_pdf(site.root / "elsewhere.pdf")
+    kept.unlink()
+    kept.symlink_to(outside)
+    status, _, raw = web.call("GET", "/api/v1/jobs/J-L/pages/1.png", viewer)
+    assert status == 422 and "cannot be read" in json.loads(raw)["detail"]
+    assert web.call("GET", "/api/v1/jobs/J-OK/pages/2.png", viewer)[0] == 200

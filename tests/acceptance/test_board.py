@@ -126,6 +126,11 @@ def test_a_job_controller_runs_a_shift_in_the_browser(shift: Shift, tmp_path: Pa
     assert rows(page) == ["J-BAD"]
     page.click("a:has-text('J-BAD')")
     assert "page 1 is 100.0 × 100.0 mm" in page.locator("p.error").inner_text()
+    page.click("button:has-text('Retry')")  # the same file fails the same way again
+    site.wait_for(lambda: [h["status"] for h in site.show("J-BAD")["history"]].count(
+        "ValidationFailed") == 2, timeout=60, what="the retried validation")
+    assert [h["by"] for h in site.show("J-BAD")["history"] if h["status"] == "Ordered"][
+        -1] == "otto"
     shots = Path(os.environ.get("OUTPUTD_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / "job-failed.png"), full_page=True)

@@ -93,7 +93,6 @@ def _body(job: Job, full: bool, paused: set[str], deliveries: list[Delivery],
              "next_attempt_at": iso(d.next_attempt_at)}
             for d in deliveries
         ]
-    body["waiting"] = waiting(body, t, paused)
     if full:
         body["files"] = [{"path": f["path"], "role": f["role"]} for f in t["files"]]
         body["outputs"] = [
@@ -104,6 +103,7 @@ def _body(job: Job, full: bool, paused: set[str], deliveries: list[Delivery],
             {"at": iso(h.at), "status": h.status, "message": h.message, "by": h.by}
             for h in history
         ]
+    body["waiting"] = waiting(body, t, paused)  # after the history: who holds the job
     return body
 
 
