@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,9 +232,17 @@ def set_aside(intake_fd: int, ticket_name: str, display_name: str, named: list[s
             with contextlib.suppress(OSError, safefs.Refused):
                 _move_aside(intake_fd, rejected_fd, relative)
         error = {"ticket": display_name, "error": reason, "at": at}
-        fd = safefs.create_new(rejected_fd, target + ERROR_SUFFIX)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(error, indent=2, ensure_ascii=False) + "\n")
+        # written aside, then renamed: whoever watches rejected/ never reads half of it
+        temp = f".{secrets.token_hex(6)}{ERROR_SUFFIX}.part"
+        fd = safefs.create_new(rejected_fd, temp)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(error, indent=2, ensure_ascii=False) + "\n")
+            safefs.rename_noreplace(rejected_fd, temp, rejected_fd, target + ERROR_SUFFIX)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=rejected_fd)
+            raise
         return target
     finally:
         os.close(rejected_fd)
