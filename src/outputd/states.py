@@ -34,6 +34,18 @@ READY_FOR_COLLECTION = "ReadyForCollection"
 COMPLETED = "Completed"
 CANCELLED = "Cancelled"
 REOPENED = "Reopened"
+# Production stations, recorded by their events (a scan of the job sheet's barcode).
+IN_ARTWORKING = "InArtworking"
+IN_REPROGRAPHICS = "InReprographics"
+PRINTED = "Printed"
+IN_FINISHING = "InFinishing"
+IN_PACKING = "InPacking"
+AWAITING_PARTS = "AwaitingParts"
+STATIONS: dict[str, str] = {
+    "artworking": IN_ARTWORKING, "reprographics": IN_REPROGRAPHICS, "printed": PRINTED,
+    "finishing": IN_FINISHING, "packing": IN_PACKING, "awaiting_parts": AWAITING_PARTS,
+}
+STATION_STATUSES: frozenset[str] = frozenset(STATIONS.values())
 
 # The state of one delivery (one output to one hot folder).
 DELIVERY_PENDING = "pending"
@@ -54,7 +66,7 @@ JOB_DATA_DELETED = "JobDataDeleted"
 # The events a ticket or `outputd event` may carry (schema outputd.event/1).
 EVENTS = (
     "paid", "approved", "rejected", "shipped", "ready_for_collection", "completed",
-    "cancelled", "recreate", "reopen", "hold", "release", "renotify",
+    "cancelled", "recreate", "reopen", "hold", "release", "renotify", *STATIONS,
 )
 
 NOTES: frozenset[str] = frozenset({
@@ -67,7 +79,7 @@ ALL: frozenset[str] = frozenset({
     IN_HOT_FOLDER, COPY_FAILED, COPY_SKIPPED, IN_PRODUCTION, RECREATION_REQUESTED,
     OUTPUT_DELETE, CLEAN_UP, BLOCKED, PAID, APPROVED, REJECTED, SHIPPED,
     READY_FOR_COLLECTION, COMPLETED, CANCELLED, REOPENED,
-})
+}) | STATION_STATUSES
 
 # Statuses from which the gate (payment, approval, due time, files present) runs.
 GATE: frozenset[str] = frozenset({
@@ -83,7 +95,7 @@ HOLDABLE: frozenset[str] = GATE | frozenset({
 RESTING: frozenset[str] = frozenset({
     VALIDATION_FAILED, OUTPUT_CREATION_FAILED, IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED,
     CLEAN_UP, REJECTED, UNAPPROVED_ORDER, BLOCKED, READY_FOR_COLLECTION,
-})
+}) | STATION_STATUSES
 # Failures an operator may retry, and the status each retry resumes from.
 RETRY_FROM: dict[str, str] = {
     VALIDATION_FAILED: ORDERED,
@@ -96,7 +108,12 @@ UNPAID_WAITING: frozenset[str] = GATE | frozenset({UNAPPROVED_ORDER})
 RECREATABLE: frozenset[str] = frozenset({
     OUTPUT_CREATED, IN_HOT_FOLDER, IN_PRODUCTION, COPY_FAILED, COPY_SKIPPED,
     VALIDATION_FAILED, OUTPUT_CREATION_FAILED, READY_FOR_COLLECTION,
-})
+}) | STATION_STATUSES
+# Delivered to a RIP, or further on: such a job is never late.
+DELIVERED_OR_LATER: frozenset[str] = frozenset({
+    IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED, SHIPPED, READY_FOR_COLLECTION, COMPLETED,
+    CLEAN_UP,
+}) | STATION_STATUSES
 
 _GATE_OUTCOMES = frozenset({
     ORDERED, FUTURE_ORDER, UNAPPROVED_ORDER, AWAITING_DATA, VALIDATION_FINISHED,
@@ -111,7 +128,9 @@ _PIPELINE: dict[str, frozenset[str]] = {
     OUTPUT_CREATION_STARTED: frozenset({OUTPUT_CREATED, OUTPUT_CREATION_FAILED}),
     OUTPUT_CREATED: _DELIVERY_OUTCOMES,
     COPY_FAILED: _DELIVERY_OUTCOMES,
-    IN_HOT_FOLDER: frozenset({IN_PRODUCTION}),
+    IN_HOT_FOLDER: frozenset({IN_PRODUCTION}) | STATION_STATUSES,
+    IN_PRODUCTION: STATION_STATUSES,
+    **{status: STATION_STATUSES - {status} for status in STATION_STATUSES},
     UNAPPROVED_ORDER: frozenset({APPROVED, REJECTED}),
     RECREATION_REQUESTED: frozenset({OUTPUT_DELETE}),
     BLOCKED: HOLDABLE,
@@ -157,6 +176,7 @@ GROUPS: dict[str, frozenset[str]] = {
                           APPROVED, REOPENED, RECREATION_REQUESTED, OUTPUT_DELETE}),
     "working": frozenset({VALIDATION_FINISHED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED}),
     "delivered": frozenset({IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED}),
+    "production": STATION_STATUSES,
     "finished": frozenset({SHIPPED, READY_FOR_COLLECTION, COMPLETED, CANCELLED, CLEAN_UP}),
 }
 # The statuses a job controller is asked to act on (counted on the board).
@@ -165,5 +185,5 @@ PROBLEMS = (VALIDATION_FAILED, OUTPUT_CREATION_FAILED, COPY_FAILED, BLOCKED)
 
 def group(status: str) -> str:
     """The group word of a status (`problem`, `held`, `waiting`, `working`, `delivered`,
-    `finished`), or `note` for a history entry that is not a status."""
+    `production`, `finished`), or `note` for a history entry that is not a status."""
     return next((name for name, members in GROUPS.items() if status in members), "note")

@@ -26,28 +26,34 @@ from tests.web import Web, multipart, submit, token, upload
 # The authorisation matrix: every route, for every role and for an operator of another
 # storefront ("other"), with no token ("none"). J-1 is storefront acme's, Ordered, with
 # no output; nothing runs the events recorded, so each answer is the same every time.
-ROLES = ("admin", "operator", "approver", "viewer", "submitter", "other", "none")
+ROLES = ("admin", "operator", "approver", "viewer", "submitter", "station", "other", "none")
 UPLOAD = "multipart J-M"  # the body of a job upload, made in the test
 MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
-    # method, path, body: admin, operator, approver, viewer, submitter, other, none
-    ("POST", "/api/v1/jobs", UPLOAD, (201, 403, 403, 403, 200, 403, 401)),
-    ("GET", "/api/v1/jobs", None, (200, 200, 200, 200, 200, 200, 401)),
-    ("GET", "/api/v1/jobs/J-1", None, (200, 200, 200, 200, 200, 404, 401)),
-    ("POST", "/api/v1/jobs/J-1/events", {"event": "hold"}, (202, 202, 403, 403, 403, 404, 401)),
+    # method, path, body: admin, operator, approver, viewer, submitter, station, other, none
+    ("POST", "/api/v1/jobs", UPLOAD, (201, 403, 403, 403, 200, 403, 403, 401)),
+    ("GET", "/api/v1/jobs", None, (200, 200, 200, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/jobs/J-1", None, (200, 200, 200, 200, 200, 200, 404, 401)),
+    ("POST", "/api/v1/jobs/J-1/events", {"event": "hold"},
+     (202, 202, 403, 403, 403, 403, 404, 401)),
     # not allowed from Ordered: 409 for those who may ask, 403 before it for the rest
     ("POST", "/api/v1/jobs/J-1/events", {"event": "approved"},
-     (409, 403, 409, 403, 409, 404, 401)),
+     (409, 403, 409, 403, 409, 403, 404, 401)),
     ("POST", "/api/v1/orders/5001/events", {"event": "paid"},
-     (202, 202, 403, 403, 202, 404, 401)),
-    ("POST", "/api/v1/jobs/J-1/retry", None, (409, 409, 403, 403, 403, 404, 401)),
-    ("GET", "/api/v1/jobs/J-1/outputs/J-1.pdf", None, (404, 404, 404, 404, 403, 404, 401)),
-    ("GET", "/api/v1/jobs/J-1/pages/1.png", None, (200, 200, 200, 200, 200, 404, 401)),
-    ("GET", "/api/v1/hotfolders", None, (200, 200, 200, 200, 200, 200, 401)),
-    ("POST", "/api/v1/hotfolders/rip1/pause", None, (200, 200, 403, 403, 403, 403, 401)),
-    ("POST", "/api/v1/hotfolders/rip1/resume", None, (200, 200, 403, 403, 403, 403, 401)),
-    ("GET", "/api/v1/status", None, (200, 200, 200, 200, 403, 403, 401)),
+     (202, 202, 403, 403, 202, 403, 404, 401)),
+    ("POST", "/api/v1/jobs/J-1/retry", None, (409, 409, 403, 403, 403, 403, 404, 401)),
+    ("GET", "/api/v1/jobs/J-1/outputs/J-1.pdf", None,
+     (404, 404, 404, 404, 403, 403, 404, 401)),
+    ("GET", "/api/v1/jobs/J-1/pages/1.png", None, (200, 200, 200, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/hotfolders", None, (200, 200, 200, 200, 200, 200, 200, 401)),
+    ("POST", "/api/v1/hotfolders/rip1/pause", None, (200, 200, 403, 403, 403, 403, 403, 401)),
+    ("POST", "/api/v1/hotfolders/rip1/resume", None,
+     (200, 200, 403, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/status", None, (200, 200, 200, 200, 403, 200, 403, 401)),
+    # a station's scan of an Ordered job: 409; of a job of another storefront: not found
+    ("POST", "/api/v1/scan", {"code": "J-1", "station": "printed"},
+     (409, 409, 403, 403, 403, 409, 404, 401)),
     ("POST", "/api/v1/scan", {"code": "J-1", "station": "cut"},
-     (501, 501, 501, 501, 501, 501, 401)),
+     (422, 422, 403, 403, 403, 422, 422, 401)),
 ]
 
 
@@ -63,7 +69,7 @@ def template(path: str) -> str:
 def test_every_route_answers_every_role_as_the_matrix_says(site: Site, web: Web):
     submit(site, "J-1", storefront="acme")
     tokens = {role: token(site, f"t-{role}", role, *(("acme",) if role == "submitter" else ()))
-              for role in ROLES[:5]}
+              for role in ROLES[:6]}
     tokens["other"] = token(site, "t-other", "operator", "beta")
     tokens["none"] = ""
     spec = web.json("GET", "/api/v1/openapi.json")[1]

@@ -41,3 +41,16 @@ def test_groups_are_consistent():
     assert not (states.GATE & states.RESTING)
     for failed, resume in states.RETRY_FROM.items():
         assert states.allowed(failed, resume)
+
+
+def test_stations_follow_delivery_in_any_order_until_clean_up():
+    delivered = (states.IN_HOT_FOLDER, states.IN_PRODUCTION, *states.STATION_STATUSES)
+    for current in delivered:
+        for station in states.STATION_STATUSES - {current}:
+            assert states.allowed(current, station), (current, station)
+        assert states.allowed(current, states.SHIPPED)
+    for current in (states.ORDERED, states.OUTPUT_CREATED, states.COPY_FAILED,
+                    states.CLEAN_UP, states.SHIPPED, states.BLOCKED):
+        for station in states.STATION_STATUSES:
+            assert not states.allowed(current, station), (current, station)
+    assert states.STATION_STATUSES <= states.RESTING  # the daemon has nothing to do there

@@ -117,6 +117,18 @@ def cmd_event(ctx: Context, args: argparse.Namespace) -> int:
                     args.storefront)
 
 
+def cmd_scan(ctx: Context, args: argparse.Namespace) -> int:
+    """`outputd scan CODE --station STATION`: a scan at a production station."""
+    from outputd.ops.scan import scan
+
+    done = scan(ctx.store, ctx.layout, ctx.caller, args.code, args.station)
+    if done.jobs:
+        print(f"{args.station} recorded for {done.jobs[0]}")
+    else:
+        print(f"{done.already[0]} is at {args.station} already (nothing to do)")
+    return EXIT_OK
+
+
 def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     """`outputd retry`: re-run a failed job, or every failed delivery to a hot folder."""
     if (args.job_id is None) == (args.hotfolder is None):

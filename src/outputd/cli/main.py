@@ -22,6 +22,7 @@ from outputd.cli.commands import (
     cmd_resume,
     cmd_retry,
     cmd_run,
+    cmd_scan,
     cmd_show,
     cmd_status,
     cmd_submit,
@@ -70,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="include cancelled jobs (left out by default)")
     p.add_argument("--payment-status", help='e.g. "Paid" or "Pending"')
     p.add_argument("--late", action="store_true",
-                   help="jobs past their ticket's due_at and not yet shipped or completed")
+                   help="jobs past their ticket's due_at and not yet in a hot folder")
     p.add_argument("--approval", choices=["NotRequired", "AwaitingApproval", "Approved",
                                           "Rejected"])
     mode = p.add_mutually_exclusive_group()
@@ -90,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storefront", help="the order's storefront; needed where the order id "
                    "is in several")
     p.add_argument("--message", default="")
+    p = add("scan", cmd_scan, "record a barcode scan at a production station",
+            epilog="stations: " + ", ".join(states.STATIONS))
+    p.add_argument("code", help="what the barcode reader typed (the job id)")
+    p.add_argument("--station", required=True)
     p = add("retry", cmd_retry, "re-run a failed validation, output or delivery")
     p.add_argument("job_id", nargs="?")
     p.add_argument("--hotfolder", help="every job whose delivery to this hot folder failed")

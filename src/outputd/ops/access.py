@@ -11,30 +11,34 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from outputd import states
 from outputd.errors import RequestRefused, UnknownJob
 from outputd.model import Job
 
-ADMIN, OPERATOR, APPROVER, VIEWER, SUBMITTER = (
-    "admin", "operator", "approver", "viewer", "submitter")
-ROLES = (ADMIN, OPERATOR, APPROVER, VIEWER, SUBMITTER)
+ADMIN, OPERATOR, APPROVER, VIEWER, SUBMITTER, STATION = (
+    "admin", "operator", "approver", "viewer", "submitter", "station")
+ROLES = (ADMIN, OPERATOR, APPROVER, VIEWER, SUBMITTER, STATION)
 
 # What each role may do besides seeing jobs; events are "event:<name>".
 _APPROVALS = frozenset({"event:approved", "event:rejected"})
 _ORDER_EVENTS = frozenset(f"event:{e}" for e in (
     "paid", "approved", "rejected", "shipped", "ready_for_collection", "completed",
     "cancelled"))
+_STATION_EVENTS = frozenset(f"event:{e}" for e in states.STATIONS)
 _OPERATOR_EVENTS = frozenset(f"event:{e}" for e in (
     "paid", "shipped", "ready_for_collection", "completed", "cancelled", "recreate",
-    "reopen", "hold", "release", "renotify", "retry"))
+    "reopen", "hold", "release", "renotify", "retry")) | _STATION_EVENTS
 _MAY: dict[str, frozenset[str]] = {
-    OPERATOR: frozenset({"download", "pause"}) | _OPERATOR_EVENTS,
+    OPERATOR: frozenset({"download", "pause", "scan"}) | _OPERATOR_EVENTS,
+    # a station's tablet, or the host of a USB barcode reader: it scans, nothing else
+    STATION: frozenset({"scan"}) | _STATION_EVENTS,
     APPROVER: frozenset({"download"}) | _APPROVALS,
     VIEWER: frozenset({"download"}),
     SUBMITTER: frozenset({"submit"}) | _ORDER_EVENTS,
 }
-_WORDS = {"download": "download outputs", "pause": "pause or resume hot folders",
-          "submit": "submit jobs", "clear_test_data": "clear test data",
-          "accounts": "manage users and tokens"}
+_WORDS = {"download": "download outputs", "scan": "record scans",
+          "pause": "pause or resume hot folders", "submit": "submit jobs",
+          "clear_test_data": "clear test data", "accounts": "manage users and tokens"}
 
 
 class Forbidden(RequestRefused):

@@ -92,9 +92,9 @@ def record_event(store: Store, layout: Layout, caller: Caller, job_ids: Sequence
 
 
 # The events a person may ask of one job on the board, in the order they are offered.
-BOARD_EVENTS = ("approved", "rejected", "paid", "retry", "hold", "release", "shipped",
-                "ready_for_collection", "completed", "recreate", "reopen", "renotify",
-                "cancelled")
+BOARD_EVENTS = ("approved", "rejected", "paid", "retry", "hold", "release",
+                *states.STATIONS, "shipped", "ready_for_collection", "completed",
+                "recreate", "reopen", "renotify", "cancelled")
 # Those that cannot be undone: the board asks for a confirmation first.
 IRREVERSIBLE = frozenset({"cancelled", "recreate", "reopen"})
 

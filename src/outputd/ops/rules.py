@@ -25,6 +25,7 @@ _RECORDS: dict[str, str] = {
     "recreate": states.RECREATION_REQUESTED,
     "reopen": states.REOPENED,
     "hold": states.BLOCKED,
+    **states.STATIONS,
     # Internal: the RIP took the file out of a watched hot folder.
     "picked_up": states.IN_PRODUCTION,
 }
@@ -88,6 +89,9 @@ _FACTS: dict[str, Any] = {
     "rejected": lambda job: job.approval == "Rejected",
     "cancelled": lambda job: job.cancelled,
     "hold": lambda job: job.status == states.BLOCKED,
+    # a second scan at the same station
+    **{event: (lambda job, status=status: job.status == status)
+       for event, status in states.STATIONS.items()},
 }
 FINAL_EVENTS = ("shipped", "ready_for_collection", "completed")
 

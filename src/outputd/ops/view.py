@@ -14,12 +14,12 @@ _DELIVERING = frozenset({"OutputCreated", "CopyToHotFolderFailed"})
 
 
 # Statuses after which an order is no longer late: it has left the shop.
-_OUT = frozenset({"Shipped", "ReadyForCollection", "Completed", "CleanUp"})
+_OUT = states.DELIVERED_OR_LATER  # a job delivered to a RIP, or further on, is never late
 
 
 def late_jobs(store: Store, query: JobFilter, now: float) -> list[Job]:
-    """Jobs of the query whose ticket's `due_at` has passed and that have not left the
-    shop (shipped, ready for collection, completed; cancelled ones are not late)."""
+    """Jobs of the query whose ticket's `due_at` has passed and that are not yet in a hot
+    folder or further on (DESIGN §15; cancelled ones are not late)."""
     return store.jobs.matching(late_filter(query, now))
 
 
@@ -30,8 +30,8 @@ def late_filter(query: JobFilter, now: float) -> JobFilter:
 
 
 def is_late(due_at: str | None, status: str, cancelled: bool, now: float) -> bool:
-    """Whether a job due at `due_at` (the ticket's) is late: past it, and not out of the
-    shop (shipped, ready for collection, completed) nor cancelled."""
+    """Whether a job due at `due_at` (the ticket's) is late: past it, not yet in a hot
+    folder or further on, and not cancelled."""
     return bool(due_at and status not in _OUT and not cancelled
                 and datetime.fromisoformat(due_at).timestamp() < now)
 

@@ -9,6 +9,11 @@ from outputd.model import Job
 from outputd.store.engine import Cursor, Engine
 from outputd.store.jobs import Jobs
 
+# Higher priority first; among equal priorities the order due first (DESIGN §15), then
+# the one that came first.
+_ORDER = ("j.priority DESC, (j.order_due_at IS NULL), j.order_due_at, j.created_at,"
+          " j.job_id")
+
 
 class Claims:
     """Leases on jobs; one transaction per call."""
@@ -19,21 +24,21 @@ class Claims:
 
     def take(self, owner: str, lease_s: float) -> Job | None:
         """Take the next job that has work (pending events first, then due work by
-        priority and arrival) under a lease, or None."""
+        priority, the order's due time and arrival) under a lease, or None."""
         now = time.time()
         free = "(j.claimed_by IS NULL OR j.claim_expires_at < ?)"
         with self.db.transaction() as cur:
             row = cur.execute(
                 "SELECT j.job_id FROM jobs j WHERE j.job_id IN"
                 " (SELECT e.job_id FROM events e WHERE e.applied_at IS NULL)"
-                f" AND {free} ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1"
+                f" AND {free} ORDER BY {_ORDER} LIMIT 1"
                 + self.db.row_lock("j"),
                 (now,),
             ).fetchone()
             if row is None:
                 row = cur.execute(
                     f"SELECT j.job_id FROM jobs j WHERE j.due_at <= ? AND {free}"
-                    " ORDER BY j.priority DESC, j.created_at, j.job_id LIMIT 1"
+                    f" ORDER BY {_ORDER} LIMIT 1"
                     + self.db.row_lock("j"),
                     (now, now),
                 ).fetchone()

@@ -19,7 +19,9 @@ LABELS = {"approved": "Approve", "rejected": "Reject", "paid": "Mark paid", "ret
           "hold": "Hold", "release": "Release", "shipped": "Mark shipped",
           "ready_for_collection": "Mark ready for collection", "completed": "Mark completed",
           "recreate": "Recreate", "reopen": "Reopen", "renotify": "Notify again",
-          "cancelled": "Cancel"}
+          "cancelled": "Cancel", "artworking": "Artworking", "reprographics": "Reprographics",
+          "printed": "Printed", "finishing": "Finishing", "packing": "Packing",
+          "awaiting_parts": "Awaiting parts"}
 
 
 def _when(at: str | float | None) -> str:

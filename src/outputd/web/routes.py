@@ -17,10 +17,11 @@ from outputd import safefs, states
 from outputd.errors import BadRequest, RequestRefused, TicketConflict
 from outputd.model import JobFilter
 from outputd.ops import events, jobs, preview, status
+from outputd.ops import scan as scan_op
 from outputd.ops.access import Caller, Forbidden
 from outputd.ops.view import job_object
 from outputd.web import upload
-from outputd.web.site import Gone, Json, NotFound, Site, problem
+from outputd.web.site import Gone, Json, NotFound, Site
 
 
 class Problem(BaseModel):
@@ -71,7 +72,7 @@ class EventBody(BaseModel):
 
 def _event_answer(done: events.Recorded, event: str) -> Json:
     return Json({"event": event, "recorded": done.jobs, "already": done.already,
-                         "refused": done.refused}, status_code=202)
+                 "refused": done.refused}, status_code=202)
 
 
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
@@ -259,7 +260,19 @@ def status_report(site: SiteDep, caller: CallerDep) -> dict[str, Any]:
     return status.build(cfg, site.store, waiting)
 
 
-@router.post("/scan", summary="A station's scan (not yet)", responses=_problems(501))
-def scan(caller: CallerDep) -> Json:
-    """Station scans come with the production floor (DESIGN §15)."""
-    return problem(501, "station scans are not served yet (DESIGN §15)")
+class ScanBody(BaseModel):
+    """What a station's reader typed, and the station."""
+
+    code: str = Field(min_length=1, max_length=200)
+    station: str = Field(min_length=1, max_length=64,
+                         description="one of " + ", ".join(states.STATIONS))
+
+
+@router.post("/scan", status_code=202, summary="A scan at a production station",
+             responses=_problems(422))
+def scan(body: ScanBody, site: SiteDep, caller: CallerDep) -> Json:
+    """As `outputd scan CODE --station STATION`: the job the code names records the
+    station's event; 404 for a code that names no job, 422 for an unknown station, 409
+    when the job's status does not allow it; a second scan at a station is a no-op."""
+    done = scan_op.scan(site.store, site.layout, caller, body.code, body.station)
+    return _event_answer(done, body.station)

@@ -31,6 +31,7 @@ from outputd.ops import accounts
 from outputd.ops.access import Caller, Forbidden
 from outputd.ops.accounts import TokenCheck
 from outputd.ops.preview import NoPreview, PreviewGone
+from outputd.ops.scan import UnknownCode, UnknownStation
 from outputd.store import Store
 from outputd.web.upload import TooLarge
 
@@ -179,7 +180,7 @@ class Site:
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401), (TooManyFailures, 429), (Forbidden, 403), (UnknownJob, 404),
     (UnknownOrder, 404), (UnknownHotFolder, 404), (NotFound, 404), (Gone, 410),
-    (PreviewGone, 410), (NoPreview, 422),
+    (PreviewGone, 410), (NoPreview, 422), (UnknownCode, 404), (UnknownStation, 422),
     (TooLarge, 413), (BadRequest, 400), (TicketConflict, 409), (TicketError, 400),
     (IntakeDeferred, 503), (RequestRefused, 409),
 )
