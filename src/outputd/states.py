@@ -63,6 +63,7 @@ MIS_RETRIGGER = "MisNotificationRetrigger"
 SENT_EMAIL = "SentEmail"
 SENT_EMAIL_FAILED = "SentEmailFailed"
 JOB_DATA_DELETED = "JobDataDeleted"
+LATE = "Late"  # the ticket's due_at passed before the job reached a hot folder
 # The events a ticket or `outputd event` may carry (schema outputd.event/1).
 EVENTS = (
     "paid", "approved", "rejected", "shipped", "ready_for_collection", "completed",
@@ -71,6 +72,7 @@ EVENTS = (
 
 NOTES: frozenset[str] = frozenset({
     MIS_NOTIFIED, MIS_FAILED, MIS_RETRIGGER, SENT_EMAIL, SENT_EMAIL_FAILED, JOB_DATA_DELETED,
+    LATE,
 })
 
 ALL: frozenset[str] = frozenset({

@@ -4,7 +4,10 @@ station scans, and due dates."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import DaemonProcess, Site
 from tests.web import Web, submit, token
@@ -70,3 +73,44 @@ def test_among_equal_priorities_the_order_due_first_is_worked_first(tmp_path: Pa
                                "ValidationFinished") for j in (site.show(o["job_id"])
                                                                for o in order)}
     assert sorted(firsts, key=firsts.__getitem__) == ["J-SOON", "J-LATER", "J-NONE"]
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+def _lates(site: Site, job_id: str) -> list[dict[str, Any]]:
+    return [h for h in site.show(job_id)["history"] if h["status"] == "Late"]
+
+
+def test_a_job_is_noted_late_once_on_time_and_never_when_delivered_in_time(site: Site):
+    now = time.time()
+    submit(site, "J-WAITS", payment_status="Pending", due_at=_iso(now + 5))
+    submit(site, "J-IN-TIME", due_at=_iso(now + 25))
+    daemon = DaemonProcess(site)
+    try:
+        site.wait_status("J-IN-TIME", "InHotFolder", timeout=20)  # before its due time
+        [late] = site.wait_for(lambda: _lates(site, "J-WAITS"), timeout=30,
+                               what="the Late note")
+        at = datetime.fromisoformat(late["at"].replace("Z", "+00:00")).timestamp()
+        assert now + 5 <= at < now + 5 + 5, at - now  # on time, give or take the machine
+        assert late["by"] == "outputd" and "not yet in a hot folder" in late["message"]
+        assert site.show("J-WAITS")["status"] == "Ordered"  # a note: the status stays
+        status = json.loads(site.cli("status", "--json").stdout)
+        assert status["late"] == 1
+        assert [j["job_id"] for j in site.jobs("--late")] == ["J-WAITS"]
+    finally:
+        daemon.stop()
+    # due while no daemon runs: noted when one starts, and the first note not again
+    submit(site, "J-DOWN", payment_status="Pending", due_at=_iso(time.time() + 1))
+    site.wait_for(lambda: time.time() > now + 27, timeout=40, what="J-IN-TIME's due time")
+    daemon = DaemonProcess(site)
+    try:
+        site.wait_for(lambda: _lates(site, "J-DOWN"), timeout=30, what="J-DOWN's Late note")
+        # a job due later is noted by a later check: the earlier ones are not noted again
+        submit(site, "J-MARK", payment_status="Pending", due_at=_iso(time.time() + 1))
+        site.wait_for(lambda: _lates(site, "J-MARK"), timeout=30, what="a later check")
+    finally:
+        daemon.stop()
+    assert len(_lates(site, "J-WAITS")) == 1 and len(_lates(site, "J-DOWN")) == 1
+    assert _lates(site, "J-IN-TIME") == []

@@ -166,6 +166,19 @@ class StoreContract:
             JobFilter(storefront="beta", history_status=states.VALIDATION_FAILED))] == ["J-2"]
         assert store.jobs.count(JobFilter()) == 2
 
+    def test_a_late_job_is_noted_once_and_one_in_a_hot_folder_never(self, store):
+        add(store, "J-1", due_at="2020-01-01T00:00:00Z")
+        add(store, "J-2", due_at="2020-01-01T00:00:00Z")
+        add(store, "J-3", due_at="2999-01-01T00:00:00Z")
+        for status in (states.VALIDATION_FINISHED, states.OUTPUT_CREATION_STARTED,
+                       states.OUTPUT_CREATED, states.IN_HOT_FOLDER):
+            store.jobs.transition("J-2", status, "", "outputd")
+        assert store.jobs.note_late(time.time()) == ["J-1"]
+        assert store.jobs.note_late(time.time()) == []
+        history = [h.status for h in store.jobs.history("J-1")]
+        assert history.count(states.LATE) == 1 and store.jobs.get("J-1").status == "Ordered"
+        assert states.LATE not in [h.status for h in store.jobs.history("J-2")]
+
     def test_late_jobs_are_found_by_the_tickets_due_time(self, store):
         add(store, "J-1", due_at="2020-01-01T12:00:00+02:00")
         add(store, "J-2", due_at="2999-01-01T00:00:00Z")

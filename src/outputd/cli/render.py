@@ -64,6 +64,8 @@ def render_status(body: dict[str, Any]) -> str:
     lines = ["jobs by status"]
     lines += [f"  {status:<24} {count}" for status, count in sorted(body["counts"].items())]
     lines.append(f"queue depth  {body['queue_depth']}")
+    if body.get("late"):
+        lines.append(f"late         {body['late']} (outputd jobs --late)")
     lines.append(f"outbox       {body['outbox_depth']} notifications waiting")
     if body["oldest_waiting"]:
         o = body["oldest_waiting"]

@@ -36,6 +36,7 @@ from outputd.transports import check_kinds
 
 log = logging.getLogger(__name__)
 DUE_POLL_S = 0.5
+LATE_CHECK_S = 1.0  # a job's Late note comes within this of its due time (an index read)
 DISK_CHECK_S = 5.0
 WEB_CHECK_S = 2.0
 STATUS_EVERY_S = 5.0
@@ -141,6 +142,7 @@ class Daemon:
         lease = self.config.store.lease_s
         jobs: list[tuple[object, float]] = [
             (self._wake_if_due, DUE_POLL_S),
+            (self._note_late, LATE_CHECK_S),
             (self.watcher.scan, SCAN_INTERVAL_S),
             (self._recover_intake_claims, max(lease / 2, 1.0)),
             (self._renew_claims, max(lease / 3, 0.5)),
@@ -268,6 +270,11 @@ class Daemon:
         due = self.store.jobs.next_due()
         if due is not None and due <= time.time():
             self.waker.wake()
+
+    def _note_late(self) -> None:
+        for job_id in self.store.jobs.note_late(time.time(), self.services.runtime.owed):
+            logs.event(log, logging.WARNING, "job.late", job=job_id,
+                       then="not yet in a hot folder at its due time")
 
     def _check_web(self) -> None:
         if self.web is not None and not self.stopping.is_set():

@@ -8,9 +8,9 @@ from typing import Any
 
 from outputd import diskguard
 from outputd.config import Config
-from outputd.model import iso
+from outputd.model import JobFilter, iso
 from outputd.ops.access import Caller
-from outputd.ops.view import job_object
+from outputd.ops.view import job_object, late_filter
 from outputd.store import Store
 
 INTAKE_WAITING_S = 60  # tickets in the intake folder longer than this are listed
@@ -27,6 +27,7 @@ def build(config: Config, store: Store, intake_waiting: list[tuple[str, float]]
     return {
         "counts": store.jobs.counts(),
         "queue_depth": depth,
+        "late": store.jobs.count(late_filter(JobFilter(), now)),
         "outbox_depth": store.outbox.depth(),
         "oldest_waiting": None if oldest is None else {
             "job_id": oldest.job_id, "status": oldest.status,

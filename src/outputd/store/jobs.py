@@ -11,7 +11,7 @@ import orjson
 
 from outputd import states
 from outputd.errors import TicketError, UnknownJob
-from outputd.model import KEEP, Event, HistoryEntry, Job, JobFilter, Result, _Keep
+from outputd.model import KEEP, Event, HistoryEntry, Job, JobFilter, Result, _Keep, iso
 from outputd.store.deliveries import put_delivery, put_outputs, record_health
 from outputd.store.engine import Cursor, Engine, marks
 from outputd.store.outbox import OutboxPolicy, enqueue
@@ -207,6 +207,30 @@ class Jobs:
         for row in rows:
             found.setdefault(row[0], []).append(HistoryEntry(*row[1:]))
         return found
+
+    def note_late(self, now: float, owed: OutboxPolicy | None = None) -> list[str]:
+        """Settle every job whose ticket's due time has passed since the last call: one
+        not yet in a hot folder (nor cancelled) gets its one `Late` history note, with
+        the notifications it owes; any other is marked as never late. Returns the jobs
+        noted late. Each job is settled once (jobs.late_noted_at), across restarts."""
+        noted = []
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT j.job_id, j.status, j.cancelled, j.order_due_at FROM jobs j"
+                " WHERE j.late_noted_at IS NULL AND j.order_due_at IS NOT NULL"
+                " AND j.order_due_at <= ?" + self.db.row_lock("j"), (now,)).fetchall()
+            for job_id, status, cancelled, due in rows:
+                if status in states.DELIVERED_OR_LATER or cancelled:
+                    cur.execute("UPDATE jobs SET late_noted_at = 0 WHERE job_id = ?",
+                                (job_id,))
+                    continue
+                message = f"due at {iso(due)}, and not yet in a hot folder (it is {status})"
+                cur.execute("UPDATE jobs SET late_noted_at = ? WHERE job_id = ?",
+                            (now, job_id))
+                _append_history(cur, job_id, now, states.LATE, message, "outputd")
+                enqueue(cur, job_id, states.LATE, message, now, owed)
+                noted.append(job_id)
+        return noted
 
     def marker(self) -> tuple[int, int]:
         """The newest history entry's and event's ids: whatever changes a job changes

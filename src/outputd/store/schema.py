@@ -194,4 +194,11 @@ MIGRATIONS: list[list[str | Callable[[Any], None]]] = [
         "CREATE INDEX jobs_order_due ON jobs (order_due_at) WHERE order_due_at IS NOT NULL",
         _order_due,
     ],
+    [
+        # When a late job's `Late` note was written (0: its due time passed and it was
+        # not late). The watch index holds only jobs whose due time is still to settle.
+        "ALTER TABLE jobs ADD COLUMN late_noted_at DOUBLE PRECISION",
+        "CREATE INDEX jobs_late_watch ON jobs (order_due_at)"
+        " WHERE late_noted_at IS NULL AND order_due_at IS NOT NULL",
+    ],
 ]
