@@ -209,8 +209,8 @@ def test_check_config_as_root_makes_no_hot_folder_the_service_could_not_write(si
     assert not site.hot.exists()
 
 
-def test_late_lists_jobs_past_their_due_time_that_have_not_left_the_shop(site: Site,
-                                                                         daemon_factory):
+def test_late_lists_jobs_past_their_due_time_not_yet_in_a_hot_folder(site: Site,
+                                                                      daemon_factory):
     submit(site, "J-1", due_at="2020-01-01T12:00:00Z", payment_status="Pending")
     submit(site, "J-2", due_at="2099-01-01T12:00:00+01:00", payment_status="Pending")
     submit(site, "J-3", payment_status="Pending")  # no due time: never late
@@ -220,11 +220,12 @@ def test_late_lists_jobs_past_their_due_time_that_have_not_left_the_shop(site: S
     site.cli("event", "J-4", "cancelled")
     site.wait_status("J-4", "CleanUp")
     site.wait_status("J-5", "InHotFolder")
-    assert ids(site.jobs("--late")) == ["J-1", "J-5"]  # J-5 is at the RIP, not shipped
-    site.cli("event", "J-5", "shipped")
-    site.wait_status("J-5", "CleanUp")
-    assert ids(site.jobs("--late")) == ["J-1"]
-    assert site.show("J-1")["status"] == "Ordered"
+    assert ids(site.jobs("--late")) == ["J-1"]  # J-5 reached the RIP: not late (DESIGN §15)
+    assert ids(site.jobs("--late", "--cancelled")) == ["J-1"]  # a cancelled job never is
+    site.cli("event", "J-1", "paid")
+    site.wait_status("J-1", "InHotFolder")
+    assert ids(site.jobs("--late")) == []
+    assert [h["status"] for h in site.show("J-1")["history"]].count("Late") == 1
 
 
 def test_users_and_tokens_are_managed_from_the_command_line(site: Site):

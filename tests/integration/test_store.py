@@ -309,12 +309,13 @@ class TestSqliteStore(StoreContract):
         """The migration that adds order_due_at fills it from the stored tickets."""
         import sqlite3
 
-        from outputd.store.schema import MIGRATIONS
+        from outputd.store.schema import MIGRATIONS, _order_due
 
         path = tmp_path / "old.db"
         db = sqlite3.connect(path)
         db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, steps in enumerate(MIGRATIONS[:-1], start=1):
+        before = next(i for i, steps in enumerate(MIGRATIONS) if _order_due in steps)
+        for version, steps in enumerate(MIGRATIONS[:before], start=1):
             for step in steps:
                 assert isinstance(step, str)
                 db.execute(step.replace("{serial}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
