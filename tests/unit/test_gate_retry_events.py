@@ -89,3 +89,15 @@ def test_counted_nouns():
 
     assert (counted(1, "page"), counted(2, "page"), counted(0, "job")) == (
         "1 page", "2 pages", "0 jobs")
+
+
+def test_a_station_scan_is_idempotent_and_the_rip_taking_a_file_later_changes_nothing():
+    assert events.plan(job(states.IN_HOT_FOLDER), "printed").status == states.PRINTED
+    assert events.already_so(job(states.PRINTED), "printed")
+    assert not events.already_so(job(states.IN_FINISHING), "printed")  # any order
+    assert events.plan(job(states.IN_FINISHING), "printed").status == states.PRINTED
+    with pytest.raises(RequestRefused, match="Ordered; printed is not allowed"):
+        events.plan(job(states.ORDERED), "printed")
+    assert not events.already_so(job(states.IN_HOT_FOLDER), "picked_up")
+    for later in (states.PRINTED, states.IN_PRODUCTION, states.SHIPPED, states.CLEAN_UP):
+        assert events.already_so(job(later), "picked_up"), later

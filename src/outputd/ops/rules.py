@@ -89,6 +89,10 @@ _FACTS: dict[str, Any] = {
     "rejected": lambda job: job.approval == "Rejected",
     "cancelled": lambda job: job.cancelled,
     "hold": lambda job: job.status == states.BLOCKED,
+    # the RIP took the file after the floor moved the job on: nothing to record
+    "picked_up": lambda job: (job.status in states.DELIVERED_OR_LATER
+                              and job.status not in (states.IN_HOT_FOLDER,
+                                                     states.COPY_SKIPPED)),
     # a second scan at the same station
     **{event: (lambda job, status=status: job.status == status)
        for event, status in states.STATIONS.items()},
