@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -616,3 +617,22 @@ def test_a_hostile_file_fails_its_own_preview_and_nothing_else(site: Site, web: 
     status, _, raw = web.call("GET", "/api/v1/jobs/J-L/pages/1.png", viewer)
     assert status == 422 and "cannot be read" in json.loads(raw)["detail"]
     assert web.call("GET", "/api/v1/jobs/J-OK/pages/2.png", viewer)[0] == 200
+    # the kept previews: a link, a hard link or a FIFO in a preview's place is not
+    # read, and a link in the previews folder's place is not written through
+    previews = site.state / "work" / "J-OK" / "previews"
+    planted = site.root / "planted.png"
+    planted.write_bytes(b"\x89PNG planted")
+    fresh = web.call("GET", "/api/v1/jobs/J-OK/pages/2.png", viewer)[2]
+    for plant in (lambda p: p.symlink_to(planted), lambda p: os.link(planted, p),
+                  lambda p: os.mkfifo(p)):
+        for kept in previews.glob("*.png"):
+            kept.unlink()
+            plant(kept)
+        status, _, png = web.call("GET", "/api/v1/jobs/J-OK/pages/2.png", viewer)
+        assert status == 200 and png == fresh
+    elsewhere = site.root / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(previews)
+    previews.symlink_to(elsewhere)
+    assert web.call("GET", "/api/v1/jobs/J-OK/pages/1.png", viewer)[0] == 200
+    assert list(elsewhere.iterdir()) == [] and previews.is_dir() and not previews.is_symlink()

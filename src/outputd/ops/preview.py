@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from outputd import states
+from outputd import safefs, states
 from outputd.config import Config
 from outputd.errors import RequestRefused
 from outputd.layout import Layout
@@ -58,9 +58,10 @@ def page_png(config: Config, store: Store, layout: Layout, caller: Caller, job_i
         with _opened(path, job_id) as (fd, st):
             key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}|{page}|{width}"
                                  .encode()).hexdigest()[:32]
-            cached = layout.work(job_id) / "previews" / f"{key}.png"
-            with contextlib.suppress(OSError):
-                return cached.read_bytes()
+            cached = f"{key}.png"
+            kept = _cache(layout, job_id, cached, None)
+            if kept is not None:
+                return kept
             count = _pages(run, fd, job_id) if len(files) > 1 else page
             if page > count:
                 page -= count
@@ -73,7 +74,7 @@ def page_png(config: Config, store: Store, layout: Layout, caller: Caller, job_i
                     png = Path(folder, "page.png").read_bytes()
                 except FileNotFoundError:
                     raise NoPreview(f"job {job_id} has no page {page}") from None
-            _keep(cached, png)
+            _cache(layout, job_id, cached, png)
             return png
     raise NoPreview(f"job {job_id} has no page {page}")
 
@@ -129,12 +130,34 @@ def _pages(run: Callable[[list[str], int, str], bytes], fd: int, job_id: str) ->
     return int(found.group(1))
 
 
-def _keep(cached: Path, png: bytes) -> None:
-    """Keep a preview for the next time (a new file, never through a link)."""
-    with contextlib.suppress(OSError):
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        temp = cached.with_name(f".{secrets.token_hex(6)}.part")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(png)
-        os.replace(temp, cached)
+def _cache(layout: Layout, job_id: str, name: str, png: bytes | None) -> bytes | None:
+    """Read the kept preview `name` (png None), or keep `png` under that name, in the
+    job's `previews` folder: outputd's own real folder (a link or another's folder in its
+    place is moved aside), used by descriptor; a kept file is opened without following a
+    link or waiting on a FIFO, and written aside then renamed. None when there is none
+    (or something else is in its place); a preview that cannot be kept is drawn again."""
+    with contextlib.suppress(OSError, safefs.Refused):
+        work = layout.work(job_id)
+        work.mkdir(parents=True, exist_ok=True)
+        with safefs.folder(work) as work_fd:
+            folder_fd, _ = safefs.own_folder(work_fd, "previews", 0o700)
+        try:
+            if png is None:
+                return _read_kept(folder_fd, name)
+            temp = f".{secrets.token_hex(6)}.part"
+            with os.fdopen(safefs.create_new(folder_fd, temp, 0o600), "wb") as out:
+                out.write(png)
+            os.rename(temp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        finally:
+            os.close(folder_fd)
+    return None
+
+
+def _read_kept(folder_fd: int, name: str) -> bytes | None:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+    with os.fdopen(fd, "rb") as kept:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid():
+            return None  # not a file of ours alone: a hard link may be someone else's
+        data = kept.read()
+    return data if data.startswith(b"\x89PNG") else None

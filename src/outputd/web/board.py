@@ -235,14 +235,10 @@ def act(request: Request, job_id: str, event: Annotated[str, Form()],
         caller = site.caller(request, csrf_token)
         if event in events.IRREVERSIBLE and confirmed != "yes":
             return RedirectResponse(f"/jobs/{job_id}/confirm?event={event}", status_code=303)
-        if event == "retry":
-            ids = events.target_jobs(site.store, caller, job_id, None)
-            done = events.record_event(site.store, site.layout, caller, ids, "retry", message)
-        else:
-            if event not in events.BOARD_EVENTS:
-                raise RequestRefused(f"{event!r} is not an action of the board")
-            ids = events.target_jobs(site.store, caller, job_id, None)
-            done = events.record_event(site.store, site.layout, caller, ids, event, message)
+        if event not in events.BOARD_EVENTS:
+            raise RequestRefused(f"{event!r} is not an action of the board")
+        ids = events.target_jobs(site.store, caller, job_id, None)
+        done = events.record_event(site.store, site.layout, caller, ids, event, message)
     except OutputdError as exc:
         who, csrf = found or (None, "")
         return refused(exc, who, csrf, back=f"/jobs/{job_id}")
