@@ -144,6 +144,7 @@ class _HotFolderBase(_Section):
     path: str
     filename: str
     ticket: Literal["none", "json", "xml"] = "none"
+    job_sheet: Literal["none", "prepend", "separate"] = "none"
 
     @field_validator("filename")
     @classmethod

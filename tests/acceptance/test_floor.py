@@ -3,13 +3,18 @@ station scans, and due dates."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import DaemonProcess, Site
+import pikepdf
+
+from tests.conftest import DaemonProcess, Site, require_tool
+from tests.helpers import job_ticket, make_pdf
 from tests.web import Web, submit, token
 
 
@@ -114,3 +119,81 @@ def test_a_job_is_noted_late_once_on_time_and_never_when_delivered_in_time(site:
         daemon.stop()
     assert len(_lates(site, "J-WAITS")) == 1 and len(_lates(site, "J-DOWN")) == 1
     assert _lates(site, "J-IN-TIME") == []
+
+
+SHEETS = (
+    '[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\nfilename = "{order_id}_{job_id}.pdf"\n'
+    'ticket = "json"\njob_sheet = "prepend"\n\n'
+    '[hotfolders.rip2]\nkind = "local"\npath = "hot/rip2"\nfilename = "{order_id}_{job_id}.pdf"\n'
+    'job_sheet = "separate"\n')
+BOTH = '[[routes]]\nmatch = {}\nto = ["rip1", "rip2"]\n'
+
+
+def _scanned(pdf: Path, tmp: Path) -> str:
+    """What a barcode reader reads off page 1 printed at 300 dpi."""
+    image = tmp / f"{pdf.stem}-scan"
+    subprocess.run([require_tool("pdftoppm"), "-png", "-r", "300", "-f", "1", "-l", "1",
+                    "-singlefile", str(pdf), str(image)], check=True)
+    done = subprocess.run([require_tool("zbarimg"), "--raw", "-q", "-Sdisable",
+                           "-Scode128.enable", f"{image}.png"], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _text(pdf: Path, page: int = 1) -> str:
+    return subprocess.run([require_tool("pdftotext"), "-f", str(page), "-l", str(page),
+                           str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_job_sheets_go_before_the_output_or_beside_it_as_each_hot_folder_asks(
+        tmp_path: Path):
+    site = Site(tmp_path / "site", hotfolders=SHEETS, routes=BOTH)
+    submit(site, "J-1", due_at="2030-01-02T15:00:00Z")
+    card = job_ticket("J-CARD", ["J-CARD/a.pdf"], product={
+        "sku": "CARD", "name": "Business card", "trim": {"width_mm": 85, "height_mm": 55},
+        "bleed_mm": 3})
+    make_pdf(site.intake / "J-CARD" / "a.pdf", pages=2, width_mm=91, height_mm=61)
+    (site.root / "card.json").write_text(json.dumps(card))
+    site.cli("submit", str(site.root / "card.json"))
+    daemon = DaemonProcess(site)
+    try:
+        job = site.wait_status("J-1", "InHotFolder", timeout=90)
+        site.wait_status("J-CARD", "InHotFolder", timeout=90)
+    finally:
+        daemon.stop()
+    rip1, rip2 = site.root / "hot" / "rip1", site.root / "hot" / "rip2"
+    assert sorted(p.name for p in rip1.iterdir()) == [
+        "5001_J-1.json", "5001_J-1.pdf", "5001_J-CARD.json", "5001_J-CARD.pdf",
+        "5001_J-CARD_sheet.pdf"]  # a card is too small for a sheet before it
+    assert sorted(p.name for p in rip2.iterdir()) == [
+        "5001_J-1.pdf", "5001_J-1_sheet.pdf", "5001_J-CARD.pdf", "5001_J-CARD_sheet.pdf"]
+    output = rip2 / "5001_J-1.pdf"  # separate: the output as made
+    assert [o["sha256"] for o in job["outputs"]] == [hashlib.sha256(output.read_bytes())
+                                                     .hexdigest()]
+    # prepend: one page more, the sheet first, at the output's page size and boxes
+    with pikepdf.open(rip1 / "5001_J-1.pdf") as sent, pikepdf.open(output) as made:
+        assert len(sent.pages) == len(made.pages) + 1
+        for box in ("mediabox", "trimbox", "bleedbox"):
+            assert [float(v) for v in getattr(sent.pages[0], box)] == \
+                [float(v) for v in getattr(made.pages[0], box)], box
+        assert sent.pages[1].Contents.read_bytes() == made.pages[0].Contents.read_bytes()
+    assert _scanned(rip1 / "5001_J-1.pdf", tmp_path) == "J-1"
+    page1 = _text(rip1 / "5001_J-1.pdf")
+    for value in ("J-1", "5001", "acme", "jdoe@example.com", "A5 flyer", "FLYER-A5", "250",
+                  "2030-01-02 15:00 UTC", "130gsm silk"):
+        assert value in page1, value
+    # separate: an A4 sheet beside the output
+    with pikepdf.open(rip2 / "5001_J-1_sheet.pdf") as sheet:
+        assert len(sheet.pages) == 1
+        assert [round(float(v)) for v in sheet.pages[0].mediabox] == [0, 0, 595, 842]
+    assert _scanned(rip2 / "5001_J-1_sheet.pdf", tmp_path) == "J-1"
+    assert _scanned(rip1 / "5001_J-CARD_sheet.pdf", tmp_path) == "J-CARD"
+    with pikepdf.open(rip1 / "5001_J-CARD.pdf") as sent:
+        assert len(sent.pages) == 2
+    delivered = {(d["hotfolder"], Path(d["path"]).name): d["state"]
+                 for d in site.show("J-1")["deliveries"]}
+    assert delivered == {("rip1", "5001_J-1.pdf"): "delivered",
+                         ("rip1", "5001_J-1.json"): "delivered",
+                         ("rip2", "5001_J-1.pdf"): "delivered",
+                         ("rip2", "5001_J-1_sheet.pdf"): "delivered"}
+    # the sidecar names the file the RIP gets
+    assert json.loads((rip1 / "5001_J-1.json").read_text())["files"] == ["5001_J-1.pdf"]

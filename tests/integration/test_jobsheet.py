@@ -4,15 +4,25 @@ outputd's own preflight."""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
+from outputd import states
+from outputd.config import load_config
+from outputd.daemon.worker import Runtime, Services, Worker
+from outputd.intake.accept import Intake, take_late_file
+from outputd.layout import Layout
 from outputd.pipeline import jobsheet, preflight
+from outputd.store import open_store
 from outputd.tickets import Product
 from tests.conftest import require_tool
-from tests.helpers import make_pdf
+from tests.helpers import job_ticket, make_pdf, write_config
 
 FACTS = jobsheet.SheetFacts(
     job_id="J-1001", order_id="5001", storefront="acme", customer="jdoe <jdoe@example.com>",
@@ -64,3 +74,93 @@ def test_our_own_preflight_passes_the_sheet(tmp_path: Path):
 def test_a_small_page_takes_a_separate_sheet():
     assert jobsheet.fits(*jobsheet.A4)
     assert not jobsheet.fits(85 * 2.8346, 55 * 2.8346)  # a business card
+
+
+def test_a_sheet_is_the_same_bytes_each_time_it_is_made(tmp_path: Path):
+    """A file renamed into a hot folder before a stop is recognised when it is made
+    again after the start (no second copy, no replaced file)."""
+    source = make_pdf(tmp_path / "out.pdf", trim_mm=(148, 210))
+    made = [jobsheet.make(kind, FACTS, str(source), str(tmp_path / f"{kind}-{n}.pdf"))
+            for kind in ("prepended", "sheet") for n in (1, 2)]
+    assert made[0].sha256 == made[1].sha256 and made[2].sha256 == made[3].sha256
+    assert [m.pages for m in made] == [3, 3, 1, 1]
+
+
+SHEET_FOLDERS = (
+    '[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\nfilename = "{job_id}.pdf"\n'
+    'job_sheet = "prepend"\n\n'
+    '[hotfolders.rip2]\nkind = "local"\npath = "hot/rip2"\nfilename = "{job_id}.pdf"\n'
+    'job_sheet = "separate"\n')
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    config = load_config(write_config(
+        tmp_path, hotfolders=SHEET_FOLDERS,
+        routes='[[routes]]\nmatch = {}\nto = ["rip1", "rip2"]\n'))
+    layout = Layout(config)
+    layout.create()
+    store = open_store(config.store.url)
+    services = Services(Runtime.build(config), store, layout, threading.Event(),
+                        threading.Event(), late_file=functools.partial(take_late_file, layout))
+    yield services
+    store.close()
+
+
+def _accept(env: Services, job_id: str) -> None:
+    make_pdf(env.layout.intake / job_id / "a.pdf")
+    ticket = env.layout.intake / f"{job_id}.json"
+    ticket.write_text(json.dumps(job_ticket(job_id, [f"{job_id}/a.pdf"])))
+    assert Intake(env.store, env.layout, "n").handle(ticket).result == "accepted"
+
+
+def _run(env: Services) -> None:
+    while (job := env.store.claims.take("n", 30)) is not None:
+        try:
+            Worker(env).process(job)
+        finally:
+            env.store.claims.release(job.job_id, "n")
+
+
+def test_a_sheet_renamed_into_place_before_a_stop_is_not_sent_twice(env: Services):
+    _accept(env, "J-1")
+    for name in ("rip1", "rip2"):
+        env.store.hotfolders.set_paused(name, True)
+    _run(env)  # planned, nothing sent
+    output = env.store.deliveries.outputs("J-1")[0]
+    ticket = env.store.jobs.get("J-1").ticket
+    hot1, hot2 = (Path(env.config.hotfolders[n].path) for n in ("rip1", "rip2"))
+    hot1.mkdir(parents=True)
+    hot2.mkdir(parents=True)
+    facts = jobsheet.facts_of(ticket, output.pages)
+    # the previous life made both and renamed them into place, then died
+    jobsheet.make("prepended", facts, output.path, str(hot1 / "J-1.pdf"))
+    jobsheet.make("sheet", facts, output.path, str(hot2 / "J-1_sheet.pdf"))
+    before = {p: p.stat().st_ino for p in (hot1 / "J-1.pdf", hot2 / "J-1_sheet.pdf")}
+    for name in ("rip1", "rip2"):
+        env.store.hotfolders.set_paused(name, False)
+        env.store.hotfolders.wake(name)
+    _run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER, \
+        env.store.deliveries.of("J-1")
+    assert sorted(os.listdir(hot1)) == ["J-1.pdf"]
+    assert sorted(os.listdir(hot2)) == ["J-1.pdf", "J-1_sheet.pdf"]
+    assert {p: p.stat().st_ino for p in before} == before  # recognised, not replaced
+
+
+def test_a_cancelled_job_takes_back_its_sheets_but_not_a_file_that_replaced_them(
+        env: Services):
+    _accept(env, "J-1")
+    _run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    hot1, hot2 = (Path(env.config.hotfolders[n].path) for n in ("rip1", "rip2"))
+    (hot2 / "J-1_sheet.pdf").unlink()  # the RIP took the sheet, and someone put
+    (hot2 / "J-1_sheet.pdf").write_bytes(b"%PDF-1.4 another file")  # another in its place
+    env.store.events.add(["J-1"], "cancelled", "shop", "")
+    _run(env)
+    assert env.store.jobs.get("J-1").status == states.CLEAN_UP
+    assert os.listdir(hot1) == []
+    assert os.listdir(hot2) == ["J-1_sheet.pdf"]
+    message = env.store.jobs.history("J-1")[-1].message
+    assert "withdrawn from rip1:" in message and "rip2:" in message
+    assert "already taken by the RIP from rip2:" in message

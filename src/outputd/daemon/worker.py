@@ -20,7 +20,7 @@ from outputd.errors import OutputdError, RequestRefused
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Event, Job, Result
 from outputd.ops import rules
-from outputd.pipeline import assemble, preflight
+from outputd.pipeline import sandbox
 from outputd.pipeline.stages import STAGES, JobReads, StageContext
 from outputd.retry import RetryPolicy
 from outputd.store import Store
@@ -107,9 +107,7 @@ class Services:
         """Run PDF work in this worker's limited process, or inline without one."""
         if self.pdf is not None:
             return self.pdf.call(name, *args)
-        work: dict[str, Callable[..., Any]] = {
-            "preflight": preflight.run, "assemble": assemble.assemble}
-        return work[name](*args)
+        return sandbox.functions()[name](*args)
 
     def tick(self) -> None:
         """The current worker made progress (for the service watchdog)."""

@@ -28,7 +28,7 @@ def stage(ctx: StageContext, job: Job) -> Result:
     deliveries = ctx.reads.deliveries(job.job_id)
     outputs = ctx.reads.outputs(job.job_id)
     open_ = [d for d in deliveries if d.state in states.DELIVERY_OPEN]
-    landed = [] if job.cancelled else [d for d in open_ if _landed(ctx, d, outputs)]
+    landed = [] if job.cancelled else [d for d in open_ if _landed(ctx, job, d, outputs)]
     dropped = [d for d in open_ if d not in landed]
     for d in dropped:
         name = part_name(PurePosixPath(d.path).name)
@@ -39,7 +39,7 @@ def stage(ctx: StageContext, job: Job) -> Result:
     if dropped:
         message += "; not delivered to " + ", ".join(sorted({d.hotfolder for d in dropped}))
     if job.cancelled:
-        found = deliver.withdraw(deliveries, outputs, ctx.transport)
+        found = deliver.withdraw(deliveries, outputs, job.ticket, ctx.transport)
         withdrawn = found.withdrawn
         message += found.summary()
         for d in withdrawn:
@@ -55,10 +55,10 @@ def stage(ctx: StageContext, job: Job) -> Result:
                   deliveries=[changed.get(id(d), d) for d in deliveries])
 
 
-def _landed(ctx: StageContext, d: Delivery, outputs: list[Output]) -> bool:
+def _landed(ctx: StageContext, job: Job, d: Delivery, outputs: list[Output]) -> bool:
     """Whether an open delivery's file is in its hot folder all the same: renamed into
     place before a stop kept the stage from recording it (then it is delivered)."""
-    output = next((o for o in outputs if o.name == d.output), None)
+    output = deliver.kept_file(d, {o.name: o for o in outputs}, job.ticket)
     if output is None:  # a sidecar: its bytes are not kept, so it cannot be told apart
         return False
     try:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 from outputd import logs, states
 from outputd.config import LocalHotFolder, SftpHotFolder
 from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed, StageError
+from outputd.fileutil import sha256_file
 from outputd.model import Delivery, Job, Output, Result
-from outputd.pipeline import routing
+from outputd.pipeline import jobsheet, routing
+from outputd.pipeline.geometry import MM_PER_PT
 from outputd.pipeline.sidecar import SUFFIX, render, sidecar_name
 from outputd.retry import RetryPolicy
 from outputd.tickets import JobTicket
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIDECAR_MARK = "~"  # output name of a sidecar: "<pdf output>~json"; sorts after its PDF
+DERIVED_MARK = "~"  # a file made from a PDF output for one hot folder: "<output>~<kind>"
+SHEET, PREPENDED = "sheet", "prepended"  # the kinds besides sidecars (json, xml)
 
 
 def plan(
@@ -34,24 +37,51 @@ def plan(
     config: Mapping[str, LocalHotFolder | SftpHotFolder],
 ) -> list[Delivery]:
     """A pending delivery for every output to every hot folder, under templated names,
-    each followed by its sidecar ticket where the hot folder wants one."""
+    each followed by its sidecar ticket and its separate job sheet where the hot folder
+    wants them (a hot folder with `job_sheet = "prepend"` gets the output with its sheet
+    before page 1 instead of the output itself)."""
     planned: list[Delivery] = []
     for name in hotfolders:
         folder = config[name]
+        sheet = _sheet_mode(folder.job_sheet, ticket, name)
         for output, final in zip(outputs, _final_names(folder.filename, ticket, outputs),
                                  strict=True):
-            planned.append(Delivery(name, output.name, str(PurePosixPath(folder.path) / final),
-                                    states.DELIVERY_PENDING))
+            sends = [(PREPENDED if sheet == "prepend" else None, final)]
             if folder.ticket != "none":
-                planned.append(Delivery(
-                    name, f"{output.name}{SIDECAR_MARK}{folder.ticket}",
-                    str(PurePosixPath(folder.path) / sidecar_name(final, folder.ticket)),
-                    states.DELIVERY_PENDING))
+                sends.append((folder.ticket, sidecar_name(final, folder.ticket)))
+            if sheet == "separate":
+                sends.append((SHEET, sheet_name(final)))
+            planned += [Delivery(name, output.name if kind is None
+                                 else f"{output.name}{DERIVED_MARK}{kind}",
+                                 str(PurePosixPath(folder.path) / path), states.DELIVERY_PENDING)
+                        for kind, path in sends]
     paths = [d.path for d in planned]
     for path in {p for p in paths if paths.count(p) > 1}:
         raise OutputFailed(f"two outputs of job {ticket.job_id} would be delivered as {path}; "
                            "a hot folder's path or filename template must tell them apart")
     return planned
+
+
+def _sheet_mode(mode: str, ticket: JobTicket, hotfolder: str) -> str:
+    """The hot folder's `job_sheet`, except that a product too small for a readable
+    sheet before its first page gets its sheet separately."""
+    trim = ticket.product.trim
+    fits = jobsheet.fits(trim.width_mm / MM_PER_PT, trim.height_mm / MM_PER_PT)
+    if mode == "prepend" and not fits:
+        logs.event(log, logging.INFO, "jobsheet.separate", job=ticket.job_id,
+                   hotfolder=hotfolder, reason=f"a {trim.width_mm:g} x {trim.height_mm:g} mm "
+                   f"page is under {jobsheet.MIN_SIDE_MM:g} mm on a side: the sheet goes as "
+                   "its own A4 file")
+        return "separate"
+    return mode
+
+
+def sheet_name(final: str) -> str:
+    """A separate job sheet's name: the output's, with `_sheet` before `.pdf`."""
+    stem, dot, ending = final.rpartition(".")
+    if dot and ending.lower() == "pdf":
+        return f"{stem}_sheet.{ending}"
+    return f"{final}_sheet.pdf"
 
 
 def _final_names(template: str, ticket: JobTicket, outputs: Sequence[Output]) -> list[str]:
@@ -64,16 +94,18 @@ def _final_names(template: str, ticket: JobTicket, outputs: Sequence[Output]) ->
             for name, o in zip(names, outputs, strict=True)]
 
 
-def sidecar_of(delivery: Delivery) -> tuple[str, str] | None:
-    """(PDF output name, kind) when `delivery` is a sidecar ticket."""
-    pdf, mark, kind = delivery.output.rpartition(SIDECAR_MARK)
+def derived_of(delivery: Delivery) -> tuple[str, str] | None:
+    """(PDF output name, kind) when `delivery` sends a file made from an output for its
+    hot folder: a sidecar ticket (json, xml), a separate job sheet, or the output with
+    its sheet prepended."""
+    pdf, mark, kind = delivery.output.rpartition(DERIVED_MARK)
     return (pdf, kind) if mark else None
 
 
 def make_sidecar(delivery: Delivery, ticket: JobTicket, out_dir: Path) -> Output:
     """Write the sidecar file for `delivery` into the working folder."""
-    found = sidecar_of(delivery)
-    assert found is not None
+    found = derived_of(delivery)
+    assert found is not None and found[1] in SUFFIX
     pdf_final = PurePosixPath(delivery.path).name
     pdf_name = pdf_final[: -len(SUFFIX[found[1]])] + ".pdf"
     data = render(found[1], ticket, pdf_name)
@@ -81,6 +113,36 @@ def make_sidecar(delivery: Delivery, ticket: JobTicket, out_dir: Path) -> Output
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return Output(delivery.output, str(path), len(data), hashlib.sha256(data).hexdigest(), 0)
+
+
+def _sheet_file(delivery: Delivery, output: Output, ticket: JobTicket
+                ) -> tuple[Path, jobsheet.SheetFacts] | None:
+    """Where the job sheet file of `delivery` is kept in the working folder (named for
+    the output's bytes and what the sheet says: a recreated output gets a new one), and
+    what it says; None for a delivery that sends no sheet."""
+    found = derived_of(delivery)
+    if found is None or found[1] not in (SHEET, PREPENDED):
+        return None
+    facts = jobsheet.facts_of(ticket, output.pages, output.part, output.role)
+    key = hashlib.sha256(f"{found[1]}|{output.sha256}|{facts!r}".encode()).hexdigest()[:16]
+    return Path(output.path).with_name(f"{delivery.output}-{key}.pdf"), facts
+
+
+def kept_file(delivery: Delivery, outputs: Mapping[str, Output], ticket: JobTicket
+              ) -> Output | None:
+    """The file `delivery` sends, as recorded (an output) or as kept in the working
+    folder (a job sheet made for it); None for a sidecar, whose bytes are not kept, or
+    a sheet not made yet."""
+    if delivery.output in outputs:
+        return outputs[delivery.output]
+    found = derived_of(delivery)
+    if found is None or found[0] not in outputs:
+        return None
+    made = _sheet_file(delivery, outputs[found[0]], ticket)
+    if made is None or not made[0].is_file():
+        return None
+    path = made[0]
+    return Output(delivery.output, str(path), path.stat().st_size, sha256_file(path), 0)
 
 
 def attempt(
@@ -128,21 +190,22 @@ class Withdrawal:
         return said
 
 
-def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output],
+def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output], ticket: JobTicket,
              transport_for: Callable[[str], Transport]) -> Withdrawal:
     """Remove each delivered file the RIP has not taken from its hot folder (a PDF only
-    if it still holds the output's bytes). A PDF not recorded as delivered is taken back
-    too where its final name holds the output's bytes: outputd renamed it into place and
+    if it still holds the bytes outputd sent). A PDF not recorded as delivered is taken
+    back too where its final name holds those bytes: outputd renamed it into place and
     stopped before it could record that."""
-    sha = {o.name: o.sha256 for o in outputs}
+    by_name = {o.name: o for o in outputs}
     result = Withdrawal([], [], [])
     for d in deliveries:
         recorded = d.state == states.DELIVERED
-        if not recorded and (d.state not in states.DELIVERY_OPEN or d.output not in sha):
+        sent = kept_file(d, by_name, ticket)
+        if not recorded and (d.state not in states.DELIVERY_OPEN or sent is None):
             continue
         try:
-            removed = transport_for(d.hotfolder).withdraw(PurePosixPath(d.path).name,
-                                                          sha.get(d.output))
+            removed = transport_for(d.hotfolder).withdraw(
+                PurePosixPath(d.path).name, sent.sha256 if sent is not None else None)
         except (DeliveryError, ConfigError, KeyError) as exc:
             if recorded:
                 result.failed.append(f"{d.hotfolder}:{d.path} ({exc})")
@@ -179,7 +242,7 @@ def stage(ctx: StageContext, job: Job) -> Result:
     tried: list[Delivery] = []
     interrupted = False
     results: list[Delivery] = []
-    for d in deliveries:
+    for d in sorted(deliveries, key=_sending_order):
         done = d
         if _ready_to_send(d, results, paused):
             if not ctx.stopping.is_set():
@@ -209,17 +272,28 @@ def _local_outputs(ctx: StageContext, job: Job) -> tuple[dict[str, Output], list
     return {o.name: o for o in outputs}, outputs
 
 
+def _sending_order(d: Delivery) -> tuple[str, str, int]:
+    """Per hot folder and output: the PDF (with its sheet prepended or not) first, then
+    its sidecar, then its separate sheet."""
+    found = derived_of(d)
+    if found is None:
+        return d.hotfolder, d.output, 0
+    return d.hotfolder, found[0], {PREPENDED: 0, SHEET: 2}.get(found[1], 1)
+
+
 def _ready_to_send(d: Delivery, earlier: list[Delivery], paused: set[str]) -> bool:
-    """Not yet delivered, not paused, due, and (a sidecar) after its PDF."""
+    """Not yet delivered, not paused, due, and (a sidecar or separate sheet) after its
+    PDF."""
     if d.state in states.DELIVERY_DONE or d.hotfolder in paused:
         return False
     if d.state == states.DELIVERY_FAILED and (
             d.permanent or (d.next_attempt_at or 0) > time.time()):
         return False
-    sidecar = sidecar_of(d)
-    if sidecar is None:
+    found = derived_of(d)
+    if found is None or found[1] == PREPENDED:
         return True
-    return any(e.hotfolder == d.hotfolder and e.output == sidecar[0]
+    pdf = {found[0], f"{found[0]}{DERIVED_MARK}{PREPENDED}"}
+    return any(e.hotfolder == d.hotfolder and e.output in pdf
                and e.state == states.DELIVERED for e in earlier)
 
 
@@ -227,7 +301,15 @@ def _attempt(ctx: StageContext, job: Job, d: Delivery, outputs: dict[str, Output
     if d.hotfolder not in ctx.config.hotfolders:
         return replace(d, state=states.DELIVERY_FAILED, attempts=d.attempts + 1, permanent=True,
                        error=f"hot folder {d.hotfolder} is no longer configured")
-    output = outputs.get(d.output) or make_sidecar(d, job.ticket, ctx.layout.outputs(job.job_id))
+    try:
+        output = outputs.get(d.output) or _made_for(ctx, job, d, outputs)
+    except StageError as exc:
+        error = DeliveryError(f"cannot make the job sheet: {exc}")
+        next_at = ctx.retry.next_attempt(d.attempts + 1, error, time.time())
+        logs.event(log, logging.WARNING, "delivery.failed", **job.log_context(),
+                   hotfolder=d.hotfolder, path=d.path, error=str(error))
+        return replace(d, state=states.DELIVERY_FAILED, attempts=d.attempts + 1,
+                       error=str(error), next_attempt_at=next_at, permanent=next_at is None)
     started = time.monotonic()
     done = attempt(d, output, ctx.transport(d.hotfolder), ctx.retry, time.time(),
                    CopyControl(ctx.abort, ctx.tick))
@@ -246,6 +328,31 @@ def _attempt(ctx: StageContext, job: Job, d: Delivery, outputs: dict[str, Output
                hotfolder=d.hotfolder, bytes=output.bytes, ms=int(seconds * 1000),
                path=done.path, attempt=done.attempts, error=done.error)
     return done
+
+
+def _made_for(ctx: StageContext, job: Job, d: Delivery, outputs: dict[str, Output]
+              ) -> Output:
+    """The file a sidecar or job sheet delivery sends, made now (a sheet made before is
+    used again: the same bytes go to the hot folder after a stop)."""
+    kept = kept_file(d, outputs, job.ticket)
+    if kept is not None:
+        return kept
+    found = derived_of(d)
+    if found is None or found[0] not in outputs:
+        raise StageError(f"job {job.job_id} has no output {d.output}")
+    made = _sheet_file(d, outputs[found[0]], job.ticket)
+    if made is None:
+        return make_sidecar(d, job.ticket, ctx.layout.outputs(job.job_id))
+    path, facts = made
+    started = time.monotonic()
+    try:
+        sheet = ctx.pdf_call("job_sheet", found[1], facts, outputs[found[0]].path, str(path))
+    except Exception as exc:  # the PDF process's error (a limit broken, a bad page)
+        raise StageError(str(exc) if isinstance(exc, StageError)
+                         else f"{type(exc).__name__}: {exc}") from exc
+    logs.event(log, logging.INFO, "jobsheet.made", **job.log_context(), kind=found[1],
+               file=path.name, ms=int((time.monotonic() - started) * 1000))
+    return replace(sheet, name=d.output)
 
 
 def _settle(job: Job, results: list[Delivery], tried: list[Delivery], interrupted: bool,

@@ -1,22 +1,33 @@
 """The job sheet (DESIGN §15): one page that travels with the work, for a person to read
 and a cheap barcode reader to scan. Drawn with reportlab: its Code 128 is vector bars,
 and its TrueType fonts (Bitstream Vera, shipped with reportlab) are embedded, so the
-sheet passes outputd's own preflight.
+sheet passes outputd's own preflight. Drawn with `invariant` set, so a job's sheet is
+the same bytes each time it is made (a copy that landed before a stop is recognised).
 
-Not yet delivered with jobs: `job_sheet` on a hot folder comes next."""
+`make` runs in the worker's PDF process: it renders page 1 of an output for the
+thumbnail and writes the sheet alone (`separate`) or before the output (`prepend`)."""
 
 from __future__ import annotations
 
 import io
 import os
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pikepdf
 from reportlab.graphics.barcode.code128 import Code128
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
+
+from outputd.fileutil import sha256_file
+from outputd.model import Output
+from outputd.pipeline.assemble import SAVE_OPTIONS
+from outputd.tickets import JobTicket
 
 A4 = (210 * mm, 297 * mm)
 BAR_MM = 0.33  # the narrowest bar: 13 mil, what a cheap hand-held reader reads from print
@@ -43,6 +54,23 @@ class SheetFacts:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+def facts_of(ticket: JobTicket, pages: int, part: int | None = None,
+             role: str | None = None) -> SheetFacts:
+    """What the sheet of one of the job's outputs says."""
+    customer = " ".join(filter(None, [ticket.customer.username,
+                                      f"<{ticket.customer.email}>" if ticket.customer.email
+                                      else ""]))
+    due = ""
+    if ticket.due_at is not None:
+        due = f"{ticket.due_at:%Y-%m-%d %H:%M} {ticket.due_at.tzname() or ''}".strip()
+    attributes = {name: str(value) for name, value in ticket.attributes.items()}
+    if part is not None:
+        attributes = {"Part": f"{part} {role or ''}".strip(), **attributes}
+    return SheetFacts(ticket.job_id, ticket.order_id, ticket.storefront, customer or "-",
+                      ticket.product.name, ticket.product.sku, ticket.quantity, pages, due,
+                      attributes)
+
+
 def fits(width_pt: float, height_pt: float) -> bool:
     """Whether a sheet can be drawn at this page size with a readable barcode (else the
     job takes a separate A4 sheet)."""
@@ -50,18 +78,20 @@ def fits(width_pt: float, height_pt: float) -> bool:
 
 
 def sheet(facts: SheetFacts, size: tuple[float, float] = A4,
-          thumbnail_png: bytes | None = None) -> bytes:
-    """The job sheet as a one-page PDF of `size` (points). Text is scaled to the page;
-    the barcode keeps its bar width, so it reads the same on any size."""
+          thumbnail_png: bytes | None = None, inset: float = 0.0) -> bytes:
+    """The job sheet as a one-page PDF of `size` (points), drawn `inset` points inside
+    its edges (the bleed of a page it goes before). Text is scaled to the page; the
+    barcode keeps its bar width, so it reads the same on any size."""
     _fonts()
     width, height = size
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=size, pageCompression=1, initialFontName=_FONT,
-                    initialFontSize=11)  # never an unembedded Helvetica
+                    initialFontSize=11,  # never an unembedded Helvetica
+                    invariant=1)  # no date or random id: the same bytes each time
     canvas.setTitle(f"Job sheet {facts.job_id}")
     canvas.setAuthor("outputd")
     scale = min(width / A4[0], height / A4[1], 1.0)
-    margin = max(12 * mm * scale, 5 * mm)
+    margin = max(12 * mm * scale, 5 * mm) + inset
     y = height - margin
     line = 7 * mm * scale
 
@@ -102,6 +132,54 @@ def sheet(facts: SheetFacts, size: tuple[float, float] = A4,
     canvas.showPage()
     canvas.save()
     return out.getvalue()
+
+
+def make(kind: str, facts: SheetFacts, source: str, target: str) -> Output:
+    """Write `target`: the sheet of output `source` alone on A4 (`sheet`), or before its
+    first page at that page's size (`prepended`). Written aside, then renamed: a file
+    under `target` is whole. Runs in the worker's PDF process."""
+    thumbnail = _thumbnail(source)
+    temp = Path(target).with_name(f".{Path(target).name}.part")
+    if kind == "sheet":
+        temp.write_bytes(sheet(facts, A4, thumbnail))
+        pages = 1
+    else:
+        with pikepdf.open(source) as pdf:
+            first = pdf.pages[0]
+            media = [float(v) for v in first.mediabox]
+            trim = [float(v) for v in first.trimbox]
+            size = (media[2] - media[0], media[3] - media[1])
+            inset = max(trim[0] - media[0], trim[1] - media[1], media[2] - trim[2],
+                        media[3] - trim[3], 0.0)
+            with pikepdf.open(io.BytesIO(sheet(facts, size, thumbnail, inset))) as drawn:
+                pdf.pages.insert(0, drawn.pages[0])
+            page = pdf.pages[0]
+            page.mediabox = pikepdf.Array(media)  # a RIP sees the same boxes as page 1
+            for box in ("/TrimBox", "/BleedBox"):
+                if box in first.obj:
+                    page.obj[box] = pikepdf.Array([float(v) for v in first.obj[box]])
+            if media[0] or media[1]:  # drawn from (0, 0): moved onto page 1's origin
+                page.contents_add(pikepdf.Stream(pdf, f"1 0 0 1 {media[0]:g} {media[1]:g} cm"
+                                                 .encode()), prepend=True)
+            pdf.save(temp, **SAVE_OPTIONS, deterministic_id=True)
+            pages = len(pdf.pages)
+    os.replace(temp, target)
+    path = Path(target)
+    return Output(path.name, target, path.stat().st_size, sha256_file(path), pages)
+
+
+def _thumbnail(source: str) -> bytes | None:
+    """Page 1 of `source` as a PNG 600 pixels on its longer side; None when poppler
+    cannot draw it (the sheet is still made, with an empty frame's place left blank)."""
+    with tempfile.TemporaryDirectory(prefix="outputd-sheet-") as folder:
+        try:
+            subprocess.run(["pdftoppm", "-png", "-f", "1", "-l", "1", "-scale-to", "600",
+                            "-singlefile", source, os.path.join(folder, "page")],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+                           check=True)
+            return Path(folder, "page.png").read_bytes()
+        except (OSError, subprocess.SubprocessError):
+            return None
 
 
 def _fonts() -> None:

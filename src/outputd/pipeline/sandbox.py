@@ -29,10 +29,12 @@ class LimitBroken(StageError):
     """The PDF process broke a limit or died; the job fails with this reason."""
 
 
-def _functions() -> dict[str, Any]:
-    from outputd.pipeline import assemble, preflight
+def functions() -> dict[str, Any]:
+    """The PDF work a worker may ask for, by name."""
+    from outputd.pipeline import assemble, jobsheet, preflight
 
-    return {"preflight": preflight.run, "assemble": assemble.assemble}
+    return {"preflight": preflight.run, "assemble": assemble.assemble,
+            "job_sheet": jobsheet.make}
 
 
 def _serve(conn: Connection, memory_mb: int) -> None:
@@ -42,7 +44,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    functions = _functions()
+    work = functions()
     conn.send(("ready", None))
     while True:
         try:
@@ -50,7 +52,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         except EOFError:
             return
         try:
-            result = ("ok", functions[name](*args))
+            result = ("ok", work[name](*args))
         except MemoryError:
             result = ("error", LimitBroken(
                 f"the file needs more than limits.job_memory_mb = {memory_mb} MB"))
