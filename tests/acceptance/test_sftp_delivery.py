@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pikepdf
 import pytest
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -226,6 +227,27 @@ def test_sidecar_tickets_follow_the_pdf(tmp_path: Path, sshd: Sshd, daemon_facto
     text = xml.read_text()
     assert 'URL="5001_J-1.pdf"' in text and 'Amount="250"' in text
     assert (sshd.dest / "5001_J-1.pdf").stat().st_mtime_ns <= xml.stat().st_mtime_ns
+
+
+def test_job_sheets_reach_an_sftp_hot_folder_before_and_beside_the_output(
+        tmp_path: Path, sshd: Sshd, daemon_factory):
+    site = Site(tmp_path / "site", hotfolders=(
+        sshd.hotfolder_toml("front", 'job_sheet = "prepend"')
+        + sshd.hotfolder_toml("beside", 'job_sheet = "separate"').replace(
+            "{order_id}_{job_id}.pdf", "beside_{job_id}.pdf")),
+        routes='[[routes]]\nmatch = {}\nto = ["front", "beside"]\n')
+    daemon_factory()
+    make_pdf(site.intake / "J-1" / "art.pdf", pages=3)
+    drop_ticket(site.intake, job_ticket("J-1", ["J-1/art.pdf"]))
+    site.wait_status("J-1", "InHotFolder")
+    assert sorted(os.listdir(sshd.dest)) == ["5001_J-1.pdf", "beside_J-1.pdf",
+                                             "beside_J-1_sheet.pdf"]
+    with pikepdf.open(sshd.dest / "5001_J-1.pdf") as front, \
+            pikepdf.open(sshd.dest / "beside_J-1.pdf") as output, \
+            pikepdf.open(sshd.dest / "beside_J-1_sheet.pdf") as sheet:
+        assert (len(front.pages), len(output.pages), len(sheet.pages)) == (4, 3, 1)
+    assert (sshd.dest / "beside_J-1.pdf").stat().st_mtime_ns <= (
+        sshd.dest / "beside_J-1_sheet.pdf").stat().st_mtime_ns
 
 
 def test_reload_with_a_fixed_hot_folder_retries_its_permanent_failures(tmp_path: Path,
