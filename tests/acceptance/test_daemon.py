@@ -59,7 +59,7 @@ def test_wrong_size_pdf_fails_validation_and_reaches_no_hot_folder(site: Site, d
     assert "148.0 × 210.0 mm with 3.0 mm bleed" in failed[0]["message"]
     assert not site.hot.exists() or list(site.hot.iterdir()) == []
     shown = site.cli("show", "J-A4").stdout
-    assert "FAIL page_size" in shown
+    assert "    page_size [pages 1-2]: " in shown
 
 
 def test_bad_tickets_are_set_aside_while_good_jobs_go_on(site: Site, daemon_factory):

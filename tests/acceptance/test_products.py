@@ -113,4 +113,4 @@ def test_a_failing_multipart_job_keeps_its_report(site: Site, daemon_factory):
     assert failed[0]["message"] == ("the combined document has 5 pages; the product needs "
                                     "at least 8")
     shown = site.cli("show", "J-F").stdout
-    assert "FAIL page_count" in shown
+    assert "    failed (1)\n      page_count: " in shown

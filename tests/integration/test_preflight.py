@@ -169,3 +169,18 @@ def test_the_summary_names_each_failed_check_and_no_check_passes_that_did_not_ap
     assert "(and 2 more pages)" in summary
     bleed = [c.message for c in report.checks if c.check == "bleed"]
     assert bleed == ["art.pdf: the bleed was not checked on pages of the wrong size"]
+
+
+def test_every_check_carries_its_result_and_the_pages_it_found(tmp_path: Path):
+    """DESIGN §5: `result` and `pages` on every check; only the pages at fault."""
+    path = make_pdf(tmp_path / "a.pdf", pages=4)
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        for number in (2, 4):  # trim size with no bleed on pages 2 and 4
+            pdf.pages[number - 1].mediabox = [0, 0, 148 * 72 / 25.4, 210 * 72 / 25.4]
+        pdf.save(path)
+    report = run(path).as_json()
+    results = {c["check"]: (c["result"], c["pages"]) for c in report["checks"]}
+    assert results["bleed"] == ("failed", [2, 4])
+    assert results["page_count"] == ("passed", [])
+    assert all(c["result"] in ("passed", "warned", "failed", "fixed")
+               and isinstance(c["pages"], list) for c in report["checks"])

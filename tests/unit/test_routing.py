@@ -102,3 +102,4 @@ def test_sidecars_stay_valid_whatever_the_ticket_holds():
     root = ET.fromstring(render("xml", t, "x.pdf"))
     assert root.get("DescriptiveName") == "A5  [2Kflyer   & <b>"
     json_module.loads(render("json", t, "x.pdf"))
+

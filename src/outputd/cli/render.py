@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from outputd.logs import counted, printable
+from outputd.pipeline.report import RESULTS, result_of
 
 
 def render(body: dict[str, Any]) -> str:
@@ -35,13 +36,37 @@ def render(body: dict[str, Any]) -> str:
     if body["preflight"]:
         verdict = "passed" if body["preflight"]["ok"] else "FAILED"
         lines.append(f"  preflight   {verdict}")
-        for c in body["preflight"]["checks"]:
-            mark = "ok  " if c["ok"] else ("WARN" if c.get("severity") == "warning" else "FAIL")
-            lines.append(f"    {mark} {c['check']}: {c['message']}")
+        lines += _checks(body["preflight"]["checks"])
     lines.append("  history")
     lines += [f"    {h['at']}  {h['status']:<22} {h['by']:<10} {h['message']}"
               for h in body["history"]]
     return "\n".join(printable(line) for line in lines)
+
+
+def _checks(checks: list[dict[str, Any]]) -> list[str]:
+    """The preflight checks grouped by result: failed, fixed, warned, passed."""
+    lines: list[str] = []
+    for result in RESULTS:
+        found = [c for c in checks if result_of(c) == result]
+        if found:
+            lines.append(f"    {result} ({len(found)})")
+        for c in found:
+            pages = c.get("pages") or []
+            where = f" [page{'s' if len(pages) > 1 else ''} {_pages(pages)}]" if pages else ""
+            lines.append(f"      {c['check']}{where}: {c['message']}")
+    return lines
+
+
+def _pages(pages: list[int]) -> str:
+    """1, 3-7, 9: runs of pages shortened; at most 12 runs, then how many more."""
+    runs: list[list[int]] = []
+    for page in pages:
+        if runs and page == runs[-1][1] + 1:
+            runs[-1][1] = page
+        else:
+            runs.append([page, page])
+    said = [str(a) if a == b else f"{a}-{b}" for a, b in runs[:12]]
+    return ", ".join(said) + (f" and {len(runs) - 12} more" if len(runs) > 12 else "")
 
 
 def render_header() -> str:

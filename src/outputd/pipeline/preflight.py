@@ -169,7 +169,7 @@ def check_pages_complete(pdf: pikepdf.Pdf, label: str, repaired: bool) -> Check:
     """Every page's content, resources and media box are there: a file cut short after
     its page objects opens after repair with pages pointing at objects that no longer
     exist, which a RIP prints as blank pages."""
-    broken: list[str] = []
+    broken: list[tuple[int, str]] = []
     for number, page in enumerate(pdf.pages, start=1):
         obj = page.obj
         missing = []
@@ -187,9 +187,9 @@ def check_pages_complete(pdf: pikepdf.Pdf, label: str, repaired: bool) -> Check:
         if not isinstance(_inherited(obj, "/MediaBox"), pikepdf.Array):
             missing.append("MediaBox")
         if missing:
-            broken.append(f"page {number}'s {' and '.join(missing)}")
-    return _summarise("complete", [f"{b} is missing (is the file cut short?)" for b in broken],
-                      f"{label}: every page has its content", label)
+            broken.append((number, f"page {number}'s {' and '.join(missing)} is missing (is "
+                           "the file cut short?)"))
+    return _summarise("complete", broken, f"{label}: every page has its content", label)
 
 
 def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
@@ -200,28 +200,29 @@ def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
     wanted = f"{want_w:.1f} × {want_h:.1f} mm"
     if bleed > 0:
         wanted += f" with {bleed:.1f} mm bleed"
-    size_bad: list[str] = []
-    bleed_bad: list[str] = []
-    boxes_bad: list[str] = []
+    size_bad: list[tuple[int, str]] = []
+    bleed_bad: list[tuple[int, str]] = []
+    boxes_bad: list[tuple[int, str]] = []
     for number, page in enumerate(pdf.pages, start=1):
         try:
             geo = page_geometry(page, want_w, want_h, bleed)
         except (KeyError, TypeError, ValueError, IndexError, pikepdf.PdfError) as exc:
-            size_bad.append(f"page {number} has no readable page box ({exc})")
+            size_bad.append((number, f"page {number} has no readable page box ({exc})"))
             continue
         facts.trims.append((geo.trim.width, geo.trim.height))
         if not fits(geo.trim.width, geo.trim.height, want_w, want_h):
-            size_bad.append(f"page {number} is {geo.trim.width:.1f} × {geo.trim.height:.1f} "
-                            f"mm; the product is {wanted}")
+            size_bad.append((number, f"page {number} is {geo.trim.width:.1f} × "
+                             f"{geo.trim.height:.1f} mm; the product is {wanted}"))
         elif bleed > 0 and geo.bleed < bleed - BLEED_TOLERANCE_MM:
-            bleed_bad.append(f"page {number} has {max(geo.bleed, 0):.1f} mm bleed; "
-                             f"the product needs {bleed:.1f} mm")
+            bleed_bad.append((number, f"page {number} has {max(geo.bleed, 0):.1f} mm bleed; "
+                              f"the product needs {bleed:.1f} mm"))
         outer = geo.bleed_box or geo.media
         if geo.trim.margin_to(outer) < -BOX_TOLERANCE_MM:
-            boxes_bad.append(f"page {number}: the TrimBox reaches outside the "
-                             f"{'BleedBox' if geo.bleed_box else 'MediaBox'}")
+            boxes_bad.append((number, f"page {number}: the TrimBox reaches outside the "
+                              f"{'BleedBox' if geo.bleed_box else 'MediaBox'}"))
         elif geo.bleed_box and geo.bleed_box.margin_to(geo.media) < -BOX_TOLERANCE_MM:
-            boxes_bad.append(f"page {number}: the BleedBox reaches outside the MediaBox")
+            boxes_bad.append((number, f"page {number}: the BleedBox reaches outside the "
+                              "MediaBox"))
     bleed_ok = f"{label}: every page has the bleed"
     if size_bad:  # a page of the wrong size has no bleed to measure
         bleed_ok = f"{label}: the bleed was not checked on pages of the wrong size"
@@ -232,30 +233,33 @@ def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
     ]
 
 
-def _summarise(name: str, problems: list[str], ok_message: str, label: str,
+def _summarise(name: str, problems: Sequence[tuple[int, str]], ok_message: str, label: str,
                severity: str = "error") -> Check:
+    """One check from its problems, (page, sentence) each: the first is told, the rest
+    counted, and every page is listed."""
     if not problems:
         return Check(name, True, ok_message, "info", label)
     rest = len(problems) - 1
     more = f" (and {rest} more page{'s' if rest > 1 else ''})" if rest else ""
-    return Check(name, False, f"{label}: {problems[0]}{more}", severity, label)
+    pages = tuple(sorted({page for page, _ in problems}))
+    return Check(name, False, f"{label}: {problems[0][1]}{more}", severity, label, pages)
 
 
 def check_content(uses: Sequence[PageUse], label: str, settings: PreflightConfig) -> list[Check]:
     """Fonts, image resolution, colour and transparency, from the walked pages."""
     checks: list[Check] = []
-    missing = [f"page {u.page} uses {m}, which it does not define" for u in uses
+    missing = [(u.page, f"page {u.page} uses {m}, which it does not define") for u in uses
                for m in u.missing]
     checks.append(_summarise("resources", missing, f"{label}: every resource resolves", label))
-    fonts = [f"font {name} on page {u.page} is not embedded" for u in uses
+    fonts = [(u.page, f"font {name} on page {u.page} is not embedded") for u in uses
              for name, embedded in u.fonts.items() if not embedded]
     checks.append(_summarise("fonts", fonts, f"{label}: every font is embedded", label))
     images = [i for u in uses for i in u.images]
-    low_fail = [f"image {i.name} on page {i.page} is {i.ppi:.0f} ppi (at least "
-                f"{settings.min_ppi_fail:g} needed)" for i in images
+    low_fail = [(i.page, f"image {i.name} on page {i.page} is {i.ppi:.0f} ppi (at least "
+                 f"{settings.min_ppi_fail:g} needed)") for i in images
                 if i.ppi < settings.min_ppi_fail]
-    low_warn = [f"image {i.name} on page {i.page} is {i.ppi:.0f} ppi (below "
-                f"{settings.min_ppi_warn:g})" for i in images
+    low_warn = [(i.page, f"image {i.name} on page {i.page} is {i.ppi:.0f} ppi (below "
+                 f"{settings.min_ppi_warn:g})") for i in images
                 if settings.min_ppi_fail <= i.ppi < settings.min_ppi_warn]
     lowest = min((i.ppi for i in images), default=None)
     ok_images = f"{label}: {len(images)} images" + (f", lowest {lowest:.0f} ppi" if lowest
@@ -270,7 +274,8 @@ def check_content(uses: Sequence[PageUse], label: str, settings: PreflightConfig
         pages = ", ".join(str(u.page) for u in rgb_pages[:10])
         message = f"{label}: RGB is used on page {pages} ({', '.join(where)})"
         checks.append(Check("colour", False, message,
-                            "error" if settings.cmyk_only else "warning", label))
+                            "error" if settings.cmyk_only else "warning", label,
+                            tuple(u.page for u in rgb_pages)))
     else:
         checks.append(passed("colour", f"{label}: no RGB", label))
     spots = sorted({s for u in uses for s in u.spots})

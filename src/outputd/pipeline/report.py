@@ -7,32 +7,56 @@ from typing import Any
 
 from outputd.logs import counted
 
+RESULTS = ("failed", "fixed", "warned", "passed")  # the order a person reads them in
+
 
 @dataclass(frozen=True)
 class Check:
-    """One check's finding: `ok`, or a problem of `severity` (error blocks the job)."""
+    """One check's finding: `ok`, or a problem of `severity` (error blocks the job), on
+    `pages` (1-based; empty when it is about the whole file). A fix-up that changed the
+    file is `ok` and `fixed`."""
 
     check: str
     ok: bool
     message: str
     severity: str = "error"  # error | warning | info
     file: str | None = None
-    page: int | None = None
+    pages: tuple[int, ...] = ()
+    fixed: bool = False
+
+    @property
+    def result(self) -> str:
+        """`passed`, `warned`, `failed` or `fixed` (DESIGN §5)."""
+        if self.fixed:
+            return "fixed"
+        if self.ok:
+            return "passed"
+        return "warned" if self.severity == "warning" else "failed"
 
 
 def error(check: str, message: str, file: str, page: int | None = None) -> Check:
     """A failed check that blocks the job."""
-    return Check(check, False, message, "error", file, page)
+    return Check(check, False, message, "error", file, () if page is None else (page,))
 
 
 def warning(check: str, message: str, file: str, page: int | None = None) -> Check:
     """A finding that is reported but does not block the job."""
-    return Check(check, False, message, "warning", file, page)
+    return Check(check, False, message, "warning", file, () if page is None else (page,))
 
 
 def passed(check: str, message: str, file: str | None = None) -> Check:
     """A check that passed."""
     return Check(check, True, message, "info", file)
+
+
+def result_of(check: dict[str, Any]) -> str:
+    """A stored check's result (a report kept before results were recorded carries only
+    `ok` and `severity`)."""
+    if check.get("result"):
+        return str(check["result"])
+    if check.get("ok"):
+        return "passed"
+    return "warned" if check.get("severity") == "warning" else "failed"
 
 
 @dataclass(frozen=True)
@@ -63,12 +87,11 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         checks = []
         for c in self.checks:
-            entry: dict[str, Any] = {"check": c.check, "ok": c.ok, "message": c.message,
-                                     "severity": c.severity}
+            entry: dict[str, Any] = {"check": c.check, "ok": c.ok, "result": c.result,
+                                     "message": c.message, "severity": c.severity,
+                                     "pages": list(c.pages)}
             if c.file is not None:
                 entry["file"] = c.file
-            if c.page is not None:
-                entry["page"] = c.page
             checks.append(entry)
         return {"ok": self.ok, "checks": checks, "files": list(self.files)}
 

@@ -20,6 +20,7 @@ from outputd.model import JobFilter
 from outputd.ops import accounts, events, jobs
 from outputd.ops.access import Caller
 from outputd.ops.view import is_late
+from outputd.pipeline.report import RESULTS, result_of
 from outputd.web import render
 from outputd.web.site import SESSION_COOKIE, Site, status_of
 
@@ -158,16 +159,15 @@ def job_page(request: Request, job_id: str, fragment: bool = False, recorded: st
         body = jobs.show(site.store, caller, job_id)
     except OutputdError as exc:
         return refused(exc, caller, csrf)
-    order = {"failed": 0, "fixed": 1, "warned": 2, "passed": 3}
     checks = sorted((body["preflight"] or {}).get("checks", []),
-                    key=lambda c: order.get(_result(c), 4))
+                    key=lambda c: RESULTS.index(result_of(c)))
     pages = body["outputs"][0]["pages"] if body["outputs"] else 1
     context: dict[str, Any] = dict(
         job=body, nav="jobs", said=_said(recorded, already),
         attributes=job.ticket_data.get("attributes") or {},
         actions=events.available(site.store, site.layout, caller, job),
         irreversible=events.IRREVERSIBLE,
-        checks=[{**c, "result": _result(c), "pages": c.get("pages") or []} for c in checks],
+        checks=[{**c, "result": result_of(c), "pages": c.get("pages") or []} for c in checks],
         previews=range(1, min(pages or 1, PREVIEW_PAGES) + 1)
         if body["status"] != states.CLEAN_UP else [],
         can_download=caller.may("download") and caller.sees(body["storefront"]),
@@ -192,15 +192,6 @@ def _said(recorded: str, already: str) -> str:
     if already in events.BOARD_EVENTS:
         return f"{already.replace('_', ' ').capitalize()}: it was so already."
     return ""
-
-
-def _result(check: dict[str, Any]) -> str:
-    """A check's result word (older reports carry only `ok` and `severity`)."""
-    if check.get("result"):
-        return str(check["result"])
-    if check.get("ok"):
-        return "passed"
-    return "warned" if check.get("severity") == "warning" else "failed"
 
 
 def _reason(body: dict[str, Any]) -> str:
