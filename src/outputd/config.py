@@ -87,11 +87,70 @@ class CleanupConfig(_Section):
     keep_sources_days: float = Field(30, ge=0)
 
 
-class PreflightConfig(_Section):
-    """`[preflight]`: the shop's defaults for the content checks."""
+Severity = Literal["error", "warn", "off"]
+
+
+class PreflightSettings(_Section):
+    """The settings of the preflight checks: `[preflight]`, and each profile."""
     min_ppi_warn: float = Field(200, ge=0)
     min_ppi_fail: float = Field(120, ge=0)
     cmyk_only: bool = False
+    min_line_pt: float = Field(0.25, ge=0)  # a stroke thinner than this is a hairline
+    min_text_pt: float = Field(8, ge=0)  # text in several inks (or a spot) below this
+    spot_colours: list[str] = []  # the spot colours the shop prints; empty: any
+    overprint_simulated: bool = True  # the press (or RIP) shows overprint as on press
+    require_pdfx: bool = False  # the file must declare PDF/X in its XMP, with an intent
+    max_tac_pct: float = Field(320, ge=100, le=400)  # total area coverage
+    tac_dpi: int = Field(36, ge=9, le=300)  # the rendering coverage is measured on
+    fix_rotate: bool = False
+    fix_boxes: bool = False
+    fix_scale: bool = False
+    scale_max_pct: float = Field(3, ge=0, le=25)
+    # each check's severity by name; a check not named keeps its own
+    severity: dict[str, Severity] = {}
+
+
+class PreflightConfig(PreflightSettings):
+    """`[preflight]`: the shop's defaults, and its named profiles (DESIGN §14)."""
+    profiles: dict[str, PreflightSettings] = {}
+
+    def profile(self, name: str | None) -> PreflightSettings:
+        """The settings of profile `name` (None: the defaults): a bundled profile's over
+        the defaults, then the keys `[preflight.profiles.NAME]` sets. KeyError when there
+        is no such profile."""
+        if not name:
+            return PreflightSettings.model_validate(self.model_dump(exclude={"profiles"}))
+        if name not in BUNDLED_PROFILES and name not in self.profiles:
+            raise KeyError(name)
+        settings = self.model_dump(exclude={"profiles"})
+        settings.update(BUNDLED_PROFILES.get(name, {}))
+        own = self.profiles.get(name)
+        if own is not None:
+            severity = {**settings["severity"], **own.severity}
+            settings.update(own.model_dump(include=own.model_fields_set))
+            settings["severity"] = severity
+        return PreflightSettings.model_validate(settings)
+
+
+# Profiles every shop has, modelled on the Ghent Workgroup variants a small shop prints
+# for (docs/preflight.md says which setting follows which requirement). A profile of the
+# same name in the config changes single settings of one.
+BUNDLED_PROFILES: dict[str, dict[str, Any]] = {
+    "digital-cutsheet": {
+        "min_ppi_fail": 150, "min_ppi_warn": 225, "min_line_pt": 0.25, "min_text_pt": 6,
+        "overprint_simulated": False, "max_tac_pct": 320, "fix_rotate": True,
+        "fix_boxes": True,
+        "severity": {"registration": "error", "white_overprint": "error",
+                     "overprint": "warn", "tac": "off"},
+    },
+    "sheetfed-offset": {
+        "min_ppi_fail": 150, "min_ppi_warn": 225, "min_line_pt": 0.125, "min_text_pt": 9,
+        "overprint_simulated": True, "max_tac_pct": 320, "fix_rotate": True,
+        "fix_boxes": True,
+        "severity": {"registration": "error", "white_overprint": "error",
+                     "small_text": "error", "tac": "error"},
+    },
+}
 
 
 class MetricsConfig(_Section):
@@ -205,6 +264,8 @@ class RouteConfig(_Section):
     match: dict[str, str | bool | int] = {}
     to: list[str] = []
     skip: bool = False
+    profile: str | None = None  # the preflight profile of its jobs (a product's own wins)
+    checkpoint: bool = False  # its jobs wait at AwaitingProof until `verified`
 
     @field_validator("match")
     @classmethod
@@ -339,6 +400,14 @@ def _resolve(config: Config, file: ConfigFile) -> Config:
 
 def _check_routes(config: Config) -> None:
     for index, route in enumerate(config.routes, start=1):
+        if route.profile is not None:
+            try:
+                config.preflight.profile(route.profile)
+            except KeyError:
+                known = sorted({*BUNDLED_PROFILES, *config.preflight.profiles})
+                raise ConfigError(f"[[routes]] number {index}: profile {route.profile!r} is "
+                                  f"not a preflight profile; known: {', '.join(known)}"
+                                  ) from None
         for name in route.to:
             if name not in config.hotfolders:
                 raise ConfigError(f"[[routes]] number {index}: to names unknown hot folder "

@@ -39,7 +39,8 @@ class PageRules(_Strict):
 
 
 class PreflightOverrides(_Strict):
-    """A product's own preflight settings, over the shop's defaults."""
+    """A product's own preflight settings, over the shop's defaults (or its profile)."""
+    profile: Identifier | None = None
     min_ppi_warn: float | None = Field(None, ge=0)
     min_ppi_fail: float | None = Field(None, ge=0)
     cmyk_only: bool | None = None

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pikepdf
 
-from outputd.config import PreflightConfig
+from outputd.config import PreflightConfig, PreflightSettings
 from outputd.logs import counted
 from outputd.pipeline.geometry import BLEED_TOLERANCE_MM, fits, page_geometry
 from outputd.pipeline.pdfwalk import PageUse, Walker, WalkLimit
@@ -120,7 +120,8 @@ def check_page_count(count: int, rules: PageRules, label: str) -> Check:
     return Check("page_count", True, f"{label} has {counted(count, 'page')}", "info", label)
 
 
-def check_document_features(pdf: pikepdf.Pdf, label: str) -> tuple[list[Check], str | None]:
+def check_document_features(pdf: pikepdf.Pdf, label: str, settings: PreflightSettings
+                            ) -> tuple[list[Check], str | None]:
     """Output intent, PDF/X identification, JavaScript and embedded files."""
     checks: list[Check] = []
     root = pdf.Root
@@ -133,9 +134,7 @@ def check_document_features(pdf: pikepdf.Pdf, label: str) -> tuple[list[Check], 
     else:
         checks.append(Check("output_intent", True, f"{label} has no output intent", "info",
                             label))
-    pdfx = str(pdf.docinfo.get("/GTS_PDFXVersion", "")) if "/Info" in pdf.trailer else ""
-    if pdfx:
-        checks.append(passed("pdfx", f"{label} declares {pdfx}", label))
+    checks.append(check_pdfx(pdf, label, settings))
     names: Any = root.get("/Names", pikepdf.Dictionary())
     if "/JavaScript" in names or _has_js_action(root):
         checks.append(warning("javascript", f"{label} contains JavaScript (a RIP ignores it)",
@@ -143,6 +142,45 @@ def check_document_features(pdf: pikepdf.Pdf, label: str) -> tuple[list[Check], 
     if "/EmbeddedFiles" in names:
         checks.append(warning("embedded_files", f"{label} carries embedded files", label))
     return checks, intent
+
+
+def check_pdfx(pdf: pikepdf.Pdf, label: str, settings: PreflightSettings) -> Check:
+    """What PDF/X the file declares where a RIP looks: its XMP metadata (PDF/X-4 and
+    later are identified there only; PDF/X-1a and X-3 in the Info dictionary too), and a
+    PDF/X output intent with its profile."""
+    info = str(pdf.docinfo.get("/GTS_PDFXVersion", "")) if "/Info" in pdf.trailer else ""
+    xmp = ""
+    try:
+        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
+            xmp = str(meta.get("pdfxid:GTS_PDFXVersion", "") or "")
+    except Exception:  # unreadable XMP is the same as none here
+        xmp = ""
+    intents = [i for i in pdf.Root.get("/OutputIntents", pikepdf.Array())
+               if isinstance(i, pikepdf.Dictionary) and i.get("/S") == "/GTS_PDFX"]
+    has_profile = any("/DestOutputProfile" in i for i in intents)
+    declared = xmp or info
+    severity = "error" if settings.require_pdfx else "warning"
+    if not declared:
+        if settings.require_pdfx:
+            return error("pdfx", f"{label} is not PDF/X: its XMP declares no "
+                         "pdfxid:GTS_PDFXVersion", label)
+        return Check("pdfx", True, f"{label} does not declare PDF/X", "info", label)
+    problems = []
+    modern = not declared.startswith(("PDF/X-1", "PDF/X-2", "PDF/X-3"))
+    if modern and not xmp:
+        problems.append(f"declares {info} only in its Info dictionary; a RIP reads PDF/X-4 "
+                        "from the XMP metadata")
+    elif xmp and info and xmp != info:
+        problems.append(f"declares {xmp} in its XMP but {info} in its Info dictionary")
+    if not intents:
+        problems.append(f"declares {declared} but has no PDF/X output intent")
+    elif not has_profile:
+        problems.append(f"declares {declared} but its output intent has no ICC profile "
+                        "(DestOutputProfile)")
+    if problems:
+        return Check("pdfx", False, f"{label} " + "; ".join(problems), severity, label)
+    return passed("pdfx", f"{label} declares {declared} in its XMP"
+                  + (" and Info" if info else "") + " with a PDF/X output intent", label)
 
 
 def _has_js_action(root: Any) -> bool:
@@ -245,7 +283,8 @@ def _summarise(name: str, problems: Sequence[tuple[int, str]], ok_message: str, 
     return Check(name, False, f"{label}: {problems[0][1]}{more}", severity, label, pages)
 
 
-def check_content(uses: Sequence[PageUse], label: str, settings: PreflightConfig) -> list[Check]:
+def check_content(uses: Sequence[PageUse], label: str, settings: PreflightSettings
+                  ) -> list[Check]:
     """Fonts, image resolution, colour and transparency, from the walked pages."""
     checks: list[Check] = []
     missing = [(u.page, f"page {u.page} uses {m}, which it does not define") for u in uses
@@ -286,6 +325,55 @@ def check_content(uses: Sequence[PageUse], label: str, settings: PreflightConfig
     if transparency:
         checks.append(passed("transparency", f"{label}: uses transparency "
                              f"({', '.join(transparency)})", label))
+    return checks + check_print_risks(uses, label, settings)
+
+
+def check_print_risks(uses: Sequence[PageUse], label: str, settings: PreflightSettings
+                      ) -> list[Check]:
+    """What the print fails on though the file is valid: white set to overprint, overprint
+    the press does not simulate, the registration colour in content, spot colours the
+    shop does not print, hairlines, and small text in several inks."""
+    def said(found: set[str]) -> str:
+        return " and ".join(sorted(found))
+
+    white = [(u.page, f"white {said(u.white_overprint)} on page {u.page} are set to "
+              "overprint: they vanish on press") for u in uses if u.white_overprint]
+    checks = [_summarise("white_overprint", white, f"{label}: no white object is set to "
+                         "overprint", label)]
+    over = [(u.page, f"page {u.page} sets {said(u.overprint)} to overprint, which this "
+             "press does not simulate: it prints unlike a proof that shows it")
+            for u in uses if u.overprint]
+    if settings.overprint_simulated or not over:
+        used = "uses overprint (the press simulates it)" if over else "uses no overprint"
+        checks.append(passed("overprint", f"{label}: {used}", label))
+    else:
+        checks.append(_summarise("overprint", over, "", label, "warning"))
+    registration = [(u.page, f"the registration colour (All) is used for "
+                     f"{said(u.registration)} on page {u.page}: it prints on every plate")
+                    for u in uses if u.registration]
+    checks.append(_summarise("registration", registration, f"{label}: the registration "
+                             "colour is not used for content", label, "warning"))
+    allowed = {name.casefold() for name in settings.spot_colours}
+    unknown = [(u.page, f"spot colour {name} on page {u.page} is not one this shop prints "
+                f"({', '.join(settings.spot_colours)})")
+               for u in uses for name in sorted(u.spots) if name.casefold() not in allowed]
+    if allowed:
+        checks.append(_summarise("spot_names", unknown, f"{label}: every spot colour is "
+                                 "one this shop prints", label))
+    thin = [(u.page, f"a line on page {u.page} is {u.thinnest_line:.2f} pt wide (at least "
+             f"{settings.min_line_pt:g} pt prints)" if u.thinnest_line else
+             f"a line on page {u.page} has width 0, the thinnest the device can draw")
+            for u in uses if u.thinnest_line is not None
+            and u.thinnest_line < settings.min_line_pt]
+    checks.append(_summarise("hairlines", thin, f"{label}: no line is thinner than "
+                             f"{settings.min_line_pt:g} pt", label, "warning"))
+    small = [(u.page, f"text on page {u.page} is {size:.1f} pt in {inks} (at least "
+              f"{settings.min_text_pt:g} pt in more than one ink)")
+             for u in uses for inks, size in sorted(u.small_text.items())
+             if size < settings.min_text_pt]
+    checks.append(_summarise("small_text", small, f"{label}: no text under "
+                             f"{settings.min_text_pt:g} pt is in more than one ink", label,
+                             "warning"))
     return checks
 
 
@@ -293,7 +381,7 @@ def check_content(uses: Sequence[PageUse], label: str, settings: PreflightConfig
 
 
 def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
-                 rules: PageRules | None, settings: PreflightConfig,
+                 rules: PageRules | None, settings: PreflightSettings,
                  budget_s: float = FILE_BUDGET_S) -> tuple[list[Check], FileFacts]:
     """Every check of one file. `rules` is None when page rules apply to a combined
     document instead."""
@@ -317,7 +405,7 @@ def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
             if rules is not None:
                 checks.append(check_page_count(facts.pages, rules, label))
             checks += check_pages_geometry(pdf, product, label, facts)
-            features, facts.output_intent = check_document_features(pdf, label)
+            features, facts.output_intent = check_document_features(pdf, label, settings)
             checks += features
             walker = Walker(time.monotonic() + budget_s)
             uses = []
@@ -371,9 +459,14 @@ def _distinct_sizes(trims: Iterable[tuple[float, float]]) -> list[tuple[float, f
 
 
 def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int,
-        defaults: PreflightConfig | None = None) -> Report:
-    """Preflight the job's files (path, label) for its product."""
-    settings = _settings(defaults or PreflightConfig(), product)
+        defaults: PreflightConfig | None = None, profile: str | None = None) -> Report:
+    """Preflight the job's files (path, label) for its product, with the product's
+    profile (else `profile`, the route's; else the defaults) and its own settings."""
+    try:
+        settings = settings_for(defaults or PreflightConfig(), product, profile)
+    except KeyError as exc:
+        return Report((error("profile", f"the product names preflight profile {exc}, which "
+                             "this shop does not have", "the ticket"),))
     # A ticket may lower the limit for its product, never raise it above the config's.
     limit = min(product.max_file_bytes or max_file_bytes, max_file_bytes)
     per_file = product.type == "static" or product.assembly == "separate"
@@ -390,13 +483,31 @@ def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int
                 checks += document_checks([(label, f)], product, combined=False)
         else:
             checks += document_checks(facts, product, combined=True)
-    return Report(tuple(checks), tuple(
+    return Report(tuple(graded(checks, settings.severity)), tuple(
         {"file": label, "pages": f.pages, "resave": f.resave} for label, f in facts))
 
 
-def _settings(defaults: PreflightConfig, product: Product) -> PreflightConfig:
+def settings_for(defaults: PreflightConfig, product: Product, profile: str | None = None
+                 ) -> PreflightSettings:
+    """The settings a product's files are checked with: its profile's (KeyError when the
+    shop has no such profile), then the product's own keys."""
     overrides = product.preflight
+    settings = defaults.profile((overrides.profile if overrides else None) or profile)
     if overrides is None:
-        return defaults
-    return defaults.model_copy(update={
-        k: v for k, v in overrides.model_dump().items() if v is not None})
+        return settings
+    return settings.model_copy(update={
+        k: v for k, v in overrides.model_dump(exclude={"profile"}).items() if v is not None})
+
+
+def graded(checks: Iterable[Check], severity: Mapping[str, str]) -> list[Check]:
+    """Each check at the severity the profile gives it: `off` leaves it out, `warn`
+    makes a failure a warning, `error` makes a warning block the job."""
+    found = []
+    for check in checks:
+        wanted = severity.get(check.check)
+        if wanted == "off":
+            continue
+        if not check.ok and wanted in ("warn", "error"):
+            check = replace(check, severity="warning" if wanted == "warn" else "error")
+        found.append(check)
+    return found

@@ -17,10 +17,13 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 @dataclass(frozen=True)
 class Route:
-    """Where a job goes: hot folder names, or skip with the reason."""
+    """Where a job goes: hot folder names, or skip with the reason; the route's
+    preflight profile, and whether its jobs wait for a proof to be verified."""
 
     to: tuple[str, ...]
     skip_reason: str | None = None
+    profile: str | None = None
+    checkpoint: bool = False
 
 
 def _matches(route: RouteConfig, ticket: JobTicket) -> bool:
@@ -51,8 +54,9 @@ def route(config: Config, ticket: JobTicket) -> Route:
     for index, candidate in enumerate(config.routes):
         if _matches(candidate, ticket):
             if candidate.skip:
-                return Route((), f"[[routes]] number {index + 1} says to skip hot folders")
-            return Route(tuple(candidate.to))
+                return Route((), f"[[routes]] number {index + 1} says to skip hot folders",
+                             candidate.profile)
+            return Route(tuple(candidate.to), None, candidate.profile, candidate.checkpoint)
     return Route((), "no route matches this job")
 
 

@@ -20,7 +20,7 @@ from outputd.config import Config
 from outputd.errors import StageError
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Delivery, HistoryEntry, Job, Output, Result
-from outputd.pipeline import assemble, cleanup, deliver, gate, report
+from outputd.pipeline import assemble, cleanup, deliver, gate, report, routing
 from outputd.retry import RetryPolicy
 from outputd.transports.base import Transport
 
@@ -108,7 +108,8 @@ def _preflight(ctx: StageContext, job: Job) -> Result:
     try:
         found = ctx.pdf_call(
             "preflight", [(path, path.name) for path, _ in ctx.sources(job)],
-            job.ticket.product, ctx.config.limits.max_file_bytes, ctx.config.preflight)
+            job.ticket.product, ctx.config.limits.max_file_bytes, ctx.config.preflight,
+            routing.route(ctx.config, job.ticket).profile)
     except StageError as exc:
         failed = report.Report((report.error("limits", str(exc), "the job"),))
         return Result(states.VALIDATION_FAILED, str(exc), fields={"preflight": failed.as_json()},
