@@ -25,6 +25,8 @@ RECREATION_REQUESTED = "RecreationRequested"
 OUTPUT_DELETE = "OutputDelete"
 CLEAN_UP = "CleanUp"
 BLOCKED = "Blocked"
+AWAITING_PROOF = "AwaitingProof"  # a route's proof checkpoint: a person verifies the output
+VERIFIED = "Verified"
 # Recorded when an event says so.
 PAID = "Paid"
 APPROVED = "Approved"
@@ -68,6 +70,7 @@ LATE = "Late"  # the ticket's due_at passed before the job reached a hot folder
 EVENTS = (
     "paid", "approved", "rejected", "shipped", "ready_for_collection", "completed",
     "cancelled", "recreate", "reopen", "hold", "release", "renotify", *STATIONS,
+    "override", "verified",
 )
 
 NOTES: frozenset[str] = frozenset({
@@ -80,7 +83,7 @@ ALL: frozenset[str] = frozenset({
     VALIDATION_FAILED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED, OUTPUT_CREATION_FAILED,
     IN_HOT_FOLDER, COPY_FAILED, COPY_SKIPPED, IN_PRODUCTION, RECREATION_REQUESTED,
     OUTPUT_DELETE, CLEAN_UP, BLOCKED, PAID, APPROVED, REJECTED, SHIPPED,
-    READY_FOR_COLLECTION, COMPLETED, CANCELLED, REOPENED,
+    READY_FOR_COLLECTION, COMPLETED, CANCELLED, REOPENED, AWAITING_PROOF, VERIFIED,
 }) | STATION_STATUSES
 
 # Statuses from which the gate (payment, approval, due time, files present) runs.
@@ -96,7 +99,7 @@ HOLDABLE: frozenset[str] = GATE | frozenset({
 # Nothing more happens to the job until an event or an operator says so.
 RESTING: frozenset[str] = frozenset({
     VALIDATION_FAILED, OUTPUT_CREATION_FAILED, IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED,
-    CLEAN_UP, REJECTED, UNAPPROVED_ORDER, BLOCKED, READY_FOR_COLLECTION,
+    CLEAN_UP, REJECTED, UNAPPROVED_ORDER, BLOCKED, READY_FOR_COLLECTION, AWAITING_PROOF,
 }) | STATION_STATUSES
 # Failures an operator may retry, and the status each retry resumes from.
 RETRY_FROM: dict[str, str] = {
@@ -109,7 +112,7 @@ UNPAID_WAITING: frozenset[str] = GATE | frozenset({UNAPPROVED_ORDER})
 # A produced job whose output can be made anew.
 RECREATABLE: frozenset[str] = frozenset({
     OUTPUT_CREATED, IN_HOT_FOLDER, IN_PRODUCTION, COPY_FAILED, COPY_SKIPPED,
-    VALIDATION_FAILED, OUTPUT_CREATION_FAILED, READY_FOR_COLLECTION,
+    VALIDATION_FAILED, OUTPUT_CREATION_FAILED, READY_FOR_COLLECTION, AWAITING_PROOF,
 }) | STATION_STATUSES
 # Delivered to a RIP, or further on: such a job is never late.
 DELIVERED_OR_LATER: frozenset[str] = frozenset({
@@ -128,7 +131,10 @@ _PIPELINE: dict[str, frozenset[str]] = {
     **{status: _GATE_OUTCOMES for status in GATE},
     VALIDATION_FINISHED: frozenset({OUTPUT_CREATION_STARTED}),
     OUTPUT_CREATION_STARTED: frozenset({OUTPUT_CREATED, OUTPUT_CREATION_FAILED}),
-    OUTPUT_CREATED: _DELIVERY_OUTCOMES,
+    VALIDATION_FAILED: frozenset({VALIDATION_FINISHED}),  # an operator's override
+    OUTPUT_CREATED: _DELIVERY_OUTCOMES | {AWAITING_PROOF},
+    AWAITING_PROOF: frozenset({VERIFIED, REJECTED}),
+    VERIFIED: _DELIVERY_OUTCOMES,
     COPY_FAILED: _DELIVERY_OUTCOMES,
     IN_HOT_FOLDER: frozenset({IN_PRODUCTION}) | STATION_STATUSES,
     IN_PRODUCTION: STATION_STATUSES,
@@ -173,10 +179,11 @@ def check(job_id: str, current: str, new: str) -> None:
 # Status groups, one colour each on the board: what a job controller looks for first.
 GROUPS: dict[str, frozenset[str]] = {
     "problem": frozenset({VALIDATION_FAILED, OUTPUT_CREATION_FAILED, COPY_FAILED, REJECTED}),
-    "held": frozenset({BLOCKED}),
+    "held": frozenset({BLOCKED, AWAITING_PROOF}),
     "waiting": frozenset({ORDERED, FUTURE_ORDER, UNAPPROVED_ORDER, AWAITING_DATA, PAID,
                           APPROVED, REOPENED, RECREATION_REQUESTED, OUTPUT_DELETE}),
-    "working": frozenset({VALIDATION_FINISHED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED}),
+    "working": frozenset({VALIDATION_FINISHED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED,
+                          VERIFIED}),
     "delivered": frozenset({IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED}),
     "production": STATION_STATUSES,
     "finished": frozenset({SHIPPED, READY_FOR_COLLECTION, COMPLETED, CANCELLED, CLEAN_UP}),

@@ -20,14 +20,15 @@ ADMIN, OPERATOR, APPROVER, VIEWER, SUBMITTER, STATION = (
 ROLES = (ADMIN, OPERATOR, APPROVER, VIEWER, SUBMITTER, STATION)
 
 # What each role may do besides seeing jobs; events are "event:<name>".
-_APPROVALS = frozenset({"event:approved", "event:rejected"})
+_APPROVALS = frozenset({"event:approved", "event:rejected", "event:verified"})
 _ORDER_EVENTS = frozenset(f"event:{e}" for e in (
-    "paid", "approved", "rejected", "shipped", "ready_for_collection", "completed",
-    "cancelled"))
+    "paid", "approved", "rejected", "verified", "shipped", "ready_for_collection",
+    "completed", "cancelled"))
 _STATION_EVENTS = frozenset(f"event:{e}" for e in states.STATIONS)
 _OPERATOR_EVENTS = frozenset(f"event:{e}" for e in (
     "paid", "shipped", "ready_for_collection", "completed", "cancelled", "recreate",
-    "reopen", "hold", "release", "renotify", "retry")) | _STATION_EVENTS
+    "reopen", "hold", "release", "renotify", "retry", "override", "verified")
+                           ) | _STATION_EVENTS
 _MAY: dict[str, frozenset[str]] = {
     OPERATOR: frozenset({"download", "pause", "scan"}) | _OPERATOR_EVENTS,
     # a station's tablet, or the host of a USB barcode reader: it scans, nothing else

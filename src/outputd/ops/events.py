@@ -57,6 +57,9 @@ def record_event(store: Store, layout: Layout, caller: Caller, job_ids: Sequence
     Raises RequestRefused when no job allows it (and none has it already).
     """
     by = by or caller.name
+    if event == "override" and not message.strip():
+        raise RequestRefused("an override needs a message saying why (--message WHY): the "
+                             "history keeps it with who overrode the failed checks")
     allowed: list[str] = []
     already: list[str] = []
     refusals: list[str] = []
@@ -92,11 +95,12 @@ def record_event(store: Store, layout: Layout, caller: Caller, job_ids: Sequence
 
 
 # The events a person may ask of one job on the board, in the order they are offered.
-BOARD_EVENTS = ("approved", "rejected", "paid", "retry", "hold", "release",
+BOARD_EVENTS = ("approved", "rejected", "verified", "paid", "retry", "override", "hold",
+                "release",
                 *states.STATIONS, "shipped", "ready_for_collection", "completed",
                 "recreate", "reopen", "renotify", "cancelled")
 # Those that cannot be undone: the board asks for a confirmation first.
-IRREVERSIBLE = frozenset({"cancelled", "recreate", "reopen"})
+IRREVERSIBLE = frozenset({"cancelled", "recreate", "reopen", "override"})
 
 
 def available(store: Store, layout: Layout, caller: Caller, job: Job) -> list[str]:

@@ -26,6 +26,8 @@ _RECORDS: dict[str, str] = {
     "reopen": states.REOPENED,
     "hold": states.BLOCKED,
     **states.STATIONS,
+    "override": states.VALIDATION_FINISHED,  # a person takes a failed preflight on
+    "verified": states.VERIFIED,
     # Internal: the RIP took the file out of a watched hot folder.
     "picked_up": states.IN_PRODUCTION,
 }
@@ -64,6 +66,11 @@ def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Pla
                 "delivery can be retried"
             )
         return Plan(target)
+    if event == "override" and job.status != states.VALIDATION_FAILED:
+        raise RequestRefused(f"job {job.job_id} is {job.status}; only a job that failed "
+                             "preflight (ValidationFailed) can be overridden")
+    if event == "rejected" and job.status == states.AWAITING_PROOF:
+        return Plan(states.REJECTED)  # the proof, not the order's approval
     if event == "release":
         if job.status != states.BLOCKED:
             raise RequestRefused(f"job {job.job_id} is {job.status}, not Blocked")
@@ -86,9 +93,10 @@ def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Pla
 _FACTS: dict[str, Any] = {
     "paid": lambda job: job.payment_status == "Paid",
     "approved": lambda job: job.approval == "Approved",
-    "rejected": lambda job: job.approval == "Rejected",
+    "rejected": lambda job: job.approval == "Rejected" or job.status == states.REJECTED,
     "cancelled": lambda job: job.cancelled,
     "hold": lambda job: job.status == states.BLOCKED,
+    "verified": lambda job: job.status == states.VERIFIED,
     # the RIP took the file after the floor moved the job on: nothing to record
     "picked_up": lambda job: (job.status in states.DELIVERED_OR_LATER
                               and job.status not in (states.IN_HOT_FOLDER,
@@ -119,7 +127,8 @@ def already_so(job: Job, event: str, history: list[HistoryEntry] | None = None) 
     return False
 
 
-_ASKED = frozenset({"recreate", "reopen", "hold", "release", "retry", "renotify", "picked_up"})
+_ASKED = frozenset({"recreate", "reopen", "hold", "release", "retry", "renotify", "picked_up",
+                    "override"})
 
 
 def default_message(event: str) -> str:

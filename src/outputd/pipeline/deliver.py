@@ -227,6 +227,10 @@ def stage(ctx: StageContext, job: Job) -> Result:
     outputs, rebuilt = _local_outputs(ctx, job)
     if not deliveries:
         where = routing.route(ctx.config, job.ticket)
+        if where.checkpoint and job.status == states.OUTPUT_CREATED and not _verified(ctx, job):
+            return Result(states.AWAITING_PROOF, "the route holds its jobs for a proof: a "
+                          f"person checks the output, then outputd event {job.job_id} "
+                          "verified (or rejected)", outputs=rebuilt)
         if where.skip_reason is not None:
             return Result(states.COPY_SKIPPED, where.skip_reason, outputs=rebuilt)
         try:
@@ -253,6 +257,18 @@ def stage(ctx: StageContext, job: Job) -> Result:
                 tried.append(done)
         results.append(done)
     return _settle(job, results, tried, interrupted, rebuilt)
+
+
+def _verified(ctx: StageContext, job: Job) -> bool:
+    """Whether a person verified the proof of the output as it is now (a retried
+    delivery is not held again; a recreated output is)."""
+    verified = False
+    for entry in ctx.reads.history(job.job_id):
+        if entry.status == states.OUTPUT_CREATION_STARTED:
+            verified = False
+        elif entry.status == states.VERIFIED:
+            verified = True
+    return verified
 
 
 def _local_outputs(ctx: StageContext, job: Job) -> tuple[dict[str, Output], list[Output] | None]:

@@ -169,6 +169,7 @@ STAGES: dict[str, Stage] = {
     states.VALIDATION_FINISHED: start_output,
     states.OUTPUT_CREATION_STARTED: make_output,
     states.OUTPUT_CREATED: deliver.stage,
+    states.VERIFIED: deliver.stage,
     states.COPY_FAILED: deliver.stage,
     states.RECREATION_REQUESTED: delete_output,
     **dict.fromkeys(states.FINISHING, cleanup.stage),

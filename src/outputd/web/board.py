@@ -40,6 +40,9 @@ _WARNINGS = {
     "recreate": "The output is made again and delivered to the RIP again: a reprint.",
     "reopen": "The cleaned-up job is made again from its kept sources and delivered to "
               "the RIP again: a reprint.",
+    "override": "The job goes on to output and the RIP although its preflight failed. The "
+                "failed checks stay in its report, with your name and reason in its "
+                "history.",
 }
 
 

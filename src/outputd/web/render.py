@@ -15,7 +15,8 @@ from outputd import states
 from outputd.ops.access import Caller
 
 # What an action's button says.
-LABELS = {"approved": "Approve", "rejected": "Reject", "paid": "Mark paid", "retry": "Retry",
+LABELS = {"approved": "Approve", "rejected": "Reject", "verified": "Proof verified",
+          "override": "Override preflight", "paid": "Mark paid", "retry": "Retry",
           "hold": "Hold", "release": "Release", "shipped": "Mark shipped",
           "ready_for_collection": "Mark ready for collection", "completed": "Mark completed",
           "recreate": "Recreate", "reopen": "Reopen", "renotify": "Notify again",

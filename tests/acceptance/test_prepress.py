@@ -1,0 +1,91 @@
+"""Prepress through the real daemon, the CLI and the HTTP API (DESIGN §14): an operator
+overrides a failed preflight with a reason, and a route holds its jobs for a proof that a
+person verifies or rejects; each refused in the wrong status and for the wrong role."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import DaemonProcess, Site
+from tests.helpers import job_ticket, make_pdf
+from tests.web import Web, submit, token
+
+PROOF_ROUTES = ('[[routes]]\nmatch = {sku = "PROOF-*"}\nto = ["rip1"]\ncheckpoint = true\n\n'
+                '[[routes]]\nmatch = {}\nto = ["rip1"]\n')
+
+
+def _history(site: Site, job_id: str) -> list[tuple[str, str, str]]:
+    return [(h["status"], h["by"], h["message"]) for h in site.show(job_id)["history"]]
+
+
+def test_an_operator_overrides_a_failed_preflight_with_a_reason(tmp_path: Path):
+    site = Site(tmp_path / "site")
+    make_pdf(site.intake / "J-A4" / "a.pdf", width_mm=216, height_mm=303)  # A4 on an A5
+    (site.root / "a4.json").write_text(json.dumps(job_ticket("J-A4", ["J-A4/a.pdf"])))
+    site.cli("submit", str(site.root / "a4.json"))
+    submit(site, "J-OK")
+    daemon = DaemonProcess(site)
+    try:
+        site.wait_status("J-A4", "ValidationFailed", timeout=60)
+        site.wait_status("J-OK", "InHotFolder", timeout=60)
+        bare = site.cli("event", "J-A4", "override", check=False)
+        assert bare.returncode == 1 and "needs a message saying why" in bare.stderr
+        wrong = site.cli("event", "J-OK", "override", "--message", "why not", check=False)
+        assert wrong.returncode == 1 and "only a job that failed preflight" in wrong.stderr
+        site.cli("event", "J-A4", "override", "--message",
+                 "customer wants A4 scaled down by the RIP")
+        job = site.wait_status("J-A4", "InHotFolder", timeout=60)
+    finally:
+        daemon.stop()
+    entry = next(h for h in job["history"] if h["status"] == "ValidationFinished")
+    assert entry["message"] == "customer wants A4 scaled down by the RIP"
+    assert entry["by"] not in ("", "outputd")  # who: the user running the CLI
+    failed = [c["check"] for c in job["preflight"]["checks"] if c["result"] == "failed"]
+    assert "page_size" in failed  # the report keeps what was overridden
+
+
+def test_a_route_holds_its_jobs_for_a_proof_verified_or_rejected(tmp_path: Path):
+    site = Site(tmp_path / "site", routes=PROOF_ROUTES)
+    for job_id in ("J-P1", "J-P2"):
+        submit(site, job_id, product={"sku": "PROOF-A5"})
+    submit(site, "J-PLAIN")
+    web = Web(site)
+    daemon = DaemonProcess(site)
+    try:
+        site.wait_status("J-PLAIN", "InHotFolder", timeout=60)
+        for job_id in ("J-P1", "J-P2"):
+            job = site.wait_status(job_id, "AwaitingProof", timeout=60)
+            assert "verified (or rejected)" in job["history"][-1]["message"]
+        assert sorted(p.name for p in site.hot.iterdir()) == ["5001_J-PLAIN_FLYER-A5_q250.pdf"]
+        viewer, approver = token(site, "looker", "viewer"), token(site, "proofer", "approver")
+        station = token(site, "table", "station")
+        for caller in (viewer, station):
+            assert web.json("POST", "/api/v1/jobs/J-P1/events", caller,
+                            {"event": "verified"})[0] == 403
+        assert web.json("POST", "/api/v1/jobs/J-PLAIN/events", approver,
+                        {"event": "verified"})[0] == 409  # not waiting for a proof
+        status, _ = web.json("POST", "/api/v1/jobs/J-P1/events", approver,
+                             {"event": "verified", "message": "colours match the swatch"})
+        assert status == 202
+        site.wait_status("J-P1", "InHotFolder", timeout=60)
+        site.cli("event", "J-P2", "rejected", "--message", "logo is blurred")
+        site.wait_status("J-P2", "Rejected", timeout=60)
+        refused = site.cli("event", "J-P2", "verified", check=False)
+        assert refused.returncode == 1
+    finally:
+        daemon.stop()
+        web.stop()
+    walked = [s for s, _, _ in _history(site, "J-P1")]
+    assert walked[walked.index("OutputCreated"):] == [
+        "OutputCreated", "AwaitingProof", "Verified", "InHotFolder"]
+    assert ("Verified", "proofer", "colours match the swatch") in _history(site, "J-P1")
+    assert ("Rejected", os_user(), "logo is blurred") in _history(site, "J-P2")
+    assert sorted(p.name for p in site.hot.iterdir()) == [
+        "5001_J-P1_PROOF-A5_q250.pdf", "5001_J-PLAIN_FLYER-A5_q250.pdf"]
+
+
+def os_user() -> str:
+    import getpass
+
+    return getpass.getuser()
