@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pikepdf
+
 from tests.conftest import DaemonProcess, Site
 from tests.helpers import job_ticket, make_pdf
 from tests.web import Web, submit, token
@@ -89,3 +91,31 @@ def os_user() -> str:
     import getpass
 
     return getpass.getuser()
+
+
+def test_fix_ups_reach_the_hot_folder_and_a_clean_file_arrives_as_it_came(tmp_path: Path):
+    site = Site(tmp_path / "site", extra='[preflight.profiles.turning]\nfix_rotate = true\n'
+                'fix_boxes = true\n')
+    turned = make_pdf(site.intake / "J-TURN" / "a.pdf", pages=2, width_mm=216,
+                      height_mm=154).read_bytes()  # landscape art, portrait product, no boxes
+    clean = make_pdf(site.intake / "J-CLEAN" / "a.pdf", trim_mm=(148, 210)).read_bytes()
+    for job_id in ("J-TURN", "J-CLEAN"):
+        (site.root / f"{job_id}.json").write_text(json.dumps(job_ticket(
+            job_id, [f"{job_id}/a.pdf"], product={"preflight": {"profile": "turning"}})))
+        site.cli("submit", str(site.root / f"{job_id}.json"))
+    daemon = DaemonProcess(site)
+    try:
+        job = site.wait_status("J-TURN", "InHotFolder", timeout=60)
+        site.wait_status("J-CLEAN", "InHotFolder", timeout=60)
+    finally:
+        daemon.stop()
+    fixed = {c["check"]: c["pages"] for c in job["preflight"]["checks"]
+             if c["result"] == "fixed"}
+    assert fixed == {"boxes": [1, 2], "rotate": [1, 2]}
+    shown = site.cli("show", "J-TURN").stdout
+    assert "    fixed (2)\n" in shown and "rotate [pages 1-2]: " in shown
+    with pikepdf.open(site.hot / "5001_J-TURN_FLYER-A5_q250.pdf") as sent:
+        assert [int(p.obj.Rotate) for p in sent.pages] == [90, 90]
+        assert all("/TrimBox" in p.obj for p in sent.pages)
+    assert turned != (site.hot / "5001_J-TURN_FLYER-A5_q250.pdf").read_bytes()
+    assert (site.hot / "5001_J-CLEAN_FLYER-A5_q250.pdf").read_bytes() == clean

@@ -84,7 +84,10 @@ def test_the_table_is_consistent(current: str, new: str):
         assert new not in (states.VALIDATION_FINISHED, states.OUTPUT_CREATED,
                            states.IN_HOT_FOLDER)
     if allowed and new == states.IN_HOT_FOLDER:  # only a delivery puts a job there
-        assert current in (states.OUTPUT_CREATED, states.COPY_FAILED, states.BLOCKED)
+        assert current in (states.OUTPUT_CREATED, states.VERIFIED, states.COPY_FAILED,
+                           states.BLOCKED)
+    if allowed and new == states.VERIFIED:  # only a proof a person verified
+        assert current == states.AWAITING_PROOF
     if allowed and new == states.OUTPUT_CREATED:
         assert current in (states.OUTPUT_CREATION_STARTED, states.COPY_FAILED, states.BLOCKED)
 

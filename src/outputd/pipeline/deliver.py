@@ -280,6 +280,8 @@ def _local_outputs(ctx: StageContext, job: Job) -> tuple[dict[str, Output], list
         return {o.name: o for o in outputs}, None
     logs.event(log, logging.INFO, "output.rebuild", **job.log_context(),
                reason="the working folder is not on this node")
+    if any(not path.exists() for path, _ in ctx.sources(job)):
+        ctx.refix(job)  # the fix-ups' copies were made on the other node too
     try:
         outputs = ctx.pdf_call("assemble", job.ticket, ctx.sources(job),
                                ctx.layout.outputs(job.job_id))

@@ -18,6 +18,7 @@ import pikepdf
 
 from outputd.config import PreflightConfig, PreflightSettings
 from outputd.logs import counted
+from outputd.pipeline import fixups
 from outputd.pipeline.geometry import BLEED_TOLERANCE_MM, fits, page_geometry
 from outputd.pipeline.pdfwalk import PageUse, Walker, WalkLimit
 from outputd.pipeline.report import Check, Report, error, passed, warning
@@ -459,9 +460,12 @@ def _distinct_sizes(trims: Iterable[tuple[float, float]]) -> list[tuple[float, f
 
 
 def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int,
-        defaults: PreflightConfig | None = None, profile: str | None = None) -> Report:
+        defaults: PreflightConfig | None = None, profile: str | None = None,
+        fix_dir: Path | None = None) -> Report:
     """Preflight the job's files (path, label) for its product, with the product's
-    profile (else `profile`, the route's; else the defaults) and its own settings."""
+    profile (else `profile`, the route's; else the defaults) and its own settings. With
+    `fix_dir`, the fix-ups the settings turn on mend a copy of a file there
+    (`fixed-<n>.pdf`, named in the report's `files`), and that copy is what is checked."""
     try:
         settings = settings_for(defaults or PreflightConfig(), product, profile)
     except KeyError as exc:
@@ -472,10 +476,17 @@ def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int
     per_file = product.type == "static" or product.assembly == "separate"
     checks: list[Check] = []
     facts: list[tuple[str, FileFacts]] = []
-    for path, label in files:
+    fixed: list[str | None] = []
+    for index, (path, label) in enumerate(files):
+        mended: list[Check] = []
+        if fix_dir is not None and path.stat().st_size <= limit:
+            copy = fix_dir / f"fixed-{index}.pdf"
+            mended = fixups.fix(path, copy, label, product, settings)
+            path = copy if mended else path
+        fixed.append(path.name if mended else None)
         file_checks, file_facts = inspect_file(path, label, product, limit,
                                                product.pages if per_file else None, settings)
-        checks += file_checks
+        checks += mended + file_checks
         facts.append((label, file_facts))
     if not [c for c in checks if not c.ok and c.severity == "error"]:
         if per_file:
@@ -484,7 +495,9 @@ def run(files: Sequence[tuple[Path, str]], product: Product, max_file_bytes: int
         else:
             checks += document_checks(facts, product, combined=True)
     return Report(tuple(graded(checks, settings.severity)), tuple(
-        {"file": label, "pages": f.pages, "resave": f.resave} for label, f in facts))
+        {"file": label, "pages": f.pages, "resave": f.resave}
+        | ({"fixed": name} if name else {})
+        for (label, f), name in zip(facts, fixed, strict=True)))
 
 
 def settings_for(defaults: PreflightConfig, product: Product, profile: str | None = None

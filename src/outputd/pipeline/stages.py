@@ -58,9 +58,30 @@ class StageContext:
     metrics: Metrics | None = None
 
     def sources(self, job: Job) -> list[tuple[Path, str]]:
-        """The job's source files with their roles."""
-        return [(self.layout.source_file(job.job_id, f.path), f.role)
-                for f in job.ticket.files]
+        """The job's source files with their roles: as they came, or the copy preflight's
+        fix-ups mended (named in its report)."""
+        kept = (job.preflight or {}).get("files") or []
+        found = []
+        for index, f in enumerate(job.ticket.files):
+            path = self.layout.source_file(job.job_id, f.path)
+            fixed = kept[index].get("fixed") if index < len(kept) else None
+            if fixed:
+                path = self.fixed(job) / str(fixed)
+            found.append((path, f.role))
+        return found
+
+    def fixed(self, job: Job) -> Path:
+        """Where preflight's fix-ups put the copies they mend."""
+        return self.layout.work(job.job_id) / "fixed"
+
+    def refix(self, job: Job) -> Any:
+        """Preflight the job's files again, as the route and profile say, mending copies
+        where its fix-ups are on; the report."""
+        originals = [self.layout.source_file(job.job_id, f.path) for f in job.ticket.files]
+        return self.pdf_call(
+            "preflight", [(path, path.name) for path in originals], job.ticket.product,
+            self.config.limits.max_file_bytes, self.config.preflight,
+            routing.route(self.config, job.ticket).profile, self.fixed(job))
 
     def timed(self, stage: str, started: float) -> int:
         """Milliseconds since `started`, observed in the stage's metric."""
@@ -106,10 +127,7 @@ def _note_submitted(ctx: StageContext, job: Job) -> None:
 def _preflight(ctx: StageContext, job: Job) -> Result:
     started = time.monotonic()
     try:
-        found = ctx.pdf_call(
-            "preflight", [(path, path.name) for path, _ in ctx.sources(job)],
-            job.ticket.product, ctx.config.limits.max_file_bytes, ctx.config.preflight,
-            routing.route(ctx.config, job.ticket).profile)
+        found = ctx.refix(job)
     except StageError as exc:
         failed = report.Report((report.error("limits", str(exc), "the job"),))
         return Result(states.VALIDATION_FAILED, str(exc), fields={"preflight": failed.as_json()},
@@ -151,7 +169,8 @@ def _clean_static(ctx: StageContext, job: Job) -> list[Output] | None:
     if pages is None:
         return None
     source = ctx.sources(job)[0][0]
-    known = ctx.layout.source_sha256(job.job_id).get(job.ticket.files[0].path)
+    known = None if source.parent == ctx.fixed(job) else (
+        ctx.layout.source_sha256(job.job_id).get(job.ticket.files[0].path))
     return [assemble.place_clean_static(job.ticket, source, ctx.layout.outputs(job.job_id),
                                         pages, known)]
 
