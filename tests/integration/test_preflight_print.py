@@ -4,6 +4,7 @@ annotations, Type 3 glyphs, soft masks); and profiles."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from outputd.config import PreflightConfig, PreflightSettings
 from outputd.pipeline import preflight
 from outputd.pipeline.report import Check
 from outputd.tickets import Product
+from tests.conftest import require_tool
 from tests.pdfs import font, form, image, new_page, output_intent, save
 
 A5 = Product.model_validate({
@@ -272,7 +274,34 @@ def test_a_profile_sets_severities_and_settings_and_the_product_has_the_last_wor
 
 @pytest.mark.parametrize("name", ["digital-cutsheet", "sheetfed-offset"])
 def test_bundled_profiles_pass_a_clean_file(tmp_path: Path, name: str):
+    require_tool("gs")  # sheetfed-offset measures coverage
     path = build(tmp_path, [b"0 0 0 1 k " + TEXT])
     checks = found(path, profile=name)
     assert all(c.ok for c in checks.values()), [c.message for c in checks.values()
                                                 if not c.ok]
+
+
+def box_mm(x0: float, y0: float, x1: float, y1: float) -> bytes:
+    pt = 72 / 25.4
+    return f"{x0 * pt:.2f} {y0 * pt:.2f} {(x1 - x0) * pt:.2f} {(y1 - y0) * pt:.2f} re f".encode()
+
+
+def test_total_area_coverage_is_measured_on_a_rendering_and_placed(tmp_path: Path):
+    require_tool("gs")
+    path = build(tmp_path, [
+        b"0 0 0 1 k " + box_mm(10, 10, 100, 100),
+        b"0 0 0 1 k " + box_mm(10, 10, 100, 100) + b" 1 1 1 1 k " + box_mm(20, 100, 40, 120),
+        b"0.6 0.6 0.6 1 k " + box_mm(10, 10, 140, 200),  # 280 %
+    ])
+    assert "tac" not in found(path)  # no profile turns it on: no page is rendered
+    check = found(path, severity={"tac": "error"})["tac"]
+    assert (check.result, check.pages) == ("failed", (2,))
+    numbers = [float(n) for n in re.findall(r"(\d+)–(\d+) mm", check.message)[0]
+               + re.findall(r"(\d+)–(\d+) mm from the top", check.message)[0]]
+    # the box is 20–40 mm from the left, and 216 - 120 = 96 to 116 mm from the top
+    assert all(abs(a - b) <= 1.5 for a, b in zip(numbers, [20, 40, 96, 116], strict=True))
+    assert "carries 400 % ink" in check.message
+    assert found(path, profile="sheetfed-offset")["tac"].result == "failed"
+    assert "tac" not in found(path, profile="digital-cutsheet")
+    lower = found(path, severity={"tac": "warn"}, max_tac_pct=400)["tac"]
+    assert lower.result == "passed" and "at most 400 % ink anywhere" in lower.message

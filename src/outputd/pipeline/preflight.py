@@ -18,7 +18,7 @@ import pikepdf
 
 from outputd.config import PreflightConfig, PreflightSettings
 from outputd.logs import counted
-from outputd.pipeline import fixups
+from outputd.pipeline import coverage, fixups
 from outputd.pipeline.geometry import BLEED_TOLERANCE_MM, fits, page_geometry
 from outputd.pipeline.pdfwalk import PageUse, Walker, WalkLimit
 from outputd.pipeline.report import Check, Report, error, passed, warning
@@ -27,6 +27,8 @@ from outputd.tickets import PageRules, Product
 _HEADER_WINDOW = 1024
 _TRAILER_WINDOW = 1024
 FILE_BUDGET_S = 60.0
+# Checks that run only where a profile turns them on (rendering costs time per page).
+DEFAULT_SEVERITY = {"tac": "off"}
 BOX_TOLERANCE_MM = 0.05
 # qpdf's own limits are off by default: a 1 MB stream may inflate to 1 GiB. These apply
 # to the whole process.
@@ -329,6 +331,22 @@ def check_content(uses: Sequence[PageUse], label: str, settings: PreflightSettin
     return checks + check_print_risks(uses, label, settings)
 
 
+def check_tac(path: Path, label: str, settings: PreflightSettings, timeout_s: float) -> Check:
+    """Total area coverage of every page, from a rendering, with where it is too high."""
+    try:
+        found = coverage.measure(path, settings.max_tac_pct, settings.tac_dpi, timeout_s)
+    except coverage.NotMeasured as exc:
+        return warning("tac", f"{label}: total area coverage was not measured: {exc}", label)
+    over = [(p.page, f"page {p.page} carries {p.highest:.0f} % ink (at most "
+             f"{settings.max_tac_pct:g} %) within {p.over[0]:.0f}–{p.over[2]:.0f} mm from "
+             f"the left and {p.over[1]:.0f}–{p.over[3]:.0f} mm from the top")
+            for p in found if p.over is not None]
+    highest = max((p.highest for p in found), default=0)
+    return _summarise("tac", over, f"{label}: at most {highest:.0f} % ink anywhere (the "
+                      f"limit is {settings.max_tac_pct:g} %; measured at "
+                      f"{settings.tac_dpi} dpi)", label)
+
+
 def check_print_risks(uses: Sequence[PageUse], label: str, settings: PreflightSettings
                       ) -> list[Check]:
     """What the print fails on though the file is valid: white set to overprint, overprint
@@ -419,6 +437,8 @@ def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
                     checks.append(error("structure", f"{label}: page {number}'s content "
                                         f"cannot be read ({exc})", label, number))
             checks += check_content(uses, label, settings)
+        if settings.severity.get("tac") != "off":
+            checks.append(check_tac(path, label, settings, FILE_BUDGET_S * 4))
     except pikepdf.PasswordError:
         checks.append(error("encryption", f"{label} needs a password to open", label))
     except WalkLimit as exc:
@@ -506,10 +526,10 @@ def settings_for(defaults: PreflightConfig, product: Product, profile: str | Non
     shop has no such profile), then the product's own keys."""
     overrides = product.preflight
     settings = defaults.profile((overrides.profile if overrides else None) or profile)
-    if overrides is None:
-        return settings
+    own = {k: v for k, v in (overrides.model_dump(exclude={"profile"}) if overrides else {}
+                             ).items() if v is not None}
     return settings.model_copy(update={
-        k: v for k, v in overrides.model_dump(exclude={"profile"}).items() if v is not None})
+        **own, "severity": {**DEFAULT_SEVERITY, **settings.severity}})
 
 
 def graded(checks: Iterable[Check], severity: Mapping[str, str]) -> list[Check]:
