@@ -5,12 +5,14 @@ person verifies or rejects; each refused in the wrong status and for the wrong r
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pikepdf
 
-from tests.conftest import DaemonProcess, Site
+from tests.conftest import DaemonProcess, Site, require_tool
 from tests.helpers import job_ticket, make_pdf
+from tests.pdfs import new_page, save
 from tests.web import Web, submit, token
 
 PROOF_ROUTES = ('[[routes]]\nmatch = {sku = "PROOF-*"}\nto = ["rip1"]\ncheckpoint = true\n\n'
@@ -119,3 +121,48 @@ def test_fix_ups_reach_the_hot_folder_and_a_clean_file_arrives_as_it_came(tmp_pa
         assert all("/TrimBox" in p.obj for p in sent.pages)
     assert turned != (site.hot / "5001_J-TURN_FLYER-A5_q250.pdf").read_bytes()
     assert (site.hot / "5001_J-CLEAN_FLYER-A5_q250.pdf").read_bytes() == clean
+
+
+def test_the_report_pdf_has_a_page_per_problem_with_the_place_marked(tmp_path: Path):
+    require_tool("gs")
+    site = Site(tmp_path / "site")
+    pdf = pikepdf.new()
+    pt = 72 / 25.4
+    heavy = f"1 1 1 1 k {30 * pt:.2f} {150 * pt:.2f} {40 * pt:.2f} {20 * pt:.2f} re f"
+    new_page(pdf, b"0 0 0 1 k 20 20 50 50 re f")
+    new_page(pdf, heavy.encode())  # 400 % ink, 30-70 mm from the left, 46-66 mm from the top
+    save(pdf, site.intake / "J-INK" / "a.pdf")
+    (site.root / "ink.json").write_text(json.dumps(job_ticket(
+        "J-INK", ["J-INK/a.pdf"], product={"preflight": {"profile": "sheetfed-offset"}})))
+    site.cli("submit", str(site.root / "ink.json"))
+    daemon = DaemonProcess(site)
+    try:
+        job = site.wait_status("J-INK", "ValidationFailed", timeout=60)
+    finally:
+        daemon.stop()
+    tac = next(c for c in job["preflight"]["checks"] if c["check"] == "tac")
+    assert tac["result"] == "failed" and tac["pages"] == [2] and len(tac["places"]) == 1
+    target = tmp_path / "report.pdf"
+    done = site.cli("show", "J-INK", "--report", str(target))
+    assert "preflight report written" in done.stderr
+    problems = [c for c in job["preflight"]["checks"] if c["result"] != "passed"]
+    with pikepdf.open(target) as report:
+        assert len(report.pages) == 1 + len(problems)
+        first = subprocess.run([require_tool("pdftotext"), "-l", "1", str(target), "-"],
+                               capture_output=True, text=True, check=True).stdout
+        assert "Preflight report: job J-INK" in first and "Failed (" in first
+        page = next(n for n in range(2, len(report.pages) + 1) if "Failed: tac" in
+                    subprocess.run([require_tool("pdftotext"), "-f", str(n), "-l", str(n),
+                                    str(target), "-"], capture_output=True, text=True,
+                                   check=True).stdout)
+        ops = pikepdf.parse_content_stream(report.pages[page - 1])
+    image = next(op for op in ops if str(op.operator) == "cm" and float(op.operands[0]) > 50)
+    w, h, x, y = (float(image.operands[i]) for i in (0, 3, 4, 5))
+    red = [i for i, op in enumerate(ops) if str(op.operator) == "RG"
+           and float(op.operands[0]) > 0.5]
+    mark = next(op for op in ops[red[0]:] if str(op.operator) == "re")
+    mx, my, mw, mh = (float(v) for v in mark.operands)
+    # the mark's centre, as a fraction of the thumbnail, is the heavy box's on the page
+    centre = ((mx + mw / 2 - x) / w, (y + h - (my + mh / 2)) / h)
+    expected = ((30 + 20) / 154, (216 - 160) / 216)
+    assert abs(centre[0] - expected[0]) < 0.03 and abs(centre[1] - expected[1]) < 0.03

@@ -87,6 +87,12 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
         _print_json(body)
     else:
         print(render.render(body))
+    if args.report:
+        from outputd.ops.prepress import write_report
+
+        pages = write_report(ctx.config, ctx.store, ctx.layout, ctx.caller, args.job_id,
+                             Path(args.report))
+        print(f"preflight report written to {args.report} ({pages} pages)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     p = add("show", cmd_show, "one job in full", reads_only=True)
     p.add_argument("job_id")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--report", metavar="FILE.pdf",
+                   help="also write the preflight report as a PDF, a page per problem")
     p = add("event", cmd_event, "record an event for a job or an order",
             epilog="events: " + ", ".join(states.EVENTS))
     p.add_argument("args", nargs="+", metavar="[JOB_ID] EVENT")

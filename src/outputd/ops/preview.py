@@ -66,17 +66,49 @@ def page_png(config: Config, store: Store, layout: Layout, caller: Caller, job_i
             if page > count:
                 page -= count
                 continue
-            with _RENDERS, tempfile.TemporaryDirectory(prefix="outputd-preview-") as folder:
-                run(["pdftoppm", "-png", "-f", str(page), "-l", str(page), "-scale-to-x",
-                     str(width), "-scale-to-y", "-1", "-singlefile", FILE,
-                     os.path.join(folder, "page")], fd, job_id)
-                try:  # a private folder of ours: nothing else can be named there
-                    png = Path(folder, "page.png").read_bytes()
-                except FileNotFoundError:
-                    raise NoPreview(f"job {job_id} has no page {page}") from None
+            png = _render(run, fd, page, width, job_id)
             _cache(layout, job_id, cached, png)
             return png
     raise NoPreview(f"job {job_id} has no page {page}")
+
+
+def render_file(config: Config, path: str, page: int, width: int, job_id: str) -> bytes:
+    """Page `page` of one of a job's files as a PNG, under the preview's limits (for
+    the preflight report); NoPreview when it cannot be drawn."""
+    run = _runner(config.limits.job_timeout_s, config.limits.job_memory_mb)
+    with _opened(path, job_id) as (fd, _):
+        return _render(run, fd, page, width, job_id)
+
+
+def page_size_mm(config: Config, path: str, page: int, job_id: str
+                 ) -> tuple[float, float] | None:
+    """The size of page `page` as shown (its /Rotate applied), in mm, read by poppler's
+    pdfinfo under the preview's limits; None when it cannot be read."""
+    run = _runner(config.limits.job_timeout_s, config.limits.job_memory_mb)
+    try:
+        with _opened(path, job_id) as (fd, _):
+            info = run(["pdfinfo", "-f", str(page), "-l", str(page), FILE], fd,
+                       job_id).decode(errors="replace")
+    except NoPreview:
+        return None
+    size = re.search(r"^Page\s+\d+\s+size:\s+([\d.]+) x ([\d.]+) pts", info, re.M)
+    turned = re.search(r"^Page\s+\d+\s+rot:\s+(\d+)", info, re.M)
+    if size is None:
+        return None
+    w, h = float(size.group(1)) * 25.4 / 72, float(size.group(2)) * 25.4 / 72
+    return (h, w) if turned and int(turned.group(1)) % 180 else (w, h)
+
+
+def _render(run: Callable[[list[str], int, str], bytes], fd: int, page: int, width: int,
+            job_id: str) -> bytes:
+    with _RENDERS, tempfile.TemporaryDirectory(prefix="outputd-preview-") as folder:
+        run(["pdftoppm", "-png", "-f", str(page), "-l", str(page), "-scale-to-x",
+             str(width), "-scale-to-y", "-1", "-singlefile", FILE,
+             os.path.join(folder, "page")], fd, job_id)
+        try:  # a private folder of ours: nothing else can be named there
+            return Path(folder, "page.png").read_bytes()
+        except FileNotFoundError:
+            raise NoPreview(f"job {job_id} has no page {page}") from None
 
 
 @contextlib.contextmanager

@@ -182,6 +182,12 @@ def _thumbnail(source: str) -> bytes | None:
             return None
 
 
+def fonts() -> tuple[str, str]:
+    """The names of the embedded regular and bold fonts, registered with reportlab."""
+    _fonts()
+    return _FONT, _BOLD
+
+
 def _fonts() -> None:
     if _FONT in pdfmetrics.getRegisteredFontNames():
         return

@@ -11,6 +11,7 @@ rotated placements and does not enter forms or see inline images.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -55,6 +56,7 @@ class ImageUse:
     height_px: int
     ppi: float  # the lower of the two directions
     rgb: bool
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # in points, on the page
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,19 @@ class PageUse:
     registration: set[str] = field(default_factory=set)  # what is in the All separation
     thinnest_line: float | None = None  # the thinnest stroke, in points (0: a 0-width line)
     small_text: dict[str, float] = field(default_factory=dict)  # inks → smallest size in pt
+    media: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # the MediaBox, points
+    rotate: int = 0
+
+    def place(self, box: tuple[float, float, float, float]
+              ) -> tuple[int, float, float, float, float] | None:
+        """A box in page space as (page, left, top, right, bottom) in mm from the page's
+        top left corner; None on a rotated page."""
+        if self.rotate % 360:
+            return None
+        mm = 25.4 / 72
+        x0, _, _, y1 = self.media
+        return (self.page, (box[0] - x0) * mm, (y1 - box[3]) * mm, (box[2] - x0) * mm,
+                (y1 - box[1]) * mm)
 
 
 def font_embedded(font: Any) -> tuple[str, bool]:
@@ -236,6 +251,11 @@ class Walker:
         use = PageUse(number)
         self._seen = set()  # patterns, glyph procedures and groups: walked once a page
         unit = float(page.obj.get("/UserUnit", 1))
+        with contextlib.suppress(ValueError, TypeError, IndexError):
+            media = [float(v) * unit for v in page.mediabox]
+            use.media = (min(media[0], media[2]), min(media[1], media[3]),
+                         max(media[0], media[2]), max(media[1], media[3]))
+            use.rotate = int(page.obj.get("/Rotate", 0))
         resources = page.obj.get("/Resources", pikepdf.Dictionary())
         if "/Group" in page.obj and page.obj.Group.get("/S") == "/Transparency":
             use.transparency.add("page group")
@@ -468,7 +488,11 @@ class Walker:
         if placed_w <= 0 or placed_h <= 0 or width <= 0 or height <= 0:
             return
         ppi = min(width / placed_w, height / placed_h)
-        use.images.append(ImageUse(use.page, name, width, height, ppi, rgb))
+        corners = [(x * a + y * c + ctm[4], x * b + y * d + ctm[5])
+                   for x in (0, 1) for y in (0, 1)]
+        xs, ys = [p[0] * unit for p in corners], [p[1] * unit for p in corners]
+        use.images.append(ImageUse(use.page, name, width, height, ppi, rgb,
+                                   (min(xs), min(ys), max(xs), max(ys))))
         if rgb:
             use.rgb.add("images")
 

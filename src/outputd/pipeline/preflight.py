@@ -270,7 +270,7 @@ def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
     return [
         _summarise("page_size", size_bad, f"{label}: every page is {wanted}", label),
         _summarise("bleed", bleed_bad, bleed_ok, label),
-        _summarise("boxes", boxes_bad, f"{label}: TrimBox ⊂ BleedBox ⊂ MediaBox", label),
+        _summarise("boxes", boxes_bad, f"{label}: the TrimBox is inside the BleedBox, inside the MediaBox", label),
     ]
 
 
@@ -306,10 +306,19 @@ def check_content(uses: Sequence[PageUse], label: str, settings: PreflightSettin
     lowest = min((i.ppi for i in images), default=None)
     ok_images = f"{label}: {len(images)} images" + (f", lowest {lowest:.0f} ppi" if lowest
                                                     else "")
+    by_page = {u.page: u for u in uses}
+
+    def places(fail: bool) -> tuple[tuple[int, float, float, float, float], ...]:
+        found = [by_page[i.page].place(i.bbox) for i in images
+                 if (i.ppi < settings.min_ppi_fail) == fail and i.ppi < settings.min_ppi_warn]
+        return tuple(p for p in found if p is not None)
+
     if low_fail:
-        checks.append(_summarise("image_resolution", low_fail, ok_images, label))
+        checks.append(replace(_summarise("image_resolution", low_fail, ok_images, label),
+                              places=places(True)))
     else:
-        checks.append(_summarise("image_resolution", low_warn, ok_images, label, "warning"))
+        checks.append(replace(_summarise("image_resolution", low_warn, ok_images, label,
+                                         "warning"), places=places(False)))
     rgb_pages = [u for u in uses if u.rgb]
     if rgb_pages:
         where = sorted({w for u in rgb_pages for w in u.rgb})
@@ -342,6 +351,9 @@ def check_tac(path: Path, label: str, settings: PreflightSettings, timeout_s: fl
              f"the left and {p.over[1]:.0f}–{p.over[3]:.0f} mm from the top")
             for p in found if p.over is not None]
     highest = max((p.highest for p in found), default=0)
+    if over:
+        return replace(_summarise("tac", over, "", label), places=tuple(
+            (p.page, *p.over) for p in found if p.over is not None))
     return _summarise("tac", over, f"{label}: at most {highest:.0f} % ink anywhere (the "
                       f"limit is {settings.max_tac_pct:g} %; measured at "
                       f"{settings.tac_dpi} dpi)", label)

@@ -23,6 +23,9 @@ class Check:
     file: str | None = None
     pages: tuple[int, ...] = ()
     fixed: bool = False
+    # where on a page, when the check can tell: (page, left, top, right, bottom) in mm
+    # from the top left corner of the page as shown
+    places: tuple[tuple[int, float, float, float, float], ...] = ()
 
     @property
     def result(self) -> str:
@@ -92,6 +95,9 @@ class Report:
                                      "pages": list(c.pages)}
             if c.file is not None:
                 entry["file"] = c.file
+            if c.places:
+                entry["places"] = [[p, round(a, 1), round(b, 1), round(x, 1), round(y, 1)]
+                                   for p, a, b, x, y in c.places]
             checks.append(entry)
         return {"ok": self.ok, "checks": checks, "files": list(self.files)}
 
