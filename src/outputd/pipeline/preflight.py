@@ -270,7 +270,8 @@ def check_pages_geometry(pdf: pikepdf.Pdf, product: Product, label: str,
     return [
         _summarise("page_size", size_bad, f"{label}: every page is {wanted}", label),
         _summarise("bleed", bleed_bad, bleed_ok, label),
-        _summarise("boxes", boxes_bad, f"{label}: the TrimBox is inside the BleedBox, inside the MediaBox", label),
+        _summarise("boxes", boxes_bad, f"{label}: the TrimBox is inside the BleedBox, "
+                   "inside the MediaBox", label),
     ]
 
 
