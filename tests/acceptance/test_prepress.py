@@ -37,6 +37,15 @@ def test_an_operator_overrides_a_failed_preflight_with_a_reason(tmp_path: Path):
         assert bare.returncode == 1 and "needs a message saying why" in bare.stderr
         wrong = site.cli("event", "J-OK", "override", "--message", "why not", check=False)
         assert wrong.returncode == 1 and "only a job that failed preflight" in wrong.stderr
+        web = Web(site)
+        try:  # only operators override: not an approver, not the storefront
+            for role in ("approver", "submitter", "viewer"):
+                status, _ = web.json("POST", "/api/v1/jobs/J-A4/events", token(
+                    site, f"a-{role}", role), {"event": "override", "message": "please"})
+                assert status == 403, role
+        finally:
+            web.stop()
+        assert site.show("J-A4")["status"] == "ValidationFailed"
         site.cli("event", "J-A4", "override", "--message",
                  "customer wants A4 scaled down by the RIP")
         job = site.wait_status("J-A4", "InHotFolder", timeout=60)
