@@ -153,11 +153,12 @@ def check_pdfx(pdf: pikepdf.Pdf, label: str, settings: PreflightSettings) -> Che
     PDF/X output intent with its profile."""
     info = str(pdf.docinfo.get("/GTS_PDFXVersion", "")) if "/Info" in pdf.trailer else ""
     xmp = ""
-    try:
-        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
+    if "/Metadata" in pdf.Root:
+        try:  # read only: not entered as a context, which would write it back
+            meta = pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False)
             xmp = str(meta.get("pdfxid:GTS_PDFXVersion", "") or "")
-    except Exception:  # unreadable XMP is the same as none here
-        xmp = ""
+        except Exception:  # unreadable XMP is the same as none here
+            xmp = ""
     intents = [i for i in pdf.Root.get("/OutputIntents", pikepdf.Array())
                if isinstance(i, pikepdf.Dictionary) and i.get("/S") == "/GTS_PDFX"]
     has_profile = any("/DestOutputProfile" in i for i in intents)
