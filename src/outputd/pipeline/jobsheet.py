@@ -17,18 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pikepdf
-from reportlab.graphics.barcode.code128 import Code128
-from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 
 from outputd.fileutil import sha256_file
 from outputd.model import Output
 from outputd.pipeline.assemble import SAVE_OPTIONS
 from outputd.tickets import JobTicket
 
+mm = 72 / 25.4  # points per millimetre (reportlab is imported only to draw: the daemon
+# that plans deliveries reads the constants and facts here without it)
 A4 = (210 * mm, 297 * mm)
 BAR_MM = 0.33  # the narrowest bar: 13 mil, what a cheap hand-held reader reads from print
 BAR_HEIGHT_MM = 15.0
@@ -82,6 +78,10 @@ def sheet(facts: SheetFacts, size: tuple[float, float] = A4,
     """The job sheet as a one-page PDF of `size` (points), drawn `inset` points inside
     its edges (the bleed of a page it goes before). Text is scaled to the page; the
     barcode keeps its bar width, so it reads the same on any size."""
+    from reportlab.graphics.barcode.code128 import Code128
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen.canvas import Canvas
+
     _fonts()
     width, height = size
     out = io.BytesIO()
@@ -189,9 +189,12 @@ def fonts() -> tuple[str, str]:
 
 
 def _fonts() -> None:
+    import reportlab
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
     if _FONT in pdfmetrics.getRegisteredFontNames():
         return
-    import reportlab
 
     folder = os.path.join(os.path.dirname(reportlab.__file__), "fonts")
     pdfmetrics.registerFont(TTFont(_FONT, os.path.join(folder, "Vera.ttf")))
