@@ -119,7 +119,7 @@ class PreflightConfig(PreflightSettings):
         the defaults, then the keys `[preflight.profiles.NAME]` sets. KeyError when there
         is no such profile."""
         if not name:
-            return PreflightSettings.model_validate(self.model_dump(exclude={"profiles"}))
+            return self
         if name not in BUNDLED_PROFILES and name not in self.profiles:
             raise KeyError(name)
         settings = self.model_dump(exclude={"profiles"})

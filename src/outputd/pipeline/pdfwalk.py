@@ -251,17 +251,18 @@ class Walker:
         use = PageUse(number)
         self._seen = set()  # patterns, glyph procedures and groups: walked once a page
         unit = float(page.obj.get("/UserUnit", 1))
-        with contextlib.suppress(ValueError, TypeError, IndexError):
-            media = [float(v) * unit for v in page.mediabox]
-            use.media = (min(media[0], media[2]), min(media[1], media[3]),
-                         max(media[0], media[2]), max(media[1], media[3]))
-            use.rotate = int(page.obj.get("/Rotate", 0))
         resources = page.obj.get("/Resources", pikepdf.Dictionary())
         if "/Group" in page.obj and page.obj.Group.get("/S") == "/Transparency":
             use.transparency.add("page group")
         self._content(pikepdf.parse_content_stream(page), resources, State(), unit, use, 0)
         for annotation in page.obj.get("/Annots", pikepdf.Array()):
             self._annotation(annotation, unit, use)
+        if use.images:  # where they are, for the report (read only where needed)
+            with contextlib.suppress(ValueError, TypeError, IndexError):
+                media = [float(v) * unit for v in page.mediabox]
+                use.media = (min(media[0], media[2]), min(media[1], media[3]),
+                             max(media[0], media[2]), max(media[1], media[3]))
+                use.rotate = int(page.obj.get("/Rotate", 0))
         return use
 
     def _annotation(self, annotation: Any, unit: float, use: PageUse) -> None:
