@@ -246,6 +246,46 @@ def test_the_board_works_without_javascript(shift: Shift):
         "customer called"]
 
 
+def test_an_operator_overrides_a_failed_preflight_on_the_board_with_a_reason(
+        shift: Shift, tmp_path: Path):
+    site = shift.site
+    make_pdf(site.intake / "J-OV" / "a.pdf", width_mm=100, height_mm=100)
+    ticket = site.root / "J-OV.json"
+    ticket.write_text(json.dumps(job_ticket("J-OV", ["J-OV/a.pdf"], order_id="900")))
+    site.cli("submit", str(ticket))
+    site.wait_status("J-OV", "ValidationFailed", timeout=60)
+    page = shift.page("otto")
+    page.goto(shift.base + "/jobs/J-OV")
+    first = page.locator("#preflight-h ~ table tbody tr").first  # failures come first
+    assert first.locator("td").all_inner_texts()[:3] == ["page_size", "failed", "1, 2"]
+    page.click("a:has-text('Override preflight')")
+    assert "failed checks stay in its report" in page.locator("main").inner_text()
+    shots = Path(os.environ.get("OUTPUTD_SCREENSHOTS", tmp_path))
+    page.screenshot(path=str(shots / "override.png"), full_page=True)
+    page.click("button:has-text('Yes, override preflight')")  # no reason given
+    assert "needs a message saying why" in page.locator("main").inner_text()
+    assert site.show("J-OV")["status"] == "ValidationFailed"
+    page.goto(shift.base + "/jobs/J-OV/confirm?event=override")
+    page.fill("input[name=message]", "the customer wants it at this size")
+    page.click("button:has-text('Yes, override preflight')")
+    page.wait_for_selector("h1 .status:has-text('InHotFolder')", timeout=LIVE_S * 1000)
+    assert [(h["by"], h["message"]) for h in site.show("J-OV")["history"]
+            if h["status"] == "ValidationFinished"] == [
+        ("otto", "the customer wants it at this size")]
+    make_pdf(site.intake / "J-OV2" / "a.pdf", width_mm=100, height_mm=100)
+    ticket.write_text(json.dumps(job_ticket("J-OV2", ["J-OV2/a.pdf"], order_id="901")))
+    site.cli("submit", str(ticket))
+    site.wait_status("J-OV2", "ValidationFailed", timeout=60)
+    approver = shift.page("april")  # an approver is not offered an override
+    approver.goto(shift.base + "/jobs/J-OV2")
+    assert approver.locator(":is(a, button):has-text('Override')").count() == 0
+    answer = approver.request.post(shift.base + "/jobs/J-OV2/events", form={
+        "event": "override", "message": "x", "confirmed": "yes",
+        "csrf_token": approver.locator("input[name=csrf_token]").first.get_attribute(
+            "value") or ""}, max_redirects=0)
+    assert answer.status == 403
+
+
 def test_every_page_passes_an_accessibility_check(shift: Shift):
     from axe_playwright_python.sync_playwright import Axe
 
