@@ -97,6 +97,7 @@ class PreflightSettings(_Section):
     cmyk_only: bool = False
     min_line_pt: float = Field(0.25, ge=0)  # a stroke thinner than this is a hairline
     min_text_pt: float = Field(8, ge=0)  # text in several inks (or a spot) below this
+    black_overprint_below_pt: float = Field(12, ge=0)  # 100 % black text below this overprints
     spot_colours: list[str] = []  # the spot colours the shop prints; empty: any
     overprint_simulated: bool = True  # the press (or RIP) shows overprint as on press
     require_pdfx: bool = False  # the file must declare PDF/X in its XMP, with an intent
@@ -148,7 +149,7 @@ BUNDLED_PROFILES: dict[str, dict[str, Any]] = {
         "overprint_simulated": True, "max_tac_pct": 320, "fix_rotate": True,
         "fix_boxes": True,
         "severity": {"registration": "error", "white_overprint": "error",
-                     "small_text": "error", "tac": "error"},
+                     "small_text": "error", "tac": "error", "black_overprint": "warn"},
     },
 }
 

@@ -305,3 +305,44 @@ def test_total_area_coverage_is_measured_on_a_rendering_and_placed(tmp_path: Pat
     assert "tac" not in found(path, profile="digital-cutsheet")
     lower = found(path, severity={"tac": "warn"}, max_tac_pct=400)["tac"]
     assert lower.result == "passed" and "at most 400 % ink anywhere" in lower.message
+
+
+def test_empty_pages_courier_and_a_spot_colour_defined_two_ways(tmp_path: Path):
+    pdf = pikepdf.new()
+    gold = spot("Gold")
+    other_gold = spot("Gold")
+    other_gold[3] = pikepdf.Dictionary(FunctionType=2, Domain=[0, 1], C0=[0, 0, 0, 0],
+                                       C1=[0, 0.3, 0.9, 0.1], N=1)  # another look
+    courier = font(pdf, "ABCDEF+CourierNewPSMT", True)
+    new_page(pdf, b"/S1 cs 1 scn " + TEXT, resources(pdf, ColorSpace=pikepdf.Dictionary(
+        S1=gold)))
+    new_page(pdf, b"/S1 cs 1 scn 0 0 9 9 re f BT /C1 9 Tf (x) Tj ET", resources(
+        pdf, ColorSpace=pikepdf.Dictionary(S1=other_gold),
+        Font=pikepdf.Dictionary(C1=courier)))
+    new_page(pdf, b"")
+    new_page(pdf, b"q 1 0 0 1 5 5 cm Q")
+    checks = found(save(pdf, tmp_path / "mixed.pdf"))
+    assert (checks["empty_pages"].result, checks["empty_pages"].pages) == ("warned", (3, 4))
+    assert (checks["font_courier"].result, checks["font_courier"].pages) == ("warned", (2,))
+    assert "CourierNewPSMT" in checks["font_courier"].message
+    ambiguous = checks["spot_ambiguous"]
+    assert (ambiguous.result, ambiguous.pages) == ("warned", (1, 2))
+    assert "spot colour Gold is defined 2 ways" in ambiguous.message
+    same = build(tmp_path, [b"/S1 cs 1 scn " + TEXT, b"/S1 cs 0.5 scn 0 0 9 9 re f"],
+                 "same.pdf", ColorSpace=pikepdf.Dictionary(S1=spot("Gold")))
+    checks = found(same)
+    assert checks["spot_ambiguous"].ok and checks["empty_pages"].ok
+    assert checks["font_courier"].ok
+
+
+def test_small_black_text_that_knocks_out(tmp_path: Path):
+    path = build(tmp_path, [
+        b"0 0 0 1 k BT /F1 8 Tf (knocks out) Tj ET",
+        b"/GO gs 0 0 0 1 k BT /F1 8 Tf (overprints) Tj ET",
+        b"0 g BT /F1 14 Tf (large enough) Tj ET",
+        b"0.5 0 0 1 k BT /F1 8 Tf (rich black, not 100 % black) Tj ET",
+    ])
+    assert "black_overprint" not in found(path)  # off unless a profile asks
+    check = found(path, profile="sheetfed-offset")["black_overprint"]
+    assert (check.result, check.pages) == ("warned", (1,))
+    assert "100 % black text of 8.0 pt on page 1 knocks out" in check.message

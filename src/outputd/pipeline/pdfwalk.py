@@ -79,6 +79,16 @@ class Paint:
         return False
 
     @property
+    def black(self) -> bool:
+        """100 % black and nothing else (GWG's 100 % black object)."""
+        if self.family == "gray":
+            return bool(self.values) and self.values[0] <= 0.0
+        if self.family == "cmyk":
+            return len(self.values) == 4 and self.values[3] >= 1.0 and not any(
+                self.values[:3])
+        return False
+
+    @property
     def spots(self) -> tuple[str, ...]:
         return tuple(n for n in self.names if n not in PROCESS | {"None", "All"})
 
@@ -135,6 +145,9 @@ class PageUse:
     registration: set[str] = field(default_factory=set)  # what is in the All separation
     thinnest_line: float | None = None  # the thinnest stroke, in points (0: a 0-width line)
     small_text: dict[str, float] = field(default_factory=dict)  # inks → smallest size in pt
+    painted: bool = False  # anything at all is drawn (else the page is empty)
+    courier: set[str] = field(default_factory=set)  # Courier fonts: a substitute, usually
+    black_knockout: float | None = None  # smallest 100 % black text not set to overprint
     media: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # the MediaBox, points
     rotate: int = 0
 
@@ -231,6 +244,20 @@ def _numbers(operands: list[Any]) -> tuple[float, ...]:
     return tuple(found)
 
 
+def _function_key(function: Any) -> str:
+    """What a tint transform computes, as text two equal transforms share."""
+    if isinstance(function, pikepdf.Stream):
+        import hashlib
+
+        if int(function.get("/Length", 0)) > 1 << 20:  # not read to compare
+            return f"object {function.objgen}"
+        head = {k: str(function.get(k)) for k in ("/FunctionType", "/Domain", "/Range")}
+        return f"{head}{hashlib.sha256(function.read_bytes()).hexdigest()[:16]}"
+    if isinstance(function, pikepdf.Dictionary):
+        return str(sorted((k, str(v)) for k, v in function.items()))
+    return str(function)
+
+
 def _scale(m: Matrix) -> float:
     """How much a matrix scales lengths (the geometric mean of its two axes)."""
     return math.sqrt(abs(m[0] * m[3] - m[1] * m[2]))
@@ -242,6 +269,8 @@ class Walker:
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self._seen: set[tuple[int, int]] = set()
+        # each spot colour's appearances (alternate space and tint transform) → pages
+        self.alternates: dict[str, dict[str, set[int]]] = {}
 
     def _check_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -322,6 +351,7 @@ class Walker:
                 if family == "rgb":
                     use.rgb.add("colour operators")
             elif operator in ("cs", "CS") and operands:
+                self._alternate(operands[0], resources, use)
                 found = _space(operands[0], resources)
                 if found[0] == "rgb":
                     use.rgb.add("colour spaces")
@@ -372,6 +402,7 @@ class Walker:
             self._pattern(paint.names[0] if paint.names else "", resources, state, unit, use,
                           depth)
             return
+        use.painted = True
         if overprint:
             (use.white_overprint if paint.white else use.overprint).add(what)
         if paint.registration:
@@ -406,6 +437,9 @@ class Walker:
             if not used:
                 continue
             self._paint("text", paint, overprint, state, resources, unit, use, depth)
+            if paint.black and not overprint and (use.black_knockout is None
+                                                  or size < use.black_knockout):
+                use.black_knockout = size
             if paint.several_inks:
                 inks = paint.inks()
                 use.small_text[inks] = min(size, use.small_text.get(inks, size))
@@ -428,12 +462,28 @@ class Walker:
                        unit, use, depth, "patterns")
 
     def _shading(self, shading: Any, resources: Any, use: PageUse) -> None:
+        use.painted = True
+        self._alternate(shading.get("/ColorSpace"), resources, use)
         family, names, _ = _space(shading.get("/ColorSpace"), resources)
         if family == "rgb":
             use.rgb.add("shadings")
         use.spots |= {n for n in names if n not in PROCESS | {"None", "All"}}
         if "All" in names:
             use.registration.add("shadings")
+
+    def _alternate(self, space: Any, resources: Any, use: PageUse) -> None:
+        """Note how a Separation colour space says its spot colour looks (its alternate
+        space and tint transform): one name drawn two ways is ambiguous."""
+        if isinstance(space, pikepdf.Name):
+            space = _named(resources, "/ColorSpace", str(space))
+        if not (isinstance(space, pikepdf.Array) and len(space) >= 4
+                and space[0] == "/Separation"):
+            return
+        name = str(space[1])[1:]
+        if name in PROCESS | {"None", "All"}:
+            return
+        key = f"{space[2]!s}|{_function_key(space[3])}"
+        self.alternates.setdefault(name, {}).setdefault(key, set()).add(use.page)
 
     def _once(self, obj: Any) -> bool:
         """Whether `obj` is met for the first time on this page (a pattern painted a
@@ -465,6 +515,7 @@ class Walker:
             return
         subtype = xobject.get("/Subtype")
         if subtype == "/Image":
+            self._alternate(xobject.get("/ColorSpace"), resources, use)
             family, names, _ = _space(xobject.get("/ColorSpace"), resources)
             use.spots |= {n for n in names if n not in PROCESS | {"None", "All"}}
             if "/SMask" in xobject:
@@ -488,6 +539,7 @@ class Walker:
         placed_h = math.hypot(c, d) * unit / 72
         if placed_w <= 0 or placed_h <= 0 or width <= 0 or height <= 0:
             return
+        use.painted = True
         ppi = min(width / placed_w, height / placed_h)
         corners = [(x * a + y * c + ctm[4], x * b + y * d + ctm[5])
                    for x in (0, 1) for y in (0, 1)]
@@ -505,6 +557,8 @@ class Walker:
             return
         base, embedded = font_embedded(font)
         use.fonts[base] = use.fonts.get(base, True) and embedded
+        if "courier" in base.lower():
+            use.courier.add(base.split("+")[-1])
         procs = font.get("/CharProcs") if font.get("/Subtype") == "/Type3" else None
         if isinstance(procs, pikepdf.Dictionary) and self._once(font):
             # a Type 3 glyph is a content stream: what it uses prints with the text

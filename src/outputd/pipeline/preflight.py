@@ -28,7 +28,7 @@ _HEADER_WINDOW = 1024
 _TRAILER_WINDOW = 1024
 FILE_BUDGET_S = 60.0
 # Checks that run only where a profile turns them on (rendering costs time per page).
-DEFAULT_SEVERITY = {"tac": "off"}
+DEFAULT_SEVERITY = {"tac": "off", "black_overprint": "off"}
 BOX_TOLERANCE_MM = 0.05
 # qpdf's own limits are off by default: a 1 MB stream may inflate to 1 GiB. These apply
 # to the whole process.
@@ -407,7 +407,36 @@ def check_print_risks(uses: Sequence[PageUse], label: str, settings: PreflightSe
     checks.append(_summarise("small_text", small, f"{label}: no text under "
                              f"{settings.min_text_pt:g} pt is in more than one ink", label,
                              "warning"))
+    below = settings.black_overprint_below_pt
+    knockout = [(u.page, f"100 % black text of {u.black_knockout:.1f} pt on page {u.page} "
+                 "knocks out: a white edge shows where the plates are off (set it to "
+                 "overprint)") for u in uses
+                if u.black_knockout is not None and u.black_knockout < below]
+    checks.append(_summarise("black_overprint", knockout, f"{label}: 100 % black text under "
+                             f"{below:g} pt overprints", label, "warning"))
+    empty = [(u.page, f"page {u.page} is empty: nothing is drawn on it") for u in uses
+             if not u.painted]
+    checks.append(_summarise("empty_pages", empty, f"{label}: no page is empty", label,
+                             "warning"))
+    courier = [(u.page, f"page {u.page} uses {', '.join(sorted(u.courier))}, often a font "
+                "put in when the real one was missing") for u in uses if u.courier]
+    checks.append(_summarise("font_courier", courier, f"{label}: no Courier", label,
+                             "warning"))
     return checks
+
+
+def check_spot_ambiguity(alternates: dict[str, dict[str, set[int]]], label: str) -> Check:
+    """A spot colour defined two ways (alternate space or tint transform) prints one way
+    on the press and another on a proof or a digital press."""
+    found = [(min(min(p) for p in ways.values()), f"spot colour {name} is defined "
+              f"{len(ways)} ways (pages " + ", ".join(str(n) for n in sorted(
+                  {n for p in ways.values() for n in p})) + ")")
+             for name, ways in sorted(alternates.items()) if len(ways) > 1]
+    check = _summarise("spot_ambiguous", found, f"{label}: each spot colour is defined "
+                       "one way", label, "warning")
+    pages = tuple(sorted({n for ways in alternates.values() if len(ways) > 1
+                          for p in ways.values() for n in p}))
+    return replace(check, pages=pages) if found else check
 
 
 # -- running it all ------------------------------------------------------------
@@ -451,6 +480,7 @@ def inspect_file(path: Path, label: str, product: Product, max_bytes: int,
                     checks.append(error("structure", f"{label}: page {number}'s content "
                                         f"cannot be read ({exc})", label, number))
             checks += check_content(uses, label, settings)
+            checks.append(check_spot_ambiguity(walker.alternates, label))
         if settings.severity.get("tac") != "off":
             checks.append(check_tac(path, label, settings, FILE_BUDGET_S * 4))
     except pikepdf.PasswordError:
