@@ -45,6 +45,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/v1/jobs/J-1/outputs/J-1.pdf", None,
      (404, 404, 404, 404, 403, 403, 404, 401)),
     ("GET", "/api/v1/jobs/J-1/pages/1.png", None, (200, 200, 200, 200, 200, 200, 404, 401)),
+    ("GET", "/api/v1/jobs/J-1/report.pdf", None, (200, 200, 200, 200, 200, 200, 404, 401)),
     ("GET", "/api/v1/hotfolders", None, (200, 200, 200, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/hotfolders/rip1/pause", None, (200, 200, 403, 403, 403, 403, 403, 401)),
     ("POST", "/api/v1/hotfolders/rip1/resume", None,

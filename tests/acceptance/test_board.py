@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,12 @@ def test_an_operator_overrides_a_failed_preflight_on_the_board_with_a_reason(
     page.goto(shift.base + "/jobs/J-OV")
     first = page.locator("#preflight-h ~ table tbody tr").first  # failures come first
     assert first.locator("td").all_inner_texts()[:3] == ["page_size", "failed", "1, 2"]
+    report = page.request.get(shift.base + page.locator(
+        "a:has-text('The report as a PDF')").get_attribute("href"))
+    assert report.status == 200 and report.body().startswith(b"%PDF-")
+    assert b"page_size" in subprocess.run(
+        [require_tool("pdftotext"), "-", "-"], input=report.body(), capture_output=True,
+        check=True).stdout
     page.click("a:has-text('Override preflight')")
     assert "failed checks stay in its report" in page.locator("main").inner_text()
     shots = Path(os.environ.get("OUTPUTD_SCREENSHOTS", tmp_path))

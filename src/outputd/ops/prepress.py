@@ -31,6 +31,16 @@ _MARGIN = 15 * mm
 def write_report(config: Config, store: Store, layout: Layout, caller: Caller, job_id: str,
                  target: Path) -> int:
     """Write the report of `job_id` to `target` (aside, then renamed); its page count."""
+    data, pages = report_pdf(config, store, layout, caller, job_id)
+    temp = target.with_name(f".{target.name}.part")
+    temp.write_bytes(data)
+    os.replace(temp, target)
+    return pages
+
+
+def report_pdf(config: Config, store: Store, layout: Layout, caller: Caller, job_id: str
+               ) -> tuple[bytes, int]:
+    """The report of `job_id` as PDF bytes, and its page count."""
     job = jobs.get(store, caller, job_id)
     body = jobs.show(store, caller, job_id)
     report = body.get("preflight") or {}
@@ -45,10 +55,7 @@ def write_report(config: Config, store: Store, layout: Layout, caller: Caller, j
     for check in problems:
         _problem(canvas, config, job_id, check, files)
     canvas.save()
-    temp = target.with_name(f".{target.name}.part")
-    temp.write_bytes(out.getvalue())
-    os.replace(temp, target)
-    return 1 + len(problems)
+    return out.getvalue(), 1 + len(problems)
 
 
 def _checked_files(layout: Layout, job: Any, report: dict[str, Any]) -> dict[str, str]:

@@ -225,6 +225,21 @@ def page_preview(job_id: str, page: int, site: SiteDep, caller: CallerDep,
         "Cache-Control": "private, max-age=60"})
 
 
+@router.get("/jobs/{job_id}/report.pdf", summary="The preflight report as a PDF",
+            response_class=Response, responses={
+                200: {"content": {"application/pdf": {}},
+                      "description": "a summary page, then a page per problem"}})
+def preflight_report(job_id: str, site: SiteDep, caller: CallerDep) -> Response:
+    """As `outputd show JOB --report FILE.pdf`: every check by result, then a page per
+    problem with thumbnails of its pages and where the check places it."""
+    from outputd.ops.prepress import report_pdf
+
+    data, _ = report_pdf(site.config, site.store, site.layout, caller, job_id)
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{job_id}-preflight.pdf"',
+        "Cache-Control": "private, no-store"})
+
+
 @router.get("/hotfolders", summary="Hot folder health")
 def hotfolders(site: SiteDep, caller: CallerDep) -> dict[str, Any]:
     """Each hot folder: paused or not, last success and error, files a RIP has not
