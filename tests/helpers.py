@@ -109,3 +109,34 @@ def write_config(root: Path, *, workers: int | None = 2, extra: str = "",
     path = root / "outputd.toml"
     path.write_text(text)
     return path
+
+
+def services(config_path: Path) -> Any:
+    """The worker's services over a config, in process, with their own SQLite store
+    (close `.store` after)."""
+    import functools
+    import threading
+
+    from outputd.config import load_config
+    from outputd.daemon.worker import Runtime, Services
+    from outputd.intake.accept import take_late_file
+    from outputd.layout import Layout
+    from outputd.store import open_store
+
+    config = load_config(config_path)
+    layout = Layout(config)
+    layout.create()
+    return Services(Runtime.build(config), open_store(config.store.url), layout,
+                    threading.Event(), threading.Event(),
+                    late_file=functools.partial(take_late_file, layout))
+
+
+def run_jobs(env: Any) -> None:
+    """Work every job that can go on now, one after another, as one worker would."""
+    from outputd.daemon.worker import Worker
+
+    while (job := env.store.claims.take("n", 30)) is not None:
+        try:
+            Worker(env).process(job)
+        finally:
+            env.store.claims.release(job.job_id, "n")

@@ -4,23 +4,19 @@ outputd's own preflight."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
 from outputd import states
-from outputd.config import load_config
-from outputd.daemon.worker import Runtime, Services, Worker
-from outputd.intake.accept import Intake, take_late_file
-from outputd.layout import Layout
+from outputd.daemon.worker import Services
+from outputd.intake.accept import Intake
 from outputd.pipeline import jobsheet, preflight
-from outputd.store import open_store
 from outputd.tickets import Product
+from tests import helpers
 from tests.conftest import require_tool
 from tests.helpers import job_ticket, make_pdf, write_config
 
@@ -95,16 +91,11 @@ SHEET_FOLDERS = (
 
 @pytest.fixture
 def env(tmp_path: Path):
-    config = load_config(write_config(
+    services = helpers.services(write_config(
         tmp_path, hotfolders=SHEET_FOLDERS,
         routes='[[routes]]\nmatch = {}\nto = ["rip1", "rip2"]\n'))
-    layout = Layout(config)
-    layout.create()
-    store = open_store(config.store.url)
-    services = Services(Runtime.build(config), store, layout, threading.Event(),
-                        threading.Event(), late_file=functools.partial(take_late_file, layout))
     yield services
-    store.close()
+    services.store.close()
 
 
 def _accept(env: Services, job_id: str) -> None:
@@ -114,12 +105,7 @@ def _accept(env: Services, job_id: str) -> None:
     assert Intake(env.store, env.layout, "n").handle(ticket).result == "accepted"
 
 
-def _run(env: Services) -> None:
-    while (job := env.store.claims.take("n", 30)) is not None:
-        try:
-            Worker(env).process(job)
-        finally:
-            env.store.claims.release(job.job_id, "n")
+_run = helpers.run_jobs
 
 
 def test_a_sheet_renamed_into_place_before_a_stop_is_not_sent_twice(env: Services):

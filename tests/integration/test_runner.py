@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from outputd import states
-from outputd.config import load_config
-from outputd.daemon.worker import Runtime, Services, Worker
+from outputd.daemon.worker import Services
 from outputd.errors import DeliveryError
-from outputd.intake.accept import Intake, take_late_file
-from outputd.layout import Layout
-from outputd.store import open_store
+from outputd.intake.accept import Intake
 from outputd.transports.memory import MemoryTransport
+from tests import helpers
 from tests.helpers import job_ticket, make_pdf, write_config
 
 
 @pytest.fixture
 def env(tmp_path: Path):
-    config = load_config(write_config(tmp_path))
-    layout = Layout(config)
-    layout.create()
-    store = open_store(config.store.url)
-    services = Services(Runtime.build(config), store, layout, threading.Event(),
-                        threading.Event(), late_file=functools.partial(take_late_file, layout))
+    services = helpers.services(write_config(tmp_path))
     yield services
-    store.close()
+    services.store.close()
 
 
 def accept(env: Services, job_id: str, **changes) -> Path:
@@ -43,12 +34,7 @@ def accept(env: Services, job_id: str, **changes) -> Path:
     return env.layout.source_file(job_id, f"{job_id}/a.pdf")
 
 
-def run(env: Services) -> None:
-    while (job := env.store.claims.take("n", 30)) is not None:
-        try:
-            Worker(env).process(job)
-        finally:
-            env.store.claims.release(job.job_id, "n")
+run = helpers.run_jobs
 
 
 def test_a_crash_after_the_rename_before_the_commit_leaves_one_copy(env: Services):
