@@ -37,6 +37,10 @@ class Layout:
     def outputs(self, job_id: str) -> Path:
         return self.work(job_id) / "out"
 
+    def fixed(self, job_id: str) -> Path:
+        """Where preflight's fix-ups put the copies they mend."""
+        return self.work(job_id) / "fixed"
+
     def source_sha256(self, job_id: str) -> dict[str, str]:
         """The sha256 of each file kept at intake (`files.sha256`), by its ticket path."""
         try:

@@ -154,6 +154,13 @@ def test_the_report_pdf_has_a_page_per_problem_with_the_place_marked(tmp_path: P
     target = tmp_path / "report.pdf"
     done = site.cli("show", "J-INK", "--report", str(target))
     assert "preflight report written" in done.stderr
+    victim = tmp_path / "victim.txt"  # a link where the report is to go is replaced,
+    victim.write_text("not yours")  # not followed
+    linked = tmp_path / "linked.pdf"
+    linked.symlink_to(victim)
+    site.cli("show", "J-INK", "--report", str(linked))
+    assert victim.read_text() == "not yours" and not linked.is_symlink()
+    assert linked.read_bytes().startswith(b"%PDF-")
     problems = [c for c in job["preflight"]["checks"] if c["result"] != "passed"]
     with pikepdf.open(target) as report:
         assert len(report.pages) == 1 + len(problems)

@@ -9,12 +9,13 @@ import os
 import subprocess
 from pathlib import Path
 
+import pikepdf
 import pytest
 
 from outputd import states
 from outputd.daemon.worker import Services
 from outputd.intake.accept import Intake
-from outputd.pipeline import jobsheet, preflight
+from outputd.pipeline import deliver, jobsheet, preflight
 from outputd.tickets import Product
 from tests import helpers
 from tests.conftest import require_tool
@@ -150,3 +151,40 @@ def test_a_cancelled_job_takes_back_its_sheets_but_not_a_file_that_replaced_them
     message = env.store.jobs.history("J-1")[-1].message
     assert "withdrawn from rip1:" in message and "rip2:" in message
     assert "already taken by the RIP from rip2:" in message
+
+
+@pytest.mark.parametrize("plant", ["symlink", "hardlink", "fifo"])
+def test_something_planted_where_a_sheet_is_kept_is_not_sent(env: Services, tmp_path: Path,
+                                                            plant: str):
+    """The working folder's kept sheets are used only if they are files of ours alone:
+    a link or FIFO in their place is replaced by a sheet made again, never sent or
+    followed."""
+    _accept(env, "J-1")
+    for name in ("rip1", "rip2"):
+        env.store.hotfolders.set_paused(name, True)
+    _run(env)  # planned, nothing sent
+    output = env.store.deliveries.outputs("J-1")[0]
+    ticket = env.store.jobs.get("J-1").ticket
+    victim = tmp_path / "victim.pdf"
+    victim.write_bytes(b"%PDF-1.4 somebody else's file")
+    kept = [deliver._sheet_file(d, output, ticket) for d in env.store.deliveries.of("J-1")]
+    for found in filter(None, kept):
+        path = found[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if plant == "symlink":
+            path.symlink_to(victim)
+        elif plant == "hardlink":
+            os.link(victim, path)
+        else:
+            os.mkfifo(path)
+    assert len([k for k in kept if k]) == 2  # the prepended output and the A4 sheet
+    for name in ("rip1", "rip2"):
+        env.store.hotfolders.set_paused(name, False)
+        env.store.hotfolders.wake(name)
+    _run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    hot1, hot2 = (Path(env.config.hotfolders[n].path) for n in ("rip1", "rip2"))
+    for sent, pages in ((hot1 / "J-1.pdf", output.pages + 1), (hot2 / "J-1_sheet.pdf", 1)):
+        with pikepdf.open(sent) as pdf:  # the sheets as made, not the planted file
+            assert len(pdf.pages) == pages
+    assert victim.read_bytes() == b"%PDF-1.4 somebody else's file"

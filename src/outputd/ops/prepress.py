@@ -15,6 +15,7 @@ from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 from outputd.config import Config
+from outputd.fileutil import private_temp
 from outputd.layout import Layout
 from outputd.ops import jobs, preview
 from outputd.ops.access import Caller
@@ -30,11 +31,12 @@ _MARGIN = 15 * mm
 
 def write_report(config: Config, store: Store, layout: Layout, caller: Caller, job_id: str,
                  target: Path) -> int:
-    """Write the report of `job_id` to `target` (aside, then renamed); its page count."""
+    """Write the report of `job_id` to `target` (in a private folder beside it, then
+    renamed over it: a link at `target` is replaced, not followed); its page count."""
     data, pages = report_pdf(config, store, layout, caller, job_id)
-    temp = target.with_name(f".{target.name}.part")
-    temp.write_bytes(data)
-    os.replace(temp, target)
+    with private_temp(target) as temp:  # a link planted beside it redirects nothing
+        temp.write_bytes(data)
+        os.replace(temp, target)
     return pages
 
 
@@ -67,7 +69,7 @@ def _checked_files(layout: Layout, job: Any, report: dict[str, Any]) -> dict[str
         path = layout.source_file(job.job_id, f.path)
         entry = kept[index] if index < len(kept) else {}
         if entry.get("fixed"):
-            path = layout.work(job.job_id) / "fixed" / str(entry["fixed"])
+            path = layout.fixed(job.job_id) / str(entry["fixed"])
         found[str(entry.get("file", path.name))] = str(path)
     return found
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from outputd import logs, states
+from outputd import logs, safefs, states
 from outputd.config import LocalHotFolder, SftpHotFolder
 from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed, StageError
 from outputd.fileutil import sha256_file
@@ -139,10 +141,14 @@ def kept_file(delivery: Delivery, outputs: Mapping[str, Output], ticket: JobTick
     if found is None or found[0] not in outputs:
         return None
     made = _sheet_file(delivery, outputs[found[0]], ticket)
-    if made is None or not made[0].is_file():
+    if made is None:
         return None
     path = made[0]
-    return Output(delivery.output, str(path), path.stat().st_size, sha256_file(path), 0)
+    kept = safefs.lstat_at(None, str(path))
+    if kept is None or not stat.S_ISREG(kept.st_mode) or kept.st_nlink != 1 \
+            or kept.st_uid != os.geteuid():
+        return None  # not made yet, or not a file of ours alone: it is made again
+    return Output(delivery.output, str(path), kept.st_size, sha256_file(path), 0)
 
 
 def attempt(

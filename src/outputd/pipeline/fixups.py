@@ -21,6 +21,7 @@ from typing import Any
 import pikepdf
 
 from outputd.config import PreflightSettings
+from outputd.fileutil import private_temp
 from outputd.pipeline.assemble import SAVE_OPTIONS
 from outputd.pipeline.geometry import BLEED_TOLERANCE_MM, MM_PER_PT, fits, page_geometry
 from outputd.pipeline.report import Check
@@ -42,9 +43,9 @@ def fix(source: Path, target: Path, label: str, product: Product,
             if not any(done.values()):
                 return []
             target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{target.name}.part")
-            pdf.save(temp, **SAVE_OPTIONS)
-            os.replace(temp, target)
+            with private_temp(target) as temp:
+                pdf.save(temp, **SAVE_OPTIONS)
+                os.replace(temp, target)
     except (pikepdf.PdfError, OSError, ValueError, KeyError, TypeError, RecursionError):
         with contextlib.suppress(OSError):
             target.unlink()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pikepdf
 
-from outputd.fileutil import sha256_file
+from outputd.fileutil import private_temp, sha256_file
 from outputd.model import Output
 from outputd.pipeline.assemble import SAVE_OPTIONS
 from outputd.tickets import JobTicket
@@ -136,36 +136,42 @@ def sheet(facts: SheetFacts, size: tuple[float, float] = A4,
 
 def make(kind: str, facts: SheetFacts, source: str, target: str) -> Output:
     """Write `target`: the sheet of output `source` alone on A4 (`sheet`), or before its
-    first page at that page's size (`prepended`). Written aside, then renamed: a file
-    under `target` is whole. Runs in the worker's PDF process."""
+    first page at that page's size (`prepended`). Written in a private folder beside it,
+    then renamed: a file under `target` is whole, and a link planted in the folder
+    redirects nothing. Runs in the worker's PDF process."""
     thumbnail = _thumbnail(source)
-    temp = Path(target).with_name(f".{Path(target).name}.part")
-    if kind == "sheet":
-        temp.write_bytes(sheet(facts, A4, thumbnail))
-        pages = 1
-    else:
-        with pikepdf.open(source) as pdf:
-            first = pdf.pages[0]
-            media = [float(v) for v in first.mediabox]
-            trim = [float(v) for v in first.trimbox]
-            size = (media[2] - media[0], media[3] - media[1])
-            inset = max(trim[0] - media[0], trim[1] - media[1], media[2] - trim[2],
-                        media[3] - trim[3], 0.0)
-            with pikepdf.open(io.BytesIO(sheet(facts, size, thumbnail, inset))) as drawn:
-                pdf.pages.insert(0, drawn.pages[0])
-            page = pdf.pages[0]
-            page.mediabox = pikepdf.Array(media)  # a RIP sees the same boxes as page 1
-            for box in ("/TrimBox", "/BleedBox"):
-                if box in first.obj:
-                    page.obj[box] = pikepdf.Array([float(v) for v in first.obj[box]])
-            if media[0] or media[1]:  # drawn from (0, 0): moved onto page 1's origin
-                page.contents_add(pikepdf.Stream(pdf, f"1 0 0 1 {media[0]:g} {media[1]:g} cm"
-                                                 .encode()), prepend=True)
-            pdf.save(temp, **SAVE_OPTIONS, deterministic_id=True)
-            pages = len(pdf.pages)
-    os.replace(temp, target)
+    with private_temp(Path(target)) as temp:
+        pages = _draw(kind, facts, source, temp, thumbnail)
+        os.replace(temp, target)
     path = Path(target)
     return Output(path.name, target, path.stat().st_size, sha256_file(path), pages)
+
+
+def _draw(kind: str, facts: SheetFacts, source: str, temp: Path, thumbnail: bytes | None
+          ) -> int:
+    """Write the sheet (alone, or before `source`) to `temp`; its page count."""
+    if kind == "sheet":
+        temp.write_bytes(sheet(facts, A4, thumbnail))
+        return 1
+    with pikepdf.open(source) as pdf:
+        first = pdf.pages[0]
+        media = [float(v) for v in first.mediabox]
+        trim = [float(v) for v in first.trimbox]
+        size = (media[2] - media[0], media[3] - media[1])
+        inset = max(trim[0] - media[0], trim[1] - media[1], media[2] - trim[2],
+                    media[3] - trim[3], 0.0)
+        with pikepdf.open(io.BytesIO(sheet(facts, size, thumbnail, inset))) as drawn:
+            pdf.pages.insert(0, drawn.pages[0])
+        page = pdf.pages[0]
+        page.mediabox = pikepdf.Array(media)  # a RIP sees the same boxes as page 1
+        for box in ("/TrimBox", "/BleedBox"):
+            if box in first.obj:
+                page.obj[box] = pikepdf.Array([float(v) for v in first.obj[box]])
+        if media[0] or media[1]:  # drawn from (0, 0): moved onto page 1's origin
+            page.contents_add(pikepdf.Stream(pdf, f"1 0 0 1 {media[0]:g} {media[1]:g} cm"
+                                             .encode()), prepend=True)
+        pdf.save(temp, **SAVE_OPTIONS, deterministic_id=True)
+        return len(pdf.pages)
 
 
 def _thumbnail(source: str) -> bytes | None:

@@ -25,6 +25,8 @@ MAX_FORM_DEPTH = 12
 RGB_SPACES = {"/DeviceRGB", "/CalRGB", "/RGB"}
 PROCESS_NAMES = {"/Cyan", "/Magenta", "/Yellow", "/Black", "/None", "/All"}
 PROCESS = {"Cyan", "Magenta", "Yellow", "Black"}
+NOT_SPOTS = PROCESS | {"None", "All"}  # colourant names that are no spot colour
+_KINDS = {"/Pattern": "pattern", "/XObject": "XObject", "/Font": "font"}  # in messages
 PRINTS, HIDDEN = 4, 2  # annotation flags (PDF 32000-1 12.5.3)
 
 
@@ -90,7 +92,7 @@ class Paint:
 
     @property
     def spots(self) -> tuple[str, ...]:
-        return tuple(n for n in self.names if n not in PROCESS | {"None", "All"})
+        return spots_of(self.names)
 
     @property
     def registration(self) -> bool:
@@ -244,6 +246,11 @@ def _numbers(operands: list[Any]) -> tuple[float, ...]:
     return tuple(found)
 
 
+def spots_of(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The spot colours among colourant names."""
+    return tuple(n for n in names if n not in NOT_SPOTS)
+
+
 def _function_key(function: Any) -> str:
     """What a tint transform computes, as text two equal transforms share."""
     if isinstance(function, pikepdf.Stream):
@@ -271,6 +278,7 @@ class Walker:
         self._seen: set[tuple[int, int]] = set()
         # each spot colour's appearances (alternate space and tint transform) → pages
         self.alternates: dict[str, dict[str, set[int]]] = {}
+        self._functions: dict[tuple[int, int], str] = {}  # tint transforms, by object
 
     def _check_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -446,9 +454,8 @@ class Walker:
 
     def _pattern(self, name: str, resources: Any, state: State, unit: float, use: PageUse,
                  depth: int) -> None:
-        pattern = _named(resources, "/Pattern", name)
+        pattern = self._resource(resources, "/Pattern", name, use)
         if pattern is None:
-            use.missing.append(f"pattern {name[1:]}")
             return
         if int(pattern.get("/PatternType", 0)) == 2:
             shading = pattern.get("/Shading")
@@ -467,7 +474,7 @@ class Walker:
         family, names, _ = _space(shading.get("/ColorSpace"), resources)
         if family == "rgb":
             use.rgb.add("shadings")
-        use.spots |= {n for n in names if n not in PROCESS | {"None", "All"}}
+        use.spots |= set(spots_of(names))
         if "All" in names:
             use.registration.add("shadings")
 
@@ -480,10 +487,24 @@ class Walker:
                 and space[0] == "/Separation"):
             return
         name = str(space[1])[1:]
-        if name in PROCESS | {"None", "All"}:
+        if name in NOT_SPOTS:
             return
-        key = f"{space[2]!s}|{_function_key(space[3])}"
-        self.alternates.setdefault(name, {}).setdefault(key, set()).add(use.page)
+        function = space[3]
+        key = self._functions.get(function.objgen) if function.is_indirect else None
+        if key is None:
+            key = _function_key(function)
+            if function.is_indirect:  # each tint transform is read once
+                self._functions[function.objgen] = key
+        self.alternates.setdefault(name, {}).setdefault(f"{space[2]!s}|{key}", set()).add(
+            use.page)
+
+    @staticmethod
+    def _resource(resources: Any, kind: str, name: str, use: PageUse) -> Any:
+        """A resource the content names, or None (noted as missing on the page)."""
+        found = _named(resources, kind, name)
+        if found is None:
+            use.missing.append(f"{_KINDS[kind]} {name[1:]}")
+        return found
 
     def _once(self, obj: Any) -> bool:
         """Whether `obj` is met for the first time on this page (a pattern painted a
@@ -509,15 +530,14 @@ class Walker:
 
     def _xobject(self, name: str, resources: Any, state: State, unit: float, use: PageUse,
                  depth: int) -> None:
-        xobject = _named(resources, "/XObject", name)
+        xobject = self._resource(resources, "/XObject", name, use)
         if xobject is None:
-            use.missing.append(f"XObject {name[1:]}")
             return
         subtype = xobject.get("/Subtype")
         if subtype == "/Image":
             self._alternate(xobject.get("/ColorSpace"), resources, use)
             family, names, _ = _space(xobject.get("/ColorSpace"), resources)
-            use.spots |= {n for n in names if n not in PROCESS | {"None", "All"}}
+            use.spots |= set(spots_of(names))
             if "/SMask" in xobject:
                 use.transparency.add("soft-masked images")
             if xobject.get("/ImageMask", False):  # painted with the fill colour
@@ -551,9 +571,8 @@ class Walker:
 
     def _font(self, name: str, resources: Any, state: State, unit: float, use: PageUse,
               depth: int) -> None:
-        font = _named(resources, "/Font", name)
+        font = self._resource(resources, "/Font", name, use)
         if font is None:
-            use.missing.append(f"font {name[1:]}")
             return
         base, embedded = font_embedded(font)
         use.fonts[base] = use.fonts.get(base, True) and embedded

@@ -66,13 +66,9 @@ class StageContext:
             path = self.layout.source_file(job.job_id, f.path)
             fixed = kept[index].get("fixed") if index < len(kept) else None
             if fixed:
-                path = self.fixed(job) / str(fixed)
+                path = self.layout.fixed(job.job_id) / str(fixed)
             found.append((path, f.role))
         return found
-
-    def fixed(self, job: Job) -> Path:
-        """Where preflight's fix-ups put the copies they mend."""
-        return self.layout.work(job.job_id) / "fixed"
 
     def refix(self, job: Job) -> Any:
         """Preflight the job's files again, as the route and profile say, mending copies
@@ -81,7 +77,7 @@ class StageContext:
         return self.pdf_call(
             "preflight", [(path, path.name) for path in originals], job.ticket.product,
             self.config.limits.max_file_bytes, self.config.preflight,
-            routing.route(self.config, job.ticket).profile, self.fixed(job))
+            routing.route(self.config, job.ticket).profile, self.layout.fixed(job.job_id))
 
     def timed(self, stage: str, started: float) -> int:
         """Milliseconds since `started`, observed in the stage's metric."""
@@ -169,7 +165,7 @@ def _clean_static(ctx: StageContext, job: Job) -> list[Output] | None:
     if pages is None:
         return None
     source = ctx.sources(job)[0][0]
-    known = None if source.parent == ctx.fixed(job) else (
+    known = None if source.parent == ctx.layout.fixed(job.job_id) else (
         ctx.layout.source_sha256(job.job_id).get(job.ticket.files[0].path))
     return [assemble.place_clean_static(job.ticket, source, ctx.layout.outputs(job.job_id),
                                         pages, known)]
