@@ -135,8 +135,9 @@ def run_jobs(env: Any) -> None:
     """Work every job that can go on now, one after another, as one worker would."""
     from outputd.daemon.worker import Worker
 
-    while (job := env.store.claims.take("n", 30)) is not None:
-        try:
-            Worker(env).process(job)
-        finally:
-            env.store.claims.release(job.job_id, "n")
+    for _ in range(1000):  # a job claimed over and over is a stalled queue: fail, not hang
+        job = env.store.claims.take("n", 30)
+        if job is None:
+            return
+        Worker(env).work(job, "n")
+    raise AssertionError("the workers claimed jobs 1000 times without the queue emptying")

@@ -96,11 +96,16 @@ FINISHING: frozenset[str] = frozenset({SHIPPED, COMPLETED, CANCELLED})
 HOLDABLE: frozenset[str] = GATE | frozenset({
     UNAPPROVED_ORDER, VALIDATION_FINISHED, OUTPUT_CREATED, COPY_FAILED,
 })
-# Nothing more happens to the job until an event or an operator says so.
-RESTING: frozenset[str] = frozenset({
-    VALIDATION_FAILED, OUTPUT_CREATION_FAILED, IN_HOT_FOLDER, IN_PRODUCTION, COPY_SKIPPED,
-    CLEAN_UP, REJECTED, UNAPPROVED_ORDER, BLOCKED, READY_FOR_COLLECTION, AWAITING_PROOF,
-}) | STATION_STATUSES
+# The statuses in which the daemon has work of its own: each has a stage (the worker's
+# table, pipeline.stages.STAGES, has exactly these keys). Only a job in one of these is
+# ever due; the store keeps every other job's due time empty.
+WORKED: frozenset[str] = GATE | FINISHING | frozenset({
+    VALIDATION_FINISHED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED, VERIFIED, COPY_FAILED,
+    RECREATION_REQUESTED,
+})
+# Nothing more happens to the job until a person, a station, the storefront or the RIP
+# says so (an event): never due, never claimed for itself.
+RESTING: frozenset[str] = ALL - WORKED
 # Failures an operator may retry, and the status each retry resumes from.
 RETRY_FROM: dict[str, str] = {
     VALIDATION_FAILED: ORDERED,

@@ -36,7 +36,11 @@ def test_gate_order_approval_then_payment_then_due_time_then_files():
     future = gate(ticket(process_after=later))
     assert (future.status, future.due_at) == (states.FUTURE_ORDER, NOW + 3600)
     waiting = gate(ticket(), missing=["J-1/a.pdf"], waiting_since=NOW - 10)
-    assert waiting.status == states.AWAITING_DATA and waiting.due_at > NOW
+    assert waiting.status == states.AWAITING_DATA and waiting.due_at == NOW + 2.5
+    # a quarter of the wait so far, from a second to ten, never past the timeout
+    assert gate(ticket(), missing=["J-1/a.pdf"]).due_at == NOW + 1
+    assert gate(ticket(), missing=["J-1/a.pdf"], waiting_since=NOW - 45).due_at == NOW + 10
+    assert gate(ticket(), missing=["J-1/a.pdf"], waiting_since=NOW - 58).due_at == NOW + 2
     timed_out = gate(ticket(), missing=["J-1/a.pdf"], waiting_since=NOW - 61)
     assert timed_out.status == states.VALIDATION_FAILED
     assert "J-1/a.pdf" in timed_out.message

@@ -70,6 +70,9 @@ class Metrics:
         self.intake_deferred = Gauge("outputd_intake_deferred_tickets",
                                      "Tickets the intake cannot take in yet (a full disk)",
                                      registry=r)
+        self.idle_claims = Counter("outputd_idle_claims", "Jobs claimed with nothing to do "
+                                   "(always 0: a job is due only when a stage can work it)",
+                                   registry=r)
         r.register(_StoreCollector(store))
 
     def delivery(self, hotfolder: str, outcome: str, seconds: float, size: int) -> None:

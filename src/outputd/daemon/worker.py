@@ -146,32 +146,54 @@ class Worker:
             if s.progress:
                 s.progress.busy(name)
             try:
-                self.process(job)
-            except Exception:
-                log.exception("job.crashed", extra={
-                    "fields": {**job.log_context(), "retry_in_s": ERROR_BACKOFF_S}})
-                s.store.jobs.update(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
+                self.work(job, owner)
             finally:
                 if s.progress:
                     s.progress.idle(name)
-                s.store.claims.release(job.job_id, owner)
 
-    def process(self, job: Job) -> None:
-        """Apply the job's pending events, then run its stages as far as it can go now."""
+    def work(self, job: Job, owner: str) -> None:
+        """Process a job claimed by `owner`, then release it. A crash puts the job off
+        for a while; a claim that found nothing to do is a bug, said loudly and mended
+        (the store empties the due time of a job no stage works)."""
+        s = self.s
+        worked = True
+        try:
+            worked = self.process(job)
+        except Exception:
+            log.exception("job.crashed", extra={
+                "fields": {**job.log_context(), "retry_in_s": ERROR_BACKOFF_S}})
+            s.store.jobs.update(job.job_id, due_at=time.time() + ERROR_BACKOFF_S)
+        finally:
+            s.store.claims.release(job.job_id, owner, worked)
+        if not worked:
+            s.store.jobs.update(job.job_id, due_at=job.due_at)
+            if s.metrics is not None:
+                s.metrics.idle_claims.inc()
+            logs.event(log, logging.ERROR, "job.idle_claim", **job.log_context(),
+                       due_at=job.due_at, reason="claimed with nothing to do")
+
+    def process(self, job: Job) -> bool:
+        """Apply the job's pending events, then run its stages as far as it can go now;
+        whether there was anything to do."""
         runtime = self.s.runtime
+        worked = False
         for event in self.s.store.events.pending(job.job_id):
             job = self._commit(job, self._apply(job, event), runtime)
+            worked = True
         ctx = self._context(runtime)
-        while not self.s.stopping.is_set():
+        while True:
             stage = STAGES.get(job.status)
             if stage is None or job.due_at is None or job.due_at > time.time():
-                return  # resting, or waiting for its time
+                return worked  # resting, or waiting for its time
+            worked = True
+            if self.s.stopping.is_set():
+                return worked  # the next start goes on from here
             try:
                 result = stage(ctx, job)
             except OutputdError as exc:
                 logs.event(log, logging.ERROR, "job.error", **job.log_context(), error=str(exc))
                 self._commit(job, Result(due_at=time.time() + ERROR_BACKOFF_S), runtime)
-                return
+                return worked
             job = self._commit(job, result, runtime)
 
     def _context(self, runtime: Runtime) -> StageContext:

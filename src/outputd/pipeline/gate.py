@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from outputd import states
 from outputd.tickets import JobTicket
 
+# A job waiting for a late file looks for it again after a quarter of the time it has
+# waited so far, between these bounds: a file that comes at once is taken within a
+# second, and a thousand jobs waiting for files cost a few claims a second in all.
 AWAITING_POLL_S = 1.0
+AWAITING_POLL_MAX_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -43,5 +47,8 @@ def decide(
                 states.VALIDATION_FAILED,
                 f"files never arrived within {awaiting_timeout_s:g} s: {names}",
             )
-        return Decision(states.AWAITING_DATA, f"waits for {names}", now + AWAITING_POLL_S)
+        since = now if waiting_since is None else waiting_since
+        poll = min(max((now - since) / 4, AWAITING_POLL_S), AWAITING_POLL_MAX_S)
+        due = min(now + poll, since + awaiting_timeout_s)  # never past the timeout
+        return Decision(states.AWAITING_DATA, f"waits for {names}", due)
     return PROCEED

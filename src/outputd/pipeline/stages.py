@@ -178,7 +178,8 @@ def delete_output(ctx: StageContext, job: Job) -> Result:
                   deliveries=[])
 
 
-# The stage for each status; a job in any other status rests until an event moves it.
+# The stage for each status of states.WORKED; a job in any other status rests until an
+# event moves it (and is never due meanwhile).
 STAGES: dict[str, Stage] = {
     **dict.fromkeys(states.GATE, check),
     states.VALIDATION_FINISHED: start_output,
@@ -189,3 +190,5 @@ STAGES: dict[str, Stage] = {
     states.RECREATION_REQUESTED: delete_output,
     **dict.fromkeys(states.FINISHING, cleanup.stage),
 }
+if STAGES.keys() != states.WORKED:  # the store's "never due" rule reads states.WORKED
+    raise RuntimeError(f"stages and states.WORKED disagree: {STAGES.keys() ^ states.WORKED}")

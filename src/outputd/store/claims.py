@@ -61,16 +61,23 @@ class Claims:
                 (time.time() + lease_s, owner),
             )
 
-    def release(self, job_id: str, owner: str) -> None:
+    def release(self, job_id: str, owner: str, worked: bool = True) -> None:
+        """End `owner`'s claim of the job. A claim that did nothing (`worked` false)
+        leaves no row in the claim log: the log grows with work, not with looks."""
         with self.db.transaction() as cur:
             done = cur.execute(
                 "UPDATE jobs SET claimed_by = NULL, claim_expires_at = NULL"
                 " WHERE job_id = ? AND claimed_by = ?",
                 (job_id, owner),
             )
-            if done.rowcount:
+            if not done.rowcount:
+                return
+            if worked:
                 _log_release(cur, owner, job_id)
                 self.db.notify(cur)
+            else:
+                cur.execute("DELETE FROM claim_log WHERE owner = ? AND job_id = ?"
+                            " AND released_at IS NULL", (owner, job_id))
 
     def owners(self) -> list[str]:
         with self.db.reader() as cur:

@@ -66,7 +66,8 @@ class Jobs:
                     ticket.product.type, ticket.product.sku, ticket.quantity,
                     ticket.customer.username.lower(), ticket.customer.email.lower(), status,
                     ticket.payment_status, ticket.approval, ticket.priority,
-                    json.dumps(ticket_json(ticket)), ticket_sha256, due_at, now, now,
+                    json.dumps(ticket_json(ticket)), ticket_sha256, _due(status, due_at),
+                    now, now,
                     ticket.due_at.timestamp() if ticket.due_at else None,
                 ),
             )
@@ -133,6 +134,7 @@ class Jobs:
                 raise UnknownJob(job.job_id)
             if "status" in changes:
                 states.check(job.job_id, row[0], changes["status"])
+            due_at = _due(changes.get("status", row[0]), due_at)
             if result.outputs is not None:
                 put_outputs(cur, job.job_id, result.outputs)
             if result.deliveries is not None:
@@ -181,6 +183,10 @@ class Jobs:
                    **fields: Any) -> None:
         """Change columns without a status change (no history entry)."""
         with self.db.transaction() as cur:
+            if due_at is not KEEP:
+                row = cur.execute("SELECT status FROM jobs WHERE job_id = ?",
+                                  (job_id,)).fetchone()
+                due_at = _due(row[0] if row else "", due_at)
             _update(cur, job_id, time.time(), due_at=due_at, **fields)
 
     def remove(self, job_ids: Iterable[str]) -> None:
@@ -289,6 +295,12 @@ class Events:
                 (job_id,),
             ).fetchall()
         return [Event(*row) for row in rows]
+
+
+def _due(status: str, due_at: Any) -> Any:
+    """The due time a job in `status` may have: a job in a resting status (one no stage
+    works) is never due, whatever a caller asked, so no worker ever claims it for nothing."""
+    return due_at if status in states.WORKED or due_at is KEEP else None
 
 
 def _append_history(

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from outputd import states
+
 
 def _order_due(cur: Any) -> None:
     """Fill jobs.order_due_at from the tickets that carry a `due_at`."""
@@ -21,6 +23,15 @@ def _order_due(cur: Any) -> None:
         if due:
             cur.execute("UPDATE jobs SET order_due_at = ? WHERE job_id = ?",
                         (datetime.fromisoformat(due).timestamp(), job_id))
+
+
+def _rest_resting_jobs(cur: Any) -> None:
+    """Empty the due time of every job in a resting status: stores written before the
+    rule (store.jobs._due) kept one after a station scan or a release, and the workers
+    claimed such jobs for nothing, over and over."""
+    resting = sorted(states.RESTING)
+    cur.execute("UPDATE jobs SET due_at = NULL WHERE due_at IS NOT NULL AND status IN"
+                f" ({', '.join('?' * len(resting))})", resting)
 
 
 # A step is SQL, or a function of the migration's cursor for what SQL cannot say alike
@@ -200,5 +211,8 @@ MIGRATIONS: list[list[str | Callable[[Any], None]]] = [
         "ALTER TABLE jobs ADD COLUMN late_noted_at DOUBLE PRECISION",
         "CREATE INDEX jobs_late_watch ON jobs (order_due_at)"
         " WHERE late_noted_at IS NULL AND order_due_at IS NOT NULL",
+    ],
+    [
+        _rest_resting_jobs,
     ],
 ]
