@@ -1,0 +1,807 @@
+"""A day in the shop: every feature at once, through outputd's real interfaces.
+
+One `outputd run` (2 workers, its web child on; SQLite), or two nodes on one PostgreSQL
+store, is driven through a compressed day: several storefronts; static, multipart and
+MegaEdit jobs through the intake folder and the API; payments arriving late, approvals
+and rejections, future orders, test-mode jobs, a file arriving late, preflight failures
+and overrides, a proof checkpoint verified and one rejected, recreate and reopen, holds
+and releases, cancellations, station scans in every order, shipping and clean-up, a hot
+folder paused and resumed, an SFTP hot folder whose server goes away for a while, people
+polling the board and the API and opening previews, a SIGHUP reload that adds a hot
+folder, and one restart mid-day. Then the shop goes quiet, and the daemon must too.
+
+Each job follows a script (bench/shopday_scripts.py) and must end in the status its
+script says. Invariants are checked while the day runs and at its end (see `Day.check`);
+any broken one is a line in `Figures.violations`. When a bug is found in the field, the
+day learns the move that caused it.
+
+    python bench/shopday.py [--jobs 120] [--arrive-s 60] [--engine sqlite|postgresql]
+                            [--resting 1000] [--idle-s 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.shopday_scripts import SCRIPTS, Plan, Sleep, Wait  # noqa: E402
+from outputd import states  # noqa: E402
+from tests.helpers import drop_ticket, job_ticket, make_pdf  # noqa: E402
+from tests.sshd import Sshd, free_port  # noqa: E402
+from tests.web import multipart  # noqa: E402
+
+PASSWORD = "a long password 1"
+STATIONS = tuple(states.STATIONS)
+CLK = os.sysconf("SC_CLK_TCK")
+WORKERS = 2
+RESTART_QUIET_S = 15.0  # after a restart, the queue may lag this long
+OVERDUE_S = 10.0  # a due job unclaimed this long while a worker is free is a stall
+
+
+# -- the shop: folders, config, nodes, and the ways people reach outputd ----------
+
+
+@dataclass
+class Node:
+    """One `outputd run` of the shop, with its web child's port."""
+
+    name: str
+    config: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+
+class Shop:
+    """The site of one day: its folders, config, nodes, tokens and SFTP server."""
+
+    def __init__(self, root: Path, pg_url: str | None = None) -> None:
+        self.root = root
+        self.intake = root / "intake"
+        self.hot = {name: root / "hot" / name for name in ("rip1", "rip2", "rip3")}
+        for folder in (self.intake, *self.hot.values()):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.sshd = Sshd(root / "sshd").start()
+        self.hot["press"] = self.sshd.dest
+        self.pg_url = pg_url
+        names = ("node-a", "node-b") if pg_url else ("node-a",)
+        self.nodes = [Node(name, root / name / "outputd.toml", free_port()) for name in names]
+        self.reloaded = False
+        for node in self.nodes:
+            node.config.parent.mkdir(parents=True, exist_ok=True)
+            node.config.write_text(self.config_text(node))
+        self.tokens: dict[str, str] = {}
+        self.requests: Counter[str] = Counter()  # "GET /api/v1/jobs 200" → count
+        self.lock = threading.Lock()
+
+    # -- config ---------------------------------------------------------------
+
+    def config_text(self, node: Node) -> str:
+        store = (f'url = "{self.pg_url}"\n' if self.pg_url
+                 else f'url = "sqlite:///{self.root / "outputd.db"}"\n')
+        rip3 = ""
+        late_route = ""
+        if self.reloaded:  # what the SIGHUP brings: a new hot folder and its route
+            rip3 = self._local("rip3")
+            late_route = '[[routes]]\nmatch = {storefront = "lateshop"}\nto = ["rip3"]\n\n'
+        return (
+            f'[daemon]\nstate_dir = "{node.config.parent / "state"}"\n'
+            f'intake_dir = "{self.intake}"\nsources_dir = "{self.root / "sources"}"\n'
+            f'node_id = "{node.name}"\nworkers = {WORKERS}\nstop_grace_s = 10\n\n'
+            f"[store]\n{store}lease_s = 10\n\n"
+            "[retry]\nmax_attempts = 1000\ninitial_s = 0.5\nmax_s = 3\n\n"
+            f'[metrics]\nlisten = ""\n\n[web]\nlisten = "127.0.0.1:{node.port}"\n\n'
+            "[limits]\nmin_free_mb = 10\nawaiting_data_timeout_s = 600\n\n"
+            + self._local("rip1") + self._local("rip2") + rip3
+            + self.sshd.hotfolder_toml("press", "").replace(
+                'filename = "{order_id}_{job_id}.pdf"',
+                'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"')
+            + "\n[[routes]]\nmatch = {test_mode = true}\nskip = true\n\n"
+            '[[routes]]\nmatch = {storefront = "proofs"}\nto = ["rip1"]\ncheckpoint = true\n\n'
+            '[[routes]]\nmatch = {storefront = "remote"}\nto = ["press"]\n\n'
+            '[[routes]]\nmatch = {storefront = "print24"}\nto = ["rip2"]\n\n'
+            + late_route
+            + '[[routes]]\nmatch = {}\nto = ["rip1"]\n'
+        )
+
+    def _local(self, name: str) -> str:
+        return (f'[hotfolders.{name}]\nkind = "local"\npath = "{self.hot[name]}"\n'
+                'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"\n\n')
+
+    # -- the command line and the nodes ----------------------------------------
+
+    def cli(self, *args: str, stdin: str = "", check: bool = True) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "outputd", *args, "--config", str(self.nodes[0].config)],
+            capture_output=True, text=True, timeout=120, input=stdin)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"outputd {' '.join(args)}: {done.stderr.strip()}")
+        self.count(f"cli {args[0]} {done.returncode}")
+        return done.stdout
+
+    def prepare(self) -> None:
+        """The people and machines of the shop: a token per storefront, a station, an
+        operator, an approver and a viewer; a board user."""
+        for shop in ("acme", "print24", "remote", "proofs", "lateshop"):
+            self.tokens[shop] = self.cli("token", "add", f"shop-{shop}", "--role",
+                                         "submitter", "--storefront", shop).strip()
+        for role in ("station", "operator", "approver", "viewer"):
+            self.tokens[role] = self.cli("token", "add", f"{role}-1", "--role", role).strip()
+        self.cli("user", "add", "floor", "--role", "viewer", "--password-stdin",
+                 stdin=PASSWORD + "\n")
+
+    def start(self, node: Node) -> None:
+        log = open(node.config.parent / "daemon.log", "ab")  # noqa: SIM115 - the node's
+        node.proc = subprocess.Popen(
+            [sys.executable, "-m", "outputd", "run", "--config", str(node.config)],
+            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if node.proc.poll() is not None:
+                raise RuntimeError(f"{node.name} exited at start: {self.log(node)[-2000:]}")
+            if self._answers(node):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{node.name}'s web child did not answer within 60 s")
+
+    def stop(self, node: Node, sig: int = signal.SIGTERM) -> None:
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.send_signal(sig)
+            try:
+                node.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
+                node.proc.wait()
+                raise RuntimeError(f"{node.name} did not stop within 60 s of SIGTERM") from None
+        node.proc = None
+
+    def log(self, node: Node) -> str:
+        path = node.config.parent / "daemon.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def reload(self) -> None:
+        """Add hot folder rip3 and its route, and tell every node (SIGHUP)."""
+        self.reloaded = True
+        for node in self.nodes:
+            node.config.write_text(self.config_text(node))
+            if node.proc is not None:
+                node.proc.send_signal(signal.SIGHUP)
+
+    # -- the HTTP face ----------------------------------------------------------
+
+    def _answers(self, node: Node) -> bool:
+        try:
+            self.http(node, "GET", "/api/v1/openapi.json", count=False)
+        except OSError:
+            return False
+        return True
+
+    def node(self) -> Node:
+        """A running node to talk to (the storefronts spread over them)."""
+        running = [n for n in self.nodes if n.proc is not None]
+        return random.choice(running or self.nodes)
+
+    def http(self, node: Node, method: str, path: str, token: str | None = None,
+             body: bytes | None = None, headers: dict[str, str] | None = None,
+             count: bool = True) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"http://127.0.0.1:{node.port}{path}", data=body,
+                                         method=method, headers=dict(headers or {}))
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                status, raw = answer.status, answer.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        if count:
+            self.count(f"{method} {_route(path)} {status}")
+        return status, raw
+
+    def api(self, method: str, path: str, who: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        status, raw = self.http(self.node(), method, f"/api/v1{path}", self.tokens[who], data,
+                                {"Content-Type": "application/json"} if data else None)
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.requests[what] += 1
+
+    # -- moves --------------------------------------------------------------------
+
+    def submit(self, plan: Plan) -> None:
+        """The job's files and ticket, through the intake folder or the API."""
+        staged = self.root / "staged" / plan.job_id
+        files = []
+        for name, pages, size in plan.files:
+            path = make_pdf(staged / name, pages=pages, width_mm=size[0], height_mm=size[1],
+                            label=f"{plan.job_id} {name}")
+            files.append((f"{plan.job_id}/{name}", path))
+        ticket = job_ticket(plan.job_id, [rel for rel, _ in files], **plan.ticket)
+        ticket["storefront"] = plan.storefront
+        for spec, (_, _) in zip(ticket["files"], files, strict=True):
+            spec["role"] = plan.role
+        late = {f"{plan.job_id}/{name}" for name in plan.late_files}
+        if plan.via == "api":
+            parts = [("ticket", None, json.dumps(ticket).encode())] + [
+                (rel, Path(rel).name, path.read_bytes()) for rel, path in files
+                if rel not in late]
+            headers, body = multipart(*parts)
+            status, raw = self.http(self.node(), "POST", "/api/v1/jobs",
+                                    self.tokens[plan.storefront], body, headers)
+            if status != 201:
+                raise RuntimeError(f"{plan.job_id}: POST /api/v1/jobs answered {status}: "
+                                   f"{raw[:300]!r}")
+            return
+        for rel, path in files:
+            if rel not in late:
+                target = self.intake / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+        drop_ticket(self.intake, ticket)
+
+    def late_file(self, plan: Plan) -> None:
+        """The file the job waits for arrives in the intake folder (written aside, then
+        renamed into place)."""
+        for name in plan.late_files:
+            staged = self.root / "staged" / plan.job_id / name
+            target = self.intake / plan.job_id / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+
+    def event(self, job_id: str, event: str, who: str, message: str = "") -> int:
+        status, _ = self.api("POST", f"/jobs/{job_id}/events", who,
+                             {"event": event, "message": message or f"{event} by {who}"})
+        return status
+
+    def scan(self, job_id: str, station: str, by_cli: bool) -> None:
+        if by_cli:
+            self.cli("scan", job_id, "--station", station)
+            return
+        status, answer = self.api("POST", "/scan", "station",
+                                  {"code": job_id, "station": station})
+        if status != 202:
+            raise RuntimeError(f"{job_id}: scan at {station} answered {status}: {answer}")
+
+
+def _route(path: str) -> str:
+    """A request path with its ids taken out, to count requests by route."""
+    parts = path.split("?")[0].split("/")
+    return "/".join("{id}" if p[:2] in ("D-", "L-") or p.endswith(".png") else p
+                    for p in parts)
+
+
+# -- the store, read as the day's observer ----------------------------------------
+
+
+class Observer:
+    """Read-only queries on the shop's store (SQLite or PostgreSQL)."""
+
+    def __init__(self, shop: Shop) -> None:
+        self.shop = shop
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self.shop.pg_url:
+            import psycopg
+
+            with psycopg.connect(self.shop.pg_url) as conn:
+                return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{self.shop.root / 'outputd.db'}?mode=ro", uri=True,
+                               timeout=30)
+        try:
+            return list(conn.execute(sql, params).fetchall())
+        finally:
+            conn.close()
+
+    def statuses(self) -> dict[str, tuple[str, int]]:
+        """Each job's status and how many times it reached a hot folder."""
+        found = {row[0]: (row[1], 0) for row in self.rows("SELECT job_id, status FROM jobs")}
+        for job_id, count in self.rows("SELECT job_id, COUNT(*) FROM history WHERE status = ?"
+                                       " GROUP BY job_id", (states.IN_HOT_FOLDER,)):
+            if job_id in found:
+                found[job_id] = (found[job_id][0], int(count))
+        return found
+
+    def claim_log_rows(self) -> int:
+        return int(self.rows("SELECT COUNT(*) FROM claim_log")[0][0])
+
+
+# -- CPU of the nodes' processes, from /proc ----------------------------------------
+
+
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """pid → (parent pid, CPU ticks used, command line) of every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]), cmd)
+    return table
+
+
+class CpuMeter:
+    """CPU seconds of the nodes' daemons (with their PDF processes) and web children,
+    summed over every process seen (a restart starts new ones)."""
+
+    def __init__(self, shop: Shop) -> None:
+        self.shop = shop
+        self.seen: dict[int, tuple[str, int]] = {}  # pid → (kind, ticks at last look)
+
+    def sample(self) -> None:
+        table = _proc_table()
+        roots = {n.proc.pid for n in self.shop.nodes if n.proc is not None}
+        for pid, (_, ticks, cmd) in table.items():
+            top = pid
+            while top in table and top not in roots and table[top][0] > 1:
+                top = table[top][0]
+            if top in roots:
+                kind = "web" if " outputd web" in cmd else "daemon"
+                self.seen[pid] = (kind, ticks)
+
+    def seconds(self, kind: str) -> float:
+        return sum(ticks for k, ticks in self.seen.values() if k == kind) / CLK
+
+
+# -- the day ----------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """What the day measured, and every invariant it found broken."""
+
+    engine: str
+    jobs: int = 0
+    day_s: float = 0.0
+    jobs_per_hour: float = 0.0
+    daemon_cpu_ms_per_job: float = 0.0
+    web_cpu_ms_per_job: float = 0.0
+    web_cpu_ms_per_request: float = 0.0
+    claims_per_job: float = 0.0
+    claims_max: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    idle_jobs: int = 0
+    idle_s: float = 0.0
+    idle_cpu_pct: float = 0.0
+    idle_claim_rows: int = 0
+    quiet_latency_ms: float = 0.0
+    requests: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [f"shopday: {key}={value}" for key, value in vars(self).items()
+                if key != "violations"] + [f"shopday: VIOLATION {v}" for v in self.violations]
+
+
+class Day:
+    """Run the day on a shop and check its invariants."""
+
+    def __init__(self, root: Path, *, jobs: int = 120, arrive_s: float = 60.0,
+                 pg_url: str | None = None, resting: int = 0, idle_s: float = 20.0,
+                 seed: int = 26, wait_s: float = 120.0) -> None:
+        random.seed(seed)
+        self.shop = Shop(root, pg_url)
+        self.observer = Observer(self.shop)
+        self.cpu = CpuMeter(self.shop)
+        self.figures = Figures("postgresql, 2 nodes" if pg_url else "sqlite, 1 node")
+        self.plans = _plans(jobs, arrive_s)
+        self.arrive_s = arrive_s
+        self.resting = resting
+        self.idle_s = idle_s
+        self.wait_s = wait_s
+        self.quiet_until = 0.0  # invariants that need a running queue are off till then
+        self.stop_polling = threading.Event()
+
+    def violation(self, text: str) -> None:
+        self.figures.violations.append(text)
+
+    # -- the run ------------------------------------------------------------------
+
+    def run(self) -> Figures:
+        shop = self.shop
+        shop.prepare()
+        for node in shop.nodes:
+            shop.start(node)
+        poller = threading.Thread(target=self._poll_faces, name="people", daemon=True)
+        poller.start()
+        try:
+            started = time.monotonic()
+            self._drive(started)
+            self.figures.day_s = round(time.monotonic() - started, 1)
+            self.stop_polling.set()
+            poller.join(timeout=60)
+            self.cpu.sample()
+            self._settle_figures()
+            self.check()
+            self._quiet()
+        finally:
+            self.stop_polling.set()
+            for node in shop.nodes:
+                try:
+                    shop.stop(node)
+                except RuntimeError as exc:
+                    self.violation(str(exc))
+            shop.sshd.stop()
+        self._check_logs()
+        return self.figures
+
+    def _drive(self, started: float) -> None:
+        """Advance every job's script, and the day's own moves, until all have ended."""
+        shop = self.shop
+        day_moves: list[tuple[float, str, Callable[[], None]]] = sorted([
+            (0.15 * self.arrive_s, "pause rip2", lambda: self._expect(
+                shop.api("POST", "/hotfolders/rip2/pause", "operator"), 200)),
+            (0.35 * self.arrive_s, "resume rip2", lambda: self._expect(
+                shop.api("POST", "/hotfolders/rip2/resume", "operator"), 200)),
+            (0.25 * self.arrive_s, "sftp server goes away", shop.sshd.stop),
+            (0.45 * self.arrive_s, "sftp server is back", lambda: shop.sshd.start() and None),
+            (0.5 * self.arrive_s, "restart", self._restart),
+            (0.6 * self.arrive_s, "reload", shop.reload),
+        ], key=lambda move: move[0])
+        running: dict[str, tuple[Iterator[Wait | Sleep], Wait | Sleep, float]] = {}
+        pending = sorted(self.plans, key=lambda p: p.at)
+        next_look = 0.0
+        while pending or running or day_moves:
+            now = time.monotonic() - started
+            while day_moves and day_moves[0][0] <= now:
+                _, what, move = day_moves.pop(0)
+                print(f"shopday: {now:6.1f} s {what}", flush=True)
+                move()
+            while pending and pending[0].at <= now:
+                plan = pending.pop(0)
+                plan.started = time.time()
+                script = SCRIPTS[plan.kind](shop, plan)
+                running[plan.job_id] = (script, Sleep(0), time.monotonic())
+            if time.monotonic() < next_look:
+                time.sleep(0.05)
+                continue
+            next_look = time.monotonic() + 0.25
+            seen = self.observer.statuses()
+            for job_id in list(running):
+                self._advance(running, job_id, seen)
+            self.cpu.sample()
+            self._watch_queue()
+
+    def _advance(self, running: dict[str, Any], job_id: str,
+                 seen: dict[str, tuple[str, int]]) -> None:
+        script, waiting, since = running[job_id]
+        plan = next(p for p in self.plans if p.job_id == job_id)
+        while True:
+            if isinstance(waiting, Sleep):
+                if time.monotonic() - since < waiting.seconds:
+                    return
+            else:
+                status, delivered = seen.get(job_id, ("(not yet taken in)", 0))
+                if status not in waiting.statuses or delivered < waiting.delivered:
+                    if time.monotonic() - since > self.wait_s:
+                        self.violation(f"{job_id} ({plan.kind}) stuck in {status} for "
+                                       f"{self.wait_s:g} s, waiting for "
+                                       f"{'/'.join(sorted(waiting.statuses))}")
+                        del running[job_id]
+                    return
+            try:
+                waiting = next(script)
+            except StopIteration:
+                del running[job_id]
+                return
+            except Exception as exc:  # a move that was refused or answered wrongly
+                self.violation(f"{job_id} ({plan.kind}): {type(exc).__name__}: {exc}")
+                del running[job_id]
+                return
+            since = time.monotonic()
+            running[job_id] = (script, waiting, since)
+
+    def _expect(self, answer: tuple[int, Any], status: int) -> None:
+        if answer[0] != status:
+            self.violation(f"expected {status}, got {answer}")
+
+    def _restart(self) -> None:
+        """Stop the last node with SIGTERM and start it again, mid-day."""
+        node = self.shop.nodes[-1]
+        self.quiet_until = time.monotonic() + 3600
+        self.cpu.sample()
+        self.shop.stop(node)
+        self.shop.start(node)
+        self.quiet_until = time.monotonic() + RESTART_QUIET_S
+
+    def _watch_queue(self) -> None:
+        """While the day runs: no job in a resting status is due, and no due job waits
+        long while a worker is free."""
+        resting = sorted(states.RESTING)
+        marks = ", ".join("?" * len(resting))
+        due_resting = self.observer.rows(
+            f"SELECT job_id, status FROM jobs WHERE due_at IS NOT NULL AND status IN ({marks})",
+            tuple(resting))
+        for job_id, status in due_resting:
+            self.violation(f"{job_id} is due in the resting status {status}")
+        if time.monotonic() < self.quiet_until:
+            return
+        now = time.time()
+        overdue = self.observer.rows(
+            "SELECT job_id, status, due_at FROM jobs WHERE due_at <= ? AND claimed_by IS NULL",
+            (now - OVERDUE_S,))
+        busy = self.observer.rows("SELECT COUNT(*) FROM jobs WHERE claimed_by IS NOT NULL")
+        if overdue and int(busy[0][0]) < WORKERS * len(self.shop.nodes):
+            job_id, status, due = overdue[0]
+            self.violation(f"{job_id} ({status}) due {now - due:.0f} s ago and unclaimed "
+                           f"while a worker was free")
+
+    def _poll_faces(self) -> None:
+        """People on the board and machines on the API, all day: the job list, a job,
+        hot folders, status, and page previews."""
+        from bench.board import log_in  # the board's login, as a browser does it
+
+        shop = self.shop
+        cookies = {node.name: "" for node in shop.nodes}
+        while not self.stop_polling.wait(0.3):
+            node = shop.node()
+            try:
+                if not cookies[node.name]:
+                    cookies[node.name] = log_in(node.port, "floor")
+                cookie = {"Cookie": cookies[node.name]}
+                ids = [p.job_id for p in self.plans if p.started]
+                pages = ["/", "/hotfolders", "/?status=InHotFolder"] + (
+                    [f"/jobs/{random.choice(ids)}"] if ids else [])
+                for page in pages:
+                    status, _ = shop.http(node, "GET", page, headers=cookie)
+                    if status == 303:  # the session went with a restart: log in again
+                        cookies[node.name] = ""
+                shop.http(node, "GET", "/api/v1/jobs?limit=50", shop.tokens["viewer"])
+                shop.http(node, "GET", "/api/v1/status", shop.tokens["viewer"])
+                if ids:
+                    shop.http(node, "GET", f"/api/v1/jobs/{random.choice(ids)}/pages/1.png",
+                              shop.tokens["viewer"])
+            except OSError:
+                cookies[node.name] = ""  # the node is restarting
+
+    # -- the end of the day ----------------------------------------------------------
+
+    def check(self) -> None:
+        """Every job where its script says; the hot folders hold what the store says;
+        claims bounded; every history entry says who and why; no 5xx answer."""
+        obs = self.observer
+        seen = obs.statuses()
+        for plan in self.plans:
+            status = seen.get(plan.job_id, ("(never taken in)", 0))[0]
+            if status != plan.final:
+                self.violation(f"{plan.job_id} ({plan.kind}) ended {status}, its script "
+                               f"says {plan.final}")
+        for job_id, at, status, message, by in obs.rows(
+                "SELECT job_id, at, status, message, by FROM history"):
+            if not (message or "").strip() or not (by or "").strip():
+                self.violation(f"{job_id}: history entry {status} at {at} lacks who or why")
+        rejected = self.shop.intake / "rejected"
+        for reason in sorted(rejected.glob("*.error.json")) if rejected.exists() else []:
+            self.violation(f"ticket set aside: {reason.read_text()[:300]}")
+        self._check_hot_folders()
+        self._check_claims()
+        for what, count in sorted(self.shop.requests.items()):
+            if what.split()[-1].startswith("5"):
+                self.violation(f"{count} answers {what}")
+
+    def _check_hot_folders(self) -> None:
+        delivered: dict[str, set[str]] = {}
+        for hotfolder, path, state in self.observer.rows(
+                "SELECT hotfolder, path, state FROM deliveries"):
+            if state == states.DELIVERED:
+                delivered.setdefault(hotfolder, set()).add(Path(path).name)
+        cancelled = {row[0] for row in self.observer.rows(
+            "SELECT job_id FROM jobs WHERE cancelled = 1")}
+        for name, folder in self.shop.hot.items():
+            present = {p.name for p in folder.iterdir()}
+            for extra in sorted(present - delivered.get(name, set())):
+                self.violation(f"hot folder {name} holds {extra}, which the store does "
+                               "not record as delivered there")
+            for missing in sorted(delivered.get(name, set()) - present):
+                self.violation(f"the store records {missing} delivered to {name}, "
+                               "and it is not there")
+            for file in present:
+                if any(f"_{job_id}_" in file for job_id in cancelled):
+                    self.violation(f"hot folder {name} holds {file} of a cancelled job")
+
+    def _check_claims(self) -> None:
+        """Claims per job: at most one a status change, delivery attempt, applied event
+        or look for a late file, and a few for the restart."""
+        obs = self.observer
+        claims = dict(obs.rows("SELECT job_id, COUNT(*) FROM claim_log GROUP BY job_id"))
+        changes = dict(obs.rows("SELECT job_id, COUNT(*) FROM history GROUP BY job_id"))
+        attempts = dict(obs.rows("SELECT job_id, SUM(attempts) FROM deliveries"
+                                 " GROUP BY job_id"))
+        events = dict(obs.rows("SELECT job_id, COUNT(*) FROM events GROUP BY job_id"))
+        for plan in self.plans:
+            got = int(claims.get(plan.job_id, 0))
+            bound = (int(changes.get(plan.job_id, 0)) + int(attempts.get(plan.job_id) or 0)
+                     + int(events.get(plan.job_id, 0)) + plan.polls + 3)
+            if got > bound:
+                self.violation(f"{plan.job_id} ({plan.kind}) was claimed {got} times; "
+                               f"its work bounds that at {bound}")
+        counts = [int(claims.get(p.job_id, 0)) for p in self.plans]
+        self.figures.claims_per_job = round(sum(counts) / max(len(counts), 1), 2)
+        self.figures.claims_max = max(counts, default=0)
+
+    def _settle_figures(self) -> None:
+        f = self.figures
+        f.jobs = len(self.plans)
+        f.jobs_per_hour = round(f.jobs / f.day_s * 3600) if f.day_s else 0
+        f.daemon_cpu_ms_per_job = round(self.cpu.seconds("daemon") * 1000 / f.jobs, 1)
+        f.web_cpu_ms_per_job = round(self.cpu.seconds("web") * 1000 / f.jobs, 1)
+        f.requests = sum(self.shop.requests.values())
+        f.web_cpu_ms_per_request = round(self.cpu.seconds("web") * 1000 / max(f.requests, 1),
+                                         1)
+        flowing = {p.job_id for p in self.plans if p.kind in _FLOWING}
+        first: dict[str, float] = {}
+        reached: dict[str, float] = {}
+        for job_id, at, status in self.observer.rows(
+                "SELECT job_id, at, status FROM history ORDER BY id"):
+            if job_id in flowing:
+                first.setdefault(job_id, at)
+                if status == states.IN_HOT_FOLDER:
+                    reached.setdefault(job_id, at)
+        waits = sorted((reached[j] - first[j]) * 1000 for j in reached)
+        if waits:
+            f.latency_p50_ms = round(statistics.median(waits))
+            f.latency_p99_ms = round(waits[min(len(waits) - 1, int(len(waits) * 0.99))])
+
+    def _quiet(self) -> None:
+        """The shop goes quiet: with `resting` more jobs resting at stations, the
+        daemon's CPU over `idle_s` and the claim log's growth; then one new job must flow
+        at its usual speed."""
+        shop, f = self.shop, self.figures
+        if self.resting:
+            self._add_resting(self.resting)
+        f.idle_jobs = int(self.observer.rows("SELECT COUNT(*) FROM jobs")[0][0])
+        time.sleep(3)  # the last status lines and notifications settle
+        rows_before = self.observer.claim_log_rows()
+        self.cpu.sample()
+        before = sum(t for k, t in self.cpu.seen.values() if k == "daemon")
+        started = time.monotonic()
+        time.sleep(self.idle_s)
+        self.cpu.sample()
+        used = (sum(t for k, t in self.cpu.seen.values() if k == "daemon") - before) / CLK
+        f.idle_s = round(time.monotonic() - started, 1)
+        f.idle_cpu_pct = round(used / f.idle_s / len(shop.nodes) * 100, 2)
+        f.idle_claim_rows = self.observer.claim_log_rows() - rows_before
+        if f.idle_claim_rows:
+            self.violation(f"the claim log grew by {f.idle_claim_rows} rows while idle")
+        if f.idle_cpu_pct > 5:
+            self.violation(f"idle daemon CPU {f.idle_cpu_pct} % of a core per node")
+        quiet = Plan("L-QUIET", "quick", 0.0, "acme", final=states.IN_HOT_FOLDER)
+        sent = time.time()
+        shop.submit(quiet)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            at = self.observer.rows("SELECT MIN(at) FROM history WHERE job_id = ? AND "
+                                    "status = ?", (quiet.job_id, states.IN_HOT_FOLDER))[0][0]
+            if at is not None:
+                f.quiet_latency_ms = round((at - sent) * 1000)
+                break
+            time.sleep(0.05)
+        else:
+            self.violation("a new job did not reach its hot folder within 60 s of the "
+                           "quiet shop")
+
+    def _add_resting(self, count: int) -> None:
+        """`count` jobs resting at a station, taken in through `outputd submit` and
+        moved on by scans recorded straight in a batch (as a busy floor would)."""
+        shop = self.shop
+        for n in range(count):
+            make_pdf(shop.intake / f"R-{n:05d}" / "a.pdf", pages=1)
+            drop_ticket(shop.intake, job_ticket(f"R-{n:05d}", [f"R-{n:05d}/a.pdf"],
+                                                order_id=f"9{n:05d}"))
+        deadline = time.monotonic() + max(120.0, count * 0.5)
+        while time.monotonic() < deadline:
+            done = self.observer.rows("SELECT COUNT(*) FROM jobs WHERE job_id LIKE 'R-%'"
+                                      " AND status = ?", (states.IN_HOT_FOLDER,))[0][0]
+            if int(done) == count:
+                break
+            time.sleep(0.5)
+        else:
+            self.violation(f"the {count} resting jobs did not all reach a hot folder")
+        for n in range(0, count, 200):
+            ids = [f"R-{i:05d}" for i in range(n, min(n + 200, count))]
+            for job_id in ids:
+                shop.scan(job_id, random.choice(STATIONS), by_cli=False)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            left = self.observer.rows("SELECT COUNT(*) FROM jobs WHERE job_id LIKE 'R-%'"
+                                      " AND status = ?", (states.IN_HOT_FOLDER,))[0][0]
+            if int(left) == 0:
+                return
+            time.sleep(0.5)
+        self.violation("the resting jobs' scans were not all applied")
+
+    def _check_logs(self) -> None:
+        for node in self.shop.nodes:
+            text = self.shop.log(node)
+            for marker in ("job.idle_claim", "job.crashed", "Traceback"):
+                count = text.count(marker)
+                if count:
+                    line = next(ln for ln in text.splitlines() if marker in ln)
+                    self.violation(f"{node.name}'s log has {count} × {marker}: {line[:300]}")
+
+
+_FLOWING = frozenset({"floor", "collect", "multipart", "megaedit", "station_rest",
+                      "cancel_delivered"})
+
+
+def _plans(jobs: int, arrive_s: float) -> list[Plan]:
+    """The day's jobs: every script at least once, the rest drawn by weight, arriving
+    over the first `arrive_s` seconds (lateshop's after the reload)."""
+    kinds = [kind for kind in SCRIPTS if kind not in ("quick", "lateshop")]
+    weights = {"floor": 8, "station_rest": 4, "collect": 2, "multipart": 2, "megaedit": 2,
+               "paused": 3, "sftp": 3, "late_payment": 2, "approval": 2}
+    drawn = kinds + ["lateshop"] + random.choices(
+        kinds, [weights.get(k, 1) for k in kinds], k=max(jobs - len(kinds) - 1, 0))
+    plans = []
+    for number, kind in enumerate(drawn):
+        if kind == "lateshop":
+            at = random.uniform(0.65, 0.8) * arrive_s
+        elif kind == "paused":
+            at = random.uniform(0.16, 0.3) * arrive_s  # while rip2 is paused
+        elif kind == "sftp":
+            at = random.uniform(0.0, 0.4) * arrive_s
+        else:
+            at = random.uniform(0, arrive_s)
+        plans.append(Plan.of(kind, f"D-{number:04d}", at))
+    return plans
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=120)
+    parser.add_argument("--arrive-s", type=float, default=60.0)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--resting", type=int, default=1000)
+    parser.add_argument("--idle-s", type=float, default=60.0)
+    parser.add_argument("--keep", type=Path, help="run the day in this new folder, and "
+                        "keep it (logs, store, hot folders) for a look afterwards")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="shopday-") as tmp:
+        pg_url = _pg_database(args.pg_admin) if args.engine == "postgresql" else None
+        figures = Day(args.keep or Path(tmp), jobs=args.jobs, arrive_s=args.arrive_s,
+                      pg_url=pg_url, resting=args.resting, idle_s=args.idle_s).run()
+    print("\n".join(figures.lines()))
+    raise SystemExit(1 if figures.violations else 0)
+
+
+def _pg_database(admin_url: str) -> str:
+    import uuid
+
+    import psycopg
+
+    name = f"outputd_day_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+if __name__ == "__main__":
+    main()
