@@ -717,21 +717,20 @@ class Day:
                                                 order_id=f"9{n:05d}"))
         deadline = time.monotonic() + max(120.0, count * 0.5)
         while time.monotonic() < deadline:
-            done = self.observer.rows("SELECT COUNT(*) FROM jobs WHERE job_id LIKE 'R-%'"
-                                      " AND status = ?", (states.IN_HOT_FOLDER,))[0][0]
+            done = self.observer.rows("SELECT COUNT(*) FROM jobs WHERE job_id LIKE ?"
+                                      " AND status = ?", ("R-%", states.IN_HOT_FOLDER))[0][0]
             if int(done) == count:
                 break
             time.sleep(0.5)
         else:
             self.violation(f"the {count} resting jobs did not all reach a hot folder")
-        for n in range(0, count, 200):
-            ids = [f"R-{i:05d}" for i in range(n, min(n + 200, count))]
-            for job_id in ids:
-                shop.scan(job_id, random.choice(STATIONS), by_cli=False)
+            return
+        for n in range(count):
+            shop.scan(f"R-{n:05d}", random.choice(STATIONS), by_cli=False)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            left = self.observer.rows("SELECT COUNT(*) FROM jobs WHERE job_id LIKE 'R-%'"
-                                      " AND status = ?", (states.IN_HOT_FOLDER,))[0][0]
+            left = self.observer.rows("SELECT COUNT(*) FROM jobs WHERE job_id LIKE ?"
+                                      " AND status = ?", ("R-%", states.IN_HOT_FOLDER))[0][0]
             if int(left) == 0:
                 return
             time.sleep(0.5)
