@@ -229,3 +229,30 @@ def test_a_clean_static_file_placed_again_leaves_no_temp_link(env: Services):
     run(env)
     assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
     assert sorted(os.listdir(out)) == ["J-1.pdf"]
+
+
+def test_a_verified_job_waiting_for_a_paused_hot_folder_goes_on_when_it_resumes(
+        tmp_path: Path):
+    """A proof verified while its hot folder is paused waits in Verified; resuming the
+    hot folder wakes it like a job waiting in OutputCreated."""
+    routes = '[[routes]]\nmatch = {}\nto = ["rip1"]\ncheckpoint = true\n'
+    env = helpers.services(write_config(tmp_path, routes=routes))
+    try:
+        accept(env, "J-1")
+        run(env)
+        assert env.store.jobs.get("J-1").status == states.AWAITING_PROOF
+        env.store.hotfolders.set_paused("rip1", True)
+        env.store.events.add(["J-1"], "verified", "alice", "")
+        run(env)
+        job = env.store.jobs.get("J-1")
+        assert (job.status, job.due_at) == (states.VERIFIED, None)
+        assert [d.state for d in env.store.deliveries.of("J-1")] == ["pending"]
+        assert env.store.deliveries.waiting_for("rip1") == 1
+        env.store.hotfolders.set_paused("rip1", False)
+        env.store.hotfolders.wake("rip1")
+        run(env)
+        assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+        assert [d.state for d in env.store.deliveries.of("J-1")] == ["delivered"]
+    finally:
+        env.store.close()
+
