@@ -6,7 +6,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,3 +258,41 @@ def test_a_verified_job_waiting_for_a_paused_hot_folder_goes_on_when_it_resumes(
     finally:
         env.store.close()
 
+
+class _ResumingWhilePutting(MemoryTransport):
+    """A hot folder during whose copy another hot folder is resumed (an operator's
+    `outputd resume` while a large file goes out)."""
+
+    def __init__(self, name: str, resume: Callable[[], None]) -> None:
+        super().__init__(name)
+        self.resume = resume
+
+    def put(self, source: Path, final_name: str, **kwargs: Any) -> str:
+        self.resume()
+        return super().put(source, final_name, **kwargs)
+
+
+def test_resuming_a_hot_folder_during_a_copy_to_another_loses_no_wake_up(tmp_path: Path):
+    """The stage read the paused hot folders before the resume; the wake-up the resume
+    gave the job must outlive the stage's own result (which found nothing more due)."""
+    hotfolders = "".join(
+        f'[hotfolders.{name}]\nkind = "local"\npath = "hot/{name}"\n'
+        'filename = "{job_id}.pdf"\n\n' for name in ("rip1", "rip2"))
+    routes = '[[routes]]\nmatch = {}\nto = ["rip1", "rip2"]\n'
+    env = helpers.services(write_config(tmp_path, hotfolders=hotfolders, routes=routes))
+    try:
+        def resume() -> None:
+            env.store.hotfolders.set_paused("rip2", False)
+            env.store.hotfolders.wake("rip2")
+
+        env.runtime.transports._transports["rip1"] = _ResumingWhilePutting("rip1", resume)
+        env.runtime.transports._transports["rip2"] = MemoryTransport("rip2")
+        env.store.hotfolders.set_paused("rip2", True)
+        accept(env, "J-1")
+        run(env)
+        job = env.store.jobs.get("J-1")
+        assert job.status == states.IN_HOT_FOLDER, (job.status, job.due_at)
+        assert {d.hotfolder: d.state for d in env.store.deliveries.of("J-1")} == {
+            "rip1": "delivered", "rip2": "delivered"}
+    finally:
+        env.store.close()
