@@ -296,3 +296,49 @@ def test_resuming_a_hot_folder_during_a_copy_to_another_loses_no_wake_up(tmp_pat
             "rip1": "delivered", "rip2": "delivered"}
     finally:
         env.store.close()
+
+
+def test_a_cancelled_job_takes_back_its_file_from_where_it_went_before_a_reload(
+        env: Services, tmp_path: Path):
+    """A reload moved the hot folder (its path and filename changed): the file delivered
+    before is withdrawn from where it was delivered, not looked for in the new place
+    and said to be taken by the RIP."""
+    from outputd.config import load_config
+    from outputd.daemon.worker import Runtime
+
+    accept(env, "J-1")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    old = Path(env.config.hotfolders["rip1"].path)
+    delivered = old / "5001_J-1_FLYER-A5_q250.pdf"
+    assert env.store.deliveries.of("J-1")[0].path == str(delivered)
+    moved = '[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1-new"\nfilename = "{job_id}.pdf"\n'
+    env.runtime = Runtime.build(
+        load_config(write_config(tmp_path, hotfolders=moved)), env.runtime)
+    env.store.events.add(["J-1"], "cancelled", "shop", "")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.CLEAN_UP
+    assert not delivered.exists()
+    assert env.store.deliveries.of("J-1")[0].state == "withdrawn"
+    message = env.store.jobs.history("J-1")[-1].message
+    assert f"withdrawn from rip1:{delivered}" in message and "taken" not in message
+
+
+def test_a_cancelled_job_whose_file_cannot_be_reached_says_so(env: Services,
+                                                               tmp_path: Path):
+    """The folder a file was delivered to is a link now: outputd does not follow it, and
+    the history says the file could not be withdrawn, not that the RIP took it."""
+    accept(env, "J-1")
+    run(env)
+    old = Path(env.config.hotfolders["rip1"].path)
+    elsewhere = tmp_path / "elsewhere"
+    old.rename(elsewhere)
+    old.symlink_to(elsewhere)
+    env.store.events.add(["J-1"], "cancelled", "shop", "")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.CLEAN_UP
+    assert (elsewhere / "5001_J-1_FLYER-A5_q250.pdf").exists()
+    assert env.store.deliveries.of("J-1")[0].state == "delivered"
+    message = env.store.jobs.history("J-1")[-1].message
+    assert "could not be withdrawn, remove by hand: rip1:" in message
+    assert "taken" not in message
