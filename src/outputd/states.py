@@ -96,12 +96,14 @@ FINISHING: frozenset[str] = frozenset({SHIPPED, COMPLETED, CANCELLED})
 HOLDABLE: frozenset[str] = GATE | frozenset({
     UNAPPROVED_ORDER, VALIDATION_FINISHED, OUTPUT_CREATED, COPY_FAILED,
 })
+# The output is made and goes to its hot folders: the delivery stage works these, and a
+# hot folder resumed (or retried) wakes a job in one of them that waits for it.
+DELIVERING: frozenset[str] = frozenset({OUTPUT_CREATED, VERIFIED, COPY_FAILED})
 # The statuses in which the daemon has work of its own: each has a stage (the worker's
 # table, pipeline.stages.STAGES, has exactly these keys). Only a job in one of these is
 # ever due; the store keeps every other job's due time empty.
-WORKED: frozenset[str] = GATE | FINISHING | frozenset({
-    VALIDATION_FINISHED, OUTPUT_CREATION_STARTED, OUTPUT_CREATED, VERIFIED, COPY_FAILED,
-    RECREATION_REQUESTED,
+WORKED: frozenset[str] = GATE | FINISHING | DELIVERING | frozenset({
+    VALIDATION_FINISHED, OUTPUT_CREATION_STARTED, RECREATION_REQUESTED,
 })
 # Nothing more happens to the job until a person, a station, the storefront or the RIP
 # says so (an event): never due, never claimed for itself.

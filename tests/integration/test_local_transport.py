@@ -55,3 +55,32 @@ def test_a_large_output_is_hashed_during_its_copy_and_refused_if_it_changed(tmp_
     with pytest.raises(PermanentDeliveryError, match="not the output that was made"):
         transport(hot).put(src, "J-2.pdf", size=size, sha256=digest)
     assert sorted(os.listdir(hot)) == ["J-1.pdf"]
+
+
+def test_a_recorded_path_it_cannot_reach_is_an_error_not_a_file_taken(tmp_path: Path):
+    """Withdrawing by a recorded path never follows a link put where its folder was,
+    and a path that is not a local file path is refused: neither says "gone"."""
+    src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
+    old = tmp_path / "old"
+    delivered = transport(old).put(src, "J-1.pdf", size=size, sha256=digest)
+    elsewhere = tmp_path / "elsewhere"
+    old.rename(elsewhere)
+    old.symlink_to(elsewhere)  # the old folder is a link now
+    now = transport(tmp_path / "new")
+    with pytest.raises(DeliveryError, match="cannot withdraw"):
+        now.withdraw(delivered, digest)
+    with pytest.raises(DeliveryError, match="cannot read"):
+        now.holds(delivered, size, digest)
+    assert (elsewhere / "J-1.pdf").exists()
+    with pytest.raises(PermanentDeliveryError, match="not a file path"):
+        now.withdraw("J-1.pdf", digest)
+
+
+def test_a_recorded_path_on_a_share_not_mounted_is_an_error_not_a_file_taken(
+        tmp_path: Path):
+    share = tmp_path / "share"
+    hot = LocalTransport("rip1", LocalHotFolder(
+        kind="local", path=str(share / "hot"), filename="{job_id}.pdf", mount=str(share)))
+    with pytest.raises(DeliveryError, match="not mounted"):
+        hot.withdraw(str(share / "old-hot" / "J-1.pdf"), None)
+    assert hot.withdraw(str(tmp_path / "other" / "J-1.pdf"), None) is False

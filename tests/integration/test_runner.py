@@ -6,7 +6,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,3 +231,114 @@ def test_a_clean_static_file_placed_again_leaves_no_temp_link(env: Services):
     run(env)
     assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
     assert sorted(os.listdir(out)) == ["J-1.pdf"]
+
+
+def test_a_verified_job_waiting_for_a_paused_hot_folder_goes_on_when_it_resumes(
+        tmp_path: Path):
+    """A proof verified while its hot folder is paused waits in Verified; resuming the
+    hot folder wakes it like a job waiting in OutputCreated."""
+    routes = '[[routes]]\nmatch = {}\nto = ["rip1"]\ncheckpoint = true\n'
+    env = helpers.services(write_config(tmp_path, routes=routes))
+    try:
+        accept(env, "J-1")
+        run(env)
+        assert env.store.jobs.get("J-1").status == states.AWAITING_PROOF
+        env.store.hotfolders.set_paused("rip1", True)
+        env.store.events.add(["J-1"], "verified", "alice", "")
+        run(env)
+        job = env.store.jobs.get("J-1")
+        assert (job.status, job.due_at) == (states.VERIFIED, None)
+        assert [d.state for d in env.store.deliveries.of("J-1")] == ["pending"]
+        assert env.store.deliveries.waiting_for("rip1") == 1
+        env.store.hotfolders.set_paused("rip1", False)
+        env.store.hotfolders.wake("rip1")
+        run(env)
+        assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+        assert [d.state for d in env.store.deliveries.of("J-1")] == ["delivered"]
+    finally:
+        env.store.close()
+
+
+class _ResumingWhilePutting(MemoryTransport):
+    """A hot folder during whose copy another hot folder is resumed (an operator's
+    `outputd resume` while a large file goes out)."""
+
+    def __init__(self, name: str, resume: Callable[[], None]) -> None:
+        super().__init__(name)
+        self.resume = resume
+
+    def put(self, source: Path, final_name: str, **kwargs: Any) -> str:
+        self.resume()
+        return super().put(source, final_name, **kwargs)
+
+
+def test_resuming_a_hot_folder_during_a_copy_to_another_loses_no_wake_up(tmp_path: Path):
+    """The stage read the paused hot folders before the resume; the wake-up the resume
+    gave the job must outlive the stage's own result (which found nothing more due)."""
+    hotfolders = "".join(
+        f'[hotfolders.{name}]\nkind = "local"\npath = "hot/{name}"\n'
+        'filename = "{job_id}.pdf"\n\n' for name in ("rip1", "rip2"))
+    routes = '[[routes]]\nmatch = {}\nto = ["rip1", "rip2"]\n'
+    env = helpers.services(write_config(tmp_path, hotfolders=hotfolders, routes=routes))
+    try:
+        def resume() -> None:
+            env.store.hotfolders.set_paused("rip2", False)
+            env.store.hotfolders.wake("rip2")
+
+        env.runtime.transports._transports["rip1"] = _ResumingWhilePutting("rip1", resume)
+        env.runtime.transports._transports["rip2"] = MemoryTransport("rip2")
+        env.store.hotfolders.set_paused("rip2", True)
+        accept(env, "J-1")
+        run(env)
+        job = env.store.jobs.get("J-1")
+        assert job.status == states.IN_HOT_FOLDER, (job.status, job.due_at)
+        assert {d.hotfolder: d.state for d in env.store.deliveries.of("J-1")} == {
+            "rip1": "delivered", "rip2": "delivered"}
+    finally:
+        env.store.close()
+
+
+def test_a_cancelled_job_takes_back_its_file_from_where_it_went_before_a_reload(
+        env: Services, tmp_path: Path):
+    """A reload moved the hot folder (its path and filename changed): the file delivered
+    before is withdrawn from where it was delivered, not looked for in the new place
+    and said to be taken by the RIP."""
+    from outputd.config import load_config
+    from outputd.daemon.worker import Runtime
+
+    accept(env, "J-1")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    old = Path(env.config.hotfolders["rip1"].path)
+    delivered = old / "5001_J-1_FLYER-A5_q250.pdf"
+    assert env.store.deliveries.of("J-1")[0].path == str(delivered)
+    moved = '[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1-new"\nfilename = "{job_id}.pdf"\n'
+    env.runtime = Runtime.build(
+        load_config(write_config(tmp_path, hotfolders=moved)), env.runtime)
+    env.store.events.add(["J-1"], "cancelled", "shop", "")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.CLEAN_UP
+    assert not delivered.exists()
+    assert env.store.deliveries.of("J-1")[0].state == "withdrawn"
+    message = env.store.jobs.history("J-1")[-1].message
+    assert f"withdrawn from rip1:{delivered}" in message and "taken" not in message
+
+
+def test_a_cancelled_job_whose_file_cannot_be_reached_says_so(env: Services,
+                                                               tmp_path: Path):
+    """The folder a file was delivered to is a link now: outputd does not follow it, and
+    the history says the file could not be withdrawn, not that the RIP took it."""
+    accept(env, "J-1")
+    run(env)
+    old = Path(env.config.hotfolders["rip1"].path)
+    elsewhere = tmp_path / "elsewhere"
+    old.rename(elsewhere)
+    old.symlink_to(elsewhere)
+    env.store.events.add(["J-1"], "cancelled", "shop", "")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.CLEAN_UP
+    assert (elsewhere / "5001_J-1_FLYER-A5_q250.pdf").exists()
+    assert env.store.deliveries.of("J-1")[0].state == "delivered"
+    message = env.store.jobs.history("J-1")[-1].message
+    assert "could not be withdrawn, remove by hand: rip1:" in message
+    assert "taken" not in message

@@ -7,7 +7,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ class Hot:
 
     transport: Transport
     folder: Path
+    moved: Callable[[Path], Transport]  # the same hot folder, its path changed to another
 
 
 @pytest.fixture(params=["local", "sftp"])
@@ -34,8 +35,12 @@ def hot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hot]:
     if request.param == "local":
         folder = tmp_path / "hot"
         folder.mkdir()
-        yield Hot(LocalTransport("rip1", LocalHotFolder(
-            kind="local", path=str(folder), filename="{job_id}.pdf")), folder)
+
+        def local(path: Path) -> Transport:
+            return LocalTransport("rip1", LocalHotFolder(
+                kind="local", path=str(path), filename="{job_id}.pdf"))
+
+        yield Hot(local(folder), folder, local)
         return
     server = Sshd(tmp_path / "sshd").start()
     config = SftpHotFolder.model_validate({
@@ -43,8 +48,12 @@ def hot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hot]:
         "key_file": server.user_key, "known_hosts": server.known_hosts,
         "path": str(server.dest), "filename": "{job_id}.pdf", "timeout_s": 5})
     transport = SftpTransport("press", config)
+
+    def sftp(path: Path) -> Transport:
+        return SftpTransport("press", config.model_copy(update={"path": str(path)}))
+
     try:
-        yield Hot(transport, server.dest)
+        yield Hot(transport, server.dest, sftp)
     finally:
         transport.close()
         server.stop()
@@ -141,25 +150,43 @@ def test_an_output_whose_bytes_changed_since_it_was_made_is_refused(hot: Hot,
 
 def test_withdraw_removes_only_the_file_delivered(hot: Hot, tmp_path: Path):
     src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
-    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
-    assert hot.transport.withdraw("J-1.pdf", digest) is True
+    delivered = hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert hot.transport.withdraw(delivered, digest) is True
     assert os.listdir(hot.folder) == []
-    assert hot.transport.withdraw("J-1.pdf", digest) is False  # already gone (taken)
+    assert hot.transport.withdraw(delivered, digest) is False  # already gone (taken)
     (hot.folder / "J-1.pdf").write_bytes(b"someone else's file now")
-    assert hot.transport.withdraw("J-1.pdf", digest) is False
+    assert hot.transport.withdraw(delivered, digest) is False
     (hot.folder / "J-2.pdf").symlink_to(src)
-    assert hot.transport.withdraw("J-2.pdf", None) is False
+    assert hot.transport.withdraw(str(hot.folder / "J-2.pdf"), None) is False
     (hot.folder / "J-3.json").write_bytes(b"{}")  # a sidecar: no recorded sha256
-    assert hot.transport.withdraw("J-3.json", None) is True
+    assert hot.transport.withdraw(str(hot.folder / "J-3.json"), None) is True
     assert sorted(os.listdir(hot.folder)) == ["J-1.pdf", "J-2.pdf"]
 
 
-def test_holds_says_whether_the_final_name_has_these_bytes(hot: Hot, tmp_path: Path):
+def test_holds_says_whether_the_path_has_these_bytes(hot: Hot, tmp_path: Path):
     src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
-    assert hot.transport.holds("J-1.pdf", size, digest) is False  # not there
+    at = {name: str(hot.folder / name) for name in ("J-1.pdf", "J-2.pdf", "J-3.pdf")}
+    assert hot.transport.holds(at["J-1.pdf"], size, digest) is False  # not there
     hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
-    assert hot.transport.holds("J-1.pdf", size, digest) is True
+    assert hot.transport.holds(at["J-1.pdf"], size, digest) is True
     (hot.folder / "J-2.pdf").write_bytes(b"%PDF-1.7 other bytes, same name")
-    assert hot.transport.holds("J-2.pdf", size, digest) is False
+    assert hot.transport.holds(at["J-2.pdf"], size, digest) is False
     (hot.folder / "J-3.pdf").symlink_to(hot.folder / "J-1.pdf")  # a link to them is not
-    assert hot.transport.holds("J-3.pdf", size, digest) is False
+    assert hot.transport.holds(at["J-3.pdf"], size, digest) is False
+
+
+def test_a_file_delivered_before_the_hot_folder_moved_is_found_where_it_went(
+        hot: Hot, tmp_path: Path):
+    """A reload changed the hot folder's path: what was delivered under the old one is
+    held, withdrawn and removed there, by its recorded path."""
+    src, size, digest = source(tmp_path, b"%PDF-1.7 delivered before the move")
+    delivered = hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    temp = str(hot.folder / ".J-2.pdf.part")
+    (hot.folder / ".J-2.pdf.part").write_bytes(b"half a copy")
+    (hot.folder / "moved").mkdir()
+    with hot.moved(hot.folder / "moved") as moved:
+        assert moved.holds(delivered, size, digest) is True
+        moved.remove(temp)
+        assert moved.withdraw(delivered, digest) is True
+        assert moved.holds(delivered, size, digest) is False
+    assert os.listdir(hot.folder) == ["moved"]

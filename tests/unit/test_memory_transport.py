@@ -54,9 +54,21 @@ def test_changed_bytes_and_a_stop_deliver_nothing(tmp_path: Path):
 def test_withdraw_takes_back_only_the_file_delivered(tmp_path: Path):
     hot = MemoryTransport()
     src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
-    hot.put(src, "J-1.pdf", size=size, sha256=digest)
+    delivered = hot.put(src, "J-1.pdf", size=size, sha256=digest)
     hot.files["J-2.pdf"] = b"someone else's"
-    assert hot.withdraw("J-2.pdf", digest) is False
-    assert hot.withdraw("J-1.pdf", digest) is True
-    assert hot.withdraw("J-1.pdf", digest) is False  # gone already
+    assert hot.withdraw("memory://memory/J-2.pdf", digest) is False
+    assert hot.withdraw(delivered, digest) is True
+    assert hot.withdraw(delivered, digest) is False  # gone already
     assert list(hot.files) == ["J-2.pdf"]
+
+
+def test_a_path_of_another_hot_folder_is_an_error_not_a_file_gone(tmp_path: Path):
+    hot = MemoryTransport("rip1")
+    src, size, digest = source(tmp_path, b"%PDF-1.7 delivered")
+    hot.put(src, "J-1.pdf", size=size, sha256=digest)
+    for path in ("memory://rip2/J-1.pdf", "/srv/hot/rip1/J-1.pdf"):
+        with pytest.raises(DeliveryError, match="not in the in-memory hot folder rip1"):
+            hot.withdraw(path, digest)
+        with pytest.raises(DeliveryError):
+            hot.holds(path, size, digest)
+    assert hot.holds("memory://rip1/J-1.pdf", size, digest) is True

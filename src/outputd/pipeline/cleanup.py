@@ -31,9 +31,9 @@ def stage(ctx: StageContext, job: Job) -> Result:
     landed = [] if job.cancelled else [d for d in open_ if _landed(ctx, job, d, outputs)]
     dropped = [d for d in open_ if d not in landed]
     for d in dropped:
-        name = part_name(PurePosixPath(d.path).name)
+        planned = PurePosixPath(d.path)
         with contextlib.suppress(DeliveryError, ConfigError, KeyError):
-            ctx.transport(d.hotfolder).remove(name)
+            ctx.transport(d.hotfolder).remove(str(planned.with_name(part_name(planned.name))))
     withdrawn: list[Delivery] = []
     message = "working folder cleared"
     if dropped:
@@ -56,13 +56,12 @@ def stage(ctx: StageContext, job: Job) -> Result:
 
 
 def _landed(ctx: StageContext, job: Job, d: Delivery, outputs: list[Output]) -> bool:
-    """Whether an open delivery's file is in its hot folder all the same: renamed into
+    """Whether an open delivery's file is at its planned path all the same: renamed into
     place before a stop kept the stage from recording it (then it is delivered)."""
     output = deliver.kept_file(d, {o.name: o for o in outputs}, job.ticket)
     if output is None:  # a sidecar: its bytes are not kept, so it cannot be told apart
         return False
     try:
-        return ctx.transport(d.hotfolder).holds(PurePosixPath(d.path).name, output.bytes,
-                                                output.sha256)
+        return ctx.transport(d.hotfolder).holds(d.path, output.bytes, output.sha256)
     except (DeliveryError, ConfigError, KeyError):
         return False

@@ -198,10 +198,11 @@ class Withdrawal:
 
 def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output], ticket: JobTicket,
              transport_for: Callable[[str], Transport]) -> Withdrawal:
-    """Remove each delivered file the RIP has not taken from its hot folder (a PDF only
-    if it still holds the bytes outputd sent). A PDF not recorded as delivered is taken
-    back too where its final name holds those bytes: outputd renamed it into place and
-    stopped before it could record that."""
+    """Remove each delivered file the RIP has not taken from where it was delivered (its
+    recorded path, wherever its hot folder puts files now; a PDF only if it still holds
+    the bytes outputd sent). A PDF not recorded as delivered is taken back too where its
+    planned path holds those bytes: outputd renamed it into place and stopped before it
+    could record that."""
     by_name = {o.name: o for o in outputs}
     result = Withdrawal([], [], [])
     for d in deliveries:
@@ -211,7 +212,7 @@ def withdraw(deliveries: Sequence[Delivery], outputs: Sequence[Output], ticket: 
             continue
         try:
             removed = transport_for(d.hotfolder).withdraw(
-                PurePosixPath(d.path).name, sent.sha256 if sent is not None else None)
+                d.path, sent.sha256 if sent is not None else None)
         except (DeliveryError, ConfigError, KeyError) as exc:
             if recorded:
                 result.failed.append(f"{d.hotfolder}:{d.path} ({exc})")

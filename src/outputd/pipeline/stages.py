@@ -184,9 +184,7 @@ STAGES: dict[str, Stage] = {
     **dict.fromkeys(states.GATE, check),
     states.VALIDATION_FINISHED: start_output,
     states.OUTPUT_CREATION_STARTED: make_output,
-    states.OUTPUT_CREATED: deliver.stage,
-    states.VERIFIED: deliver.stage,
-    states.COPY_FAILED: deliver.stage,
+    **dict.fromkeys(states.DELIVERING, deliver.stage),
     states.RECREATION_REQUESTED: delete_output,
     **dict.fromkeys(states.FINISHING, cleanup.stage),
 }

@@ -10,6 +10,8 @@ from outputd import states
 from outputd.model import Delivery, Output
 from outputd.store.engine import Cursor, Engine, marks
 
+_DELIVERING = sorted(states.DELIVERING)  # the statuses the delivery stage works, in order
+
 
 class Deliveries:
     """A job's outputs and its deliveries to hot folders."""
@@ -100,8 +102,9 @@ class Deliveries:
             row = cur.execute(
                 "SELECT COUNT(DISTINCT d.job_id) FROM deliveries d"
                 " JOIN jobs j ON j.job_id = d.job_id WHERE d.hotfolder = ?"
-                " AND d.state IN ('pending', 'failed') AND j.status IN (?, ?)",
-                (hotfolder, states.OUTPUT_CREATED, states.COPY_FAILED)).fetchone()
+                " AND d.state IN ('pending', 'failed')"
+                f" AND j.status IN ({marks(len(_DELIVERING))})",
+                (hotfolder, *_DELIVERING)).fetchone()
         return int(row[0])
 
 
@@ -139,9 +142,10 @@ class HotFolders:
         """Make jobs whose deliveries waited for a paused hot folder due now."""
         with self.db.transaction() as cur:
             cur.execute(
-                "UPDATE jobs SET due_at = ? WHERE status IN (?, ?) AND job_id IN"
-                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state <> 'delivered')",
-                (time.time(), states.OUTPUT_CREATED, states.COPY_FAILED, hotfolder),
+                f"UPDATE jobs SET due_at = ? WHERE status IN ({marks(len(_DELIVERING))})"
+                " AND job_id IN (SELECT job_id FROM deliveries WHERE hotfolder = ?"
+                " AND state <> 'delivered')",
+                (time.time(), *_DELIVERING, hotfolder),
             )
             self.db.notify(cur)
 
@@ -153,9 +157,10 @@ class HotFolders:
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL,"
                 " permanent = 0 WHERE hotfolder = ? AND state = 'failed'", (hotfolder,))
             done = cur.execute(
-                "UPDATE jobs SET due_at = ? WHERE status = ? AND job_id IN"
-                " (SELECT job_id FROM deliveries WHERE hotfolder = ? AND state = 'pending')",
-                (time.time(), states.COPY_FAILED, hotfolder),
+                f"UPDATE jobs SET due_at = ? WHERE status IN ({marks(len(_DELIVERING))})"
+                " AND job_id IN (SELECT job_id FROM deliveries WHERE hotfolder = ?"
+                " AND state = 'pending')",
+                (time.time(), *_DELIVERING, hotfolder),
             )
             self.db.notify(cur)
         return int(done.rowcount)

@@ -40,6 +40,12 @@ class Engine(ABC):
         SQLite's write transaction already holds the whole database."""
         return ""
 
+    def write_lock(self) -> str:
+        """Appended to a read of rows the transaction goes on to write from what it read:
+        PostgreSQL locks them (waiting for another writer to commit); SQLite's write
+        transaction already holds the whole database."""
+        return ""
+
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Cursor]:
         """A write transaction that holds the store's write lock from its start."""

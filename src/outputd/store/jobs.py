@@ -119,7 +119,8 @@ class Jobs:
         transition table allows) or note with the history entry and the notifications it
         owes, its outputs and deliveries, the hot folders' health, when to look again, and
         the event it applied. `owed` says which notifications a status change owes.
-        Returns the job as it is now."""
+        A sooner due time set by someone else since `job` was read (a hot folder resumed
+        or retried while the stage ran) is kept. Returns the job as it is now."""
         now = time.time()
         changes: dict[str, Any] = dict(result.fields)
         due_at = result.due_at
@@ -128,13 +129,13 @@ class Jobs:
             if due_at is KEEP:
                 due_at = None  # a new status without a time to look again rests the job
         with self.db.transaction() as cur:
-            row = cur.execute("SELECT status FROM jobs WHERE job_id = ?",
-                              (job.job_id,)).fetchone()
+            row = cur.execute("SELECT status, due_at FROM jobs WHERE job_id = ?"
+                              + self.db.write_lock(), (job.job_id,)).fetchone()
             if row is None:
                 raise UnknownJob(job.job_id)
             if "status" in changes:
                 states.check(job.job_id, row[0], changes["status"])
-            due_at = _due(changes.get("status", row[0]), due_at)
+            due_at = _due(changes.get("status", row[0]), _woken(due_at, row[1], job.due_at))
             if result.outputs is not None:
                 put_outputs(cur, job.job_id, result.outputs)
             if result.deliveries is not None:
@@ -301,6 +302,15 @@ def _due(status: str, due_at: Any) -> Any:
     """The due time a job in `status` may have: a job in a resting status (one no stage
     works) is never due, whatever a caller asked, so no worker ever claims it for nothing."""
     return due_at if status in states.WORKED or due_at is KEEP else None
+
+
+def _woken(due_at: Any, stored: float | None, seen: float | None) -> Any:
+    """The due time to save over `stored`: a wake-up set by someone else since the job
+    was read as due at `seen` (a hot folder resumed while the stage copied to another)
+    is not lost to a stage that found nothing more due; the sooner time wins."""
+    if due_at is KEEP or stored is None or stored == seen:
+        return due_at
+    return stored if due_at is None else min(due_at, stored)
 
 
 def _append_history(

@@ -53,6 +53,9 @@ class PostgresEngine(Engine):
     def row_lock(self, alias: str) -> str:
         return f" FOR UPDATE OF {alias} SKIP LOCKED"
 
+    def write_lock(self) -> str:
+        return " FOR UPDATE"
+
     def __init__(self, url: str, connect_timeout_s: float = 10) -> None:
         self.url = url
         self.connect_timeout_s = connect_timeout_s

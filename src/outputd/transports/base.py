@@ -60,17 +60,23 @@ class Transport(ABC):
         A final file already holding the same bytes counts as delivered.
         """
 
-    @abstractmethod
-    def holds(self, final_name: str, size: int, sha256: str) -> bool:
-        """Whether the final name is a regular file (not a link) holding these bytes: a
-        copy renamed into place before a stop kept it from being recorded."""
+    # The methods below act on a file outputd recorded: `path` is the delivery's path as
+    # `put` returned it (or as planned, before it was sent), wherever the hot folder's
+    # config puts files now (a reload may have changed its path or filename). A path
+    # this transport cannot reach raises DeliveryError: never "not there".
 
     @abstractmethod
-    def remove(self, final_name: str) -> None:
-        """Remove a delivered file (for recreate); no error if it is gone."""
+    def holds(self, path: str, size: int, sha256: str) -> bool:
+        """Whether `path` is a regular file (not a link) holding these bytes: a copy
+        renamed into place before a stop kept it from being recorded."""
 
     @abstractmethod
-    def withdraw(self, final_name: str, sha256: str | None) -> bool:
+    def remove(self, path: str) -> None:
+        """Remove the file at `path` (a temp file a cut-short copy left); no error if it
+        is gone."""
+
+    @abstractmethod
+    def withdraw(self, path: str, sha256: str | None) -> bool:
         """Remove a delivered file the RIP has not taken (a cancelled job): True if it
         was there and removed; False if it is gone, or what is there now is not the file
         delivered (other bytes, or not a regular file), which is left alone."""

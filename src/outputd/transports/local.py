@@ -107,26 +107,43 @@ class LocalTransport(Transport):
             raise _reason(exc, f"cannot write {final}") from exc
         return str(final)
 
-    def remove(self, final_name: str) -> None:
-        try:
-            (self.folder / final_name).unlink(missing_ok=True)
-        except OSError as exc:
-            raise _reason(exc, f"cannot remove {self.folder / final_name}") from exc
+    def _recorded(self, path: str) -> tuple[Path, str]:
+        """The folder and name of a recorded path (absolute: where `put` wrote it, under
+        whatever path the hot folder had then)."""
+        recorded = Path(path)
+        if not recorded.is_absolute() or recorded.name in ("", ".", ".."):
+            raise PermanentDeliveryError(f"{path} is not a file path of a local hot folder")
+        if self.mount is not None and recorded.is_relative_to(self.mount) \
+                and not os.path.ismount(self.mount):
+            raise DeliveryError(f"cannot reach {path}: its share {self.mount} is not mounted")
+        return recorded.parent, recorded.name
 
-    def holds(self, final_name: str, size: int, sha256: str) -> bool:
+    def remove(self, path: str) -> None:
+        folder, name = self._recorded(path)
         try:
-            with safefs.folder(self.folder) as dir_fd:
-                return _holds(dir_fd, final_name, size, sha256)
+            with safefs.folder(folder) as dir_fd, contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _reason(exc, f"cannot remove {path}") from exc
+
+    def holds(self, path: str, size: int, sha256: str) -> bool:
+        folder, name = self._recorded(path)
+        try:
+            with safefs.folder(folder) as dir_fd:
+                return _holds(dir_fd, name, size, sha256)
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise _reason(exc, f"cannot read {self.folder / final_name}") from exc
+            raise _reason(exc, f"cannot read {path}") from exc
 
-    def withdraw(self, final_name: str, sha256: str | None) -> bool:
+    def withdraw(self, path: str, sha256: str | None) -> bool:
+        folder, name = self._recorded(path)
         try:
-            with safefs.folder(self.folder) as dir_fd:
+            with safefs.folder(folder) as dir_fd:
                 try:
-                    fd, st = safefs.open_regular(dir_fd, final_name)
+                    fd, st = safefs.open_regular(dir_fd, name)
                 except (FileNotFoundError, safefs.Refused):
                     return False
                 try:
@@ -134,16 +151,16 @@ class LocalTransport(Transport):
                         return False
                 finally:
                     os.close(fd)
-                now = safefs.lstat_at(dir_fd, final_name)
+                now = safefs.lstat_at(dir_fd, name)
                 if now is None or not safefs.same_file(now, st):
                     return False  # taken (or replaced) just now
-                os.unlink(final_name, dir_fd=dir_fd)
+                os.unlink(name, dir_fd=dir_fd)
                 os.fsync(dir_fd)
                 return True
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise _reason(exc, f"cannot withdraw {self.folder / final_name}") from exc
+            raise _reason(exc, f"cannot withdraw {path}") from exc
 
     def probe(self) -> None:
         self._ready()

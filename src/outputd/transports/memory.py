@@ -29,7 +29,7 @@ class MemoryTransport(Transport):
             raise self.failures.pop(0)
         if control is not None:
             control.check()
-        if self.holds(final_name, size, sha256):
+        if _held(self.files.get(final_name), size, sha256):
             return self._path(final_name)  # already delivered
         data = source.read_bytes()
         if len(data) != size or _sha(data) != sha256:
@@ -39,18 +39,18 @@ class MemoryTransport(Transport):
         self.writes += 1
         return self._path(final_name)
 
-    def holds(self, final_name: str, size: int, sha256: str) -> bool:
-        held = self.files.get(final_name)
-        return held is not None and len(held) == size and _sha(held) == sha256
+    def holds(self, path: str, size: int, sha256: str) -> bool:
+        return _held(self.files.get(self._name(path)), size, sha256)
 
-    def remove(self, final_name: str) -> None:
-        self.files.pop(final_name, None)
+    def remove(self, path: str) -> None:
+        self.files.pop(self._name(path), None)
 
-    def withdraw(self, final_name: str, sha256: str | None) -> bool:
-        held = self.files.get(final_name)
+    def withdraw(self, path: str, sha256: str | None) -> bool:
+        name = self._name(path)
+        held = self.files.get(name)
         if held is None or (sha256 is not None and _sha(held) != sha256):
             return False
-        del self.files[final_name]
+        del self.files[name]
         return True
 
     def probe(self) -> None:
@@ -62,6 +62,17 @@ class MemoryTransport(Transport):
 
     def _path(self, final_name: str) -> str:
         return f"memory://{self.name}/{final_name}"
+
+    def _name(self, path: str) -> str:
+        """The final name a path of this hot folder stands for (what `put` returned)."""
+        prefix = self._path("")
+        if not path.startswith(prefix) or "/" in path[len(prefix):]:
+            raise DeliveryError(f"{path} is not in the in-memory hot folder {self.name}")
+        return path[len(prefix):]
+
+
+def _held(data: bytes | None, size: int, sha256: str) -> bool:
+    return data is not None and len(data) == size and _sha(data) == sha256
 
 
 def _sha(data: bytes) -> str:

@@ -310,19 +310,18 @@ class SftpTransport(Transport):
         with contextlib.suppress(DeliveryError):
             self._run("cleanup", lambda sftp: _remove_quietly(sftp, path))
 
-    def remove(self, final_name: str) -> None:
-        path = str(self.folder / final_name)
+    # A recorded path is the server's path as `put` wrote it (under the path the hot
+    # folder had then), on the server the hot folder names now.
+
+    def remove(self, path: str) -> None:
         self._run(f"cannot remove {path}", lambda sftp: _remove_quietly(sftp, path))
 
-    def holds(self, final_name: str, size: int, sha256: str) -> bool:
-        path = str(self.folder / final_name)
+    def holds(self, path: str, size: int, sha256: str) -> bool:
         result: bool = self._run(f"cannot read {path}",
                                  lambda sftp: _remote_holds(sftp, path, size, sha256))
         return result
 
-    def withdraw(self, final_name: str, sha256: str | None) -> bool:
-        path = str(self.folder / final_name)
-
+    def withdraw(self, path: str, sha256: str | None) -> bool:
         def withdraw(sftp: _Client) -> bool:
             try:
                 st = sftp.lstat(path)
