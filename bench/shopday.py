@@ -439,7 +439,9 @@ def _plans(jobs: int, arrive_s: float) -> list[Plan]:
     for number, kind in enumerate(drawn):
         if kind == "lateshop":
             at = random.uniform(0.65, 0.8) * arrive_s
-        elif kind == "paused":
+        elif kind == "cancel_after_reload":
+            at = random.uniform(0.1, 0.4) * arrive_s  # delivered before the reload
+        elif kind in ("paused", "proof_paused"):
             at = random.uniform(0.16, 0.3) * arrive_s  # while rip2 is paused
         elif kind == "sftp":
             at = random.uniform(0.0, 0.4) * arrive_s

@@ -300,6 +300,29 @@ def proof_rejected(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     yield wait(states.REJECTED)
 
 
+@script("proof_paused", lambda p: setattr(p, "storefront", "proofs24"))
+def proof_paused(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
+    """A proof verified while its hot folder (rip2) is paused: it goes on when resumed."""
+    shop.submit(plan)
+    yield wait(states.AWAITING_PROOF)
+    _accepted(shop.event(plan.job_id, "verified", "approver", "proof checked"), "verified")
+    yield wait(states.IN_HOT_FOLDER)
+    yield from _ship(shop, plan)
+
+
+@script("cancel_after_reload")
+def cancel_after_reload(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
+    """Delivered to rip1 before the reload changes rip1's file names, cancelled after
+    it: the file is taken back from where it went."""
+    shop.submit(plan)
+    yield wait(states.IN_HOT_FOLDER)
+    while not shop.reloaded:
+        yield Sleep(0.5)
+    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "order cancelled"),
+              "cancelled")
+    yield wait(states.CLEAN_UP)
+
+
 @script("recreate")
 def recreate(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     shop.submit(plan)

@@ -83,21 +83,22 @@ class Shop:
             "[retry]\nmax_attempts = 1000\ninitial_s = 0.5\nmax_s = 3\n\n"
             f'[metrics]\nlisten = ""\n\n[web]\nlisten = "127.0.0.1:{node.port}"\n\n'
             "[limits]\nmin_free_mb = 10\nawaiting_data_timeout_s = 600\n\n"
-            + self._local("rip1") + self._local("rip2") + rip3
+            + self._local("rip1", "_r" if self.reloaded else "") + self._local("rip2") + rip3
             + self.sshd.hotfolder_toml("press", "").replace(
                 'filename = "{order_id}_{job_id}.pdf"',
                 'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"')
             + "\n[[routes]]\nmatch = {test_mode = true}\nskip = true\n\n"
             '[[routes]]\nmatch = {storefront = "proofs"}\nto = ["rip1"]\ncheckpoint = true\n\n'
+            '[[routes]]\nmatch = {storefront = "proofs24"}\nto = ["rip2"]\ncheckpoint = true\n\n'
             '[[routes]]\nmatch = {storefront = "remote"}\nto = ["press"]\n\n'
             '[[routes]]\nmatch = {storefront = "print24"}\nto = ["rip2"]\n\n'
             + late_route
             + '[[routes]]\nmatch = {}\nto = ["rip1"]\n'
         )
 
-    def _local(self, name: str) -> str:
+    def _local(self, name: str, suffix: str = "") -> str:
         return (f'[hotfolders.{name}]\nkind = "local"\npath = "{self.hot[name]}"\n'
-                'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"\n\n')
+                f'filename = "{{order_id}}_{{job_id}}_{{sku}}_q{{quantity}}{suffix}.pdf"\n\n')
 
     # -- the command line and the nodes ----------------------------------------
 
@@ -113,7 +114,7 @@ class Shop:
     def prepare(self) -> None:
         """The people and machines of the shop: a token per storefront, a station, an
         operator, an approver and a viewer; a board user."""
-        for shop in ("acme", "print24", "remote", "proofs", "lateshop"):
+        for shop in ("acme", "print24", "remote", "proofs", "proofs24", "lateshop"):
             self.tokens[shop] = self.cli("token", "add", f"shop-{shop}", "--role",
                                          "submitter", "--storefront", shop).strip()
         for role in ("station", "operator", "approver", "viewer"):
@@ -151,7 +152,8 @@ class Shop:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def reload(self) -> None:
-        """Add hot folder rip3 and its route, and tell every node (SIGHUP)."""
+        """Add hot folder rip3 and its route, change rip1's file names, and tell every
+        node (SIGHUP)."""
         self.reloaded = True
         for node in self.nodes:
             node.config.write_text(self.config_text(node))
