@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,9 +301,26 @@ class Day:
             for missing in sorted(delivered.get(name, set()) - present):
                 self.violation(f"the store records {missing} delivered to {name}, "
                                "and it is not there")
-            for file in present:
-                if any(f"_{job_id}_" in file for job_id in cancelled):
-                    self.violation(f"hot folder {name} holds {file} of a cancelled job")
+            owners = Counter(m.group(1) for file in present
+                             if (m := re.search(r"_([DLR]-[A-Z0-9]+)_", file)))
+            for job_id, count in sorted(owners.items()):
+                if job_id in cancelled:
+                    self.violation(f"hot folder {name} holds a file of {job_id}, cancelled")
+                if count > 1:
+                    self.violation(f"hot folder {name} holds {count} files of {job_id}")
+        self._check_order_of_history()
+
+    def _check_order_of_history(self) -> None:
+        """Nothing reaches a hot folder after its job was cancelled (unless reopened)."""
+        cancelled_at: dict[str, bool] = {}
+        for job_id, status in self.observer.rows(
+                "SELECT job_id, status FROM history ORDER BY id"):
+            if status == states.CANCELLED:
+                cancelled_at[job_id] = True
+            elif status == states.REOPENED:
+                cancelled_at[job_id] = False
+            elif status == states.IN_HOT_FOLDER and cancelled_at.get(job_id):
+                self.violation(f"{job_id} reached a hot folder after it was cancelled")
 
     def _check_claims(self) -> None:
         """Claims per job: at most one a status change, delivery attempt, applied event
