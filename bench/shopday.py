@@ -177,7 +177,8 @@ class Day:
                 if time.monotonic() - since < waiting.seconds:
                     return
             else:
-                status, delivered = seen.get(job_id, ("(not yet taken in)", 0))
+                status, delivered = seen.get(waiting.job_id or job_id,
+                                             ("(not yet taken in)", 0))
                 if status not in waiting.statuses or delivered < waiting.delivered:
                     if time.monotonic() - since > self.wait_s:
                         self.violation(f"{job_id} ({plan.kind}) stuck in {status} for "
@@ -290,6 +291,9 @@ class Day:
         for hotfolder, path, state in self.observer.rows(
                 "SELECT hotfolder, path, state FROM deliveries"):
             if state == states.DELIVERED:
+                if Path(path).name in delivered.get(hotfolder, set()):
+                    self.violation(f"two deliveries record {path} in {hotfolder}: one "
+                                   "replaced the other")
                 delivered.setdefault(hotfolder, set()).add(Path(path).name)
         cancelled = {row[0] for row in self.observer.rows(
             "SELECT job_id FROM jobs WHERE cancelled = 1")}

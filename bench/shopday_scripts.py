@@ -31,6 +31,7 @@ class Wait:
 
     statuses: frozenset[str]
     delivered: int = 0
+    job_id: str | None = None  # another job than the script's own
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,8 @@ class Sleep:
     seconds: float
 
 
-def wait(*statuses: str, delivered: int = 0) -> Wait:
-    return Wait(frozenset(statuses), delivered)
+def wait(*statuses: str, delivered: int = 0, job_id: str | None = None) -> Wait:
+    return Wait(frozenset(statuses), delivered, job_id)
 
 
 @dataclass
@@ -410,3 +411,58 @@ def lateshop(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
 def quick(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     shop.submit(plan)
     yield wait(states.IN_HOT_FOLDER)
+
+
+@script("clash", lambda p: setattr(p, "storefront", "clashshop"))
+def clash(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
+    """Two jobs of one order whose hot folder (rip4) names files by order, sku and
+    quantity only: the second must never replace the first's file. It fails (and is
+    retried) until cancelled; the first ships."""
+    shop.submit(plan)
+    yield wait(states.IN_HOT_FOLDER)
+    twin = Plan(f"{plan.job_id}B", plan.kind, plan.at, plan.storefront,
+                ticket=dict(plan.ticket), via=plan.via)
+    shop.submit(twin)
+    yield wait(states.COPY_FAILED, job_id=twin.job_id)
+    _accepted(shop.event(twin.job_id, "cancelled", plan.storefront, "a duplicate order"),
+              "cancelled")
+    yield wait(states.CLEAN_UP, job_id=twin.job_id)
+    yield from _ship(shop, plan)
+
+
+@script("recreate_cancel")
+def recreate_cancel(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
+    """Recreated, and cancelled straight after: no file of it is left for the RIP."""
+    shop.submit(plan)
+    yield wait(states.IN_HOT_FOLDER)
+    shop.cli("recreate", plan.job_id)
+    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "order cancelled"),
+              "cancelled")
+    yield wait(states.CLEAN_UP)
+
+
+@script("reopen_cancelled")
+def reopen_cancelled(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
+    """Cancelled once delivered, then reopened: live again, produced, and shipped."""
+    shop.submit(plan)
+    yield wait(states.IN_HOT_FOLDER)
+    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "cancelled by mistake"),
+              "cancelled")
+    yield wait(states.CLEAN_UP)
+    shop.cli("reopen", plan.job_id)
+    yield wait(states.IN_HOT_FOLDER, delivered=2)
+    yield from _ship(shop, plan)
+
+
+@script("hold_approved", lambda p: p.ticket.update(approval="AwaitingApproval"))
+def hold_approved(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
+    """Held while waiting for approval; approved while held; released: produced."""
+    shop.submit(plan)
+    yield wait(states.UNAPPROVED_ORDER)
+    _accepted(shop.event(plan.job_id, "hold", "operator", "checking stock"), "hold")
+    yield wait(states.BLOCKED)
+    _accepted(shop.event(plan.job_id, "approved", "approver"), "approved")
+    yield Sleep(1)
+    _accepted(shop.event(plan.job_id, "release", "operator", "stock is in"), "release")
+    yield wait(states.IN_HOT_FOLDER)
+    yield from _ship(shop, plan)

@@ -49,7 +49,7 @@ class Shop:
     def __init__(self, root: Path, pg_url: str | None = None) -> None:
         self.root = root
         self.intake = root / "intake"
-        self.hot = {name: root / "hot" / name for name in ("rip1", "rip2", "rip3")}
+        self.hot = {name: root / "hot" / name for name in ("rip1", "rip2", "rip3", "rip4")}
         for folder in (self.intake, *self.hot.values()):
             folder.mkdir(parents=True, exist_ok=True)
         self.sshd = Sshd(root / "sshd").start()
@@ -84,6 +84,7 @@ class Shop:
             f'[metrics]\nlisten = ""\n\n[web]\nlisten = "127.0.0.1:{node.port}"\n\n'
             "[limits]\nmin_free_mb = 10\nawaiting_data_timeout_s = 600\n\n"
             + self._local("rip1", "_r" if self.reloaded else "") + self._local("rip2") + rip3
+            + self._local("rip4").replace("{job_id}_", "")
             + self.sshd.hotfolder_toml("press", "").replace(
                 'filename = "{order_id}_{job_id}.pdf"',
                 'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"')
@@ -92,6 +93,7 @@ class Shop:
             '[[routes]]\nmatch = {storefront = "proofs24"}\nto = ["rip2"]\ncheckpoint = true\n\n'
             '[[routes]]\nmatch = {storefront = "remote"}\nto = ["press"]\n\n'
             '[[routes]]\nmatch = {storefront = "print24"}\nto = ["rip2"]\n\n'
+            '[[routes]]\nmatch = {storefront = "clashshop"}\nto = ["rip4"]\n\n'
             + late_route
             + '[[routes]]\nmatch = {}\nto = ["rip1"]\n'
         )
@@ -114,7 +116,8 @@ class Shop:
     def prepare(self) -> None:
         """The people and machines of the shop: a token per storefront, a station, an
         operator, an approver and a viewer; a board user."""
-        for shop in ("acme", "print24", "remote", "proofs", "proofs24", "lateshop"):
+        for shop in ("acme", "print24", "remote", "proofs", "proofs24", "lateshop",
+                     "clashshop"):
             self.tokens[shop] = self.cli("token", "add", f"shop-{shop}", "--role",
                                          "submitter", "--storefront", shop).strip()
         for role in ("station", "operator", "approver", "viewer"):
