@@ -13,6 +13,7 @@ OutputdError
  │    └── OutputFailed       the print-ready output could not be made
  └── DeliveryError           a hot folder did not take a file
       ├── PermanentDeliveryError   retrying blindly will not help (permission, auth)
+      ├── NameTaken                another file holds the final name: never replaced
       └── CopyAborted              outputd is stopping: not a failure, resume next start
 """
 
@@ -85,6 +86,24 @@ class DeliveryError(OutputdError):
 
 class PermanentDeliveryError(DeliveryError):
     """A delivery failed in a way a retry will not fix without an operator."""
+
+
+class NameTaken(DeliveryError):
+    """The final name in a hot folder holds a file outputd did not put there for this
+    delivery (another job's, or anyone's): it is never replaced, and the delivery is
+    tried again later (the RIP may take that file away)."""
+
+    def __init__(self, hotfolder: str, path: str, job_id: str | None = None) -> None:
+        whose = f"job {job_id}: " if job_id is not None else ""
+        super().__init__(
+            f"{whose}hot folder {hotfolder}: {path} already holds another file; outputd "
+            "never replaces a file it did not put there for this job")
+        self.hotfolder = hotfolder
+        self.path = path
+
+    def for_job(self, job_id: str) -> NameTaken:
+        """The same error, naming the job whose file was not delivered."""
+        return NameTaken(self.hotfolder, self.path, job_id)
 
 
 class CopyAborted(DeliveryError):

@@ -3,14 +3,17 @@ contract every transport keeps is in test_transport_contract.py)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from outputd.config import LocalHotFolder
-from outputd.errors import DeliveryError, PermanentDeliveryError
+from outputd.errors import DeliveryError, NameTaken, PermanentDeliveryError
+from outputd.transports.base import CopyControl
 from outputd.transports.local import LocalTransport
 
 
@@ -84,3 +87,41 @@ def test_a_recorded_path_on_a_share_not_mounted_is_an_error_not_a_file_taken(
     with pytest.raises(DeliveryError, match="not mounted"):
         hot.withdraw(str(share / "old-hot" / "J-1.pdf"), None)
     assert hot.withdraw(str(tmp_path / "other" / "J-1.pdf"), None) is False
+
+
+def no_hard_links(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.EPERM, "Operation not permitted")  # link(2) on vfat, some shares
+
+
+def test_without_hard_links_a_free_name_is_renamed_into(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(os, "link", no_hard_links)
+    src, size, digest = source(tmp_path, b"%PDF-1.7 the job's")
+    hot = tmp_path / "hot"
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert os.listdir(hot) == ["J-1.pdf"]
+    assert (hot / "J-1.pdf").read_bytes() == b"%PDF-1.7 the job's"
+
+
+def test_without_hard_links_a_name_taken_during_the_copy_is_not_replaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(os, "link", no_hard_links)
+    src, size, digest = source(tmp_path, b"%PDF-1.7 the job's")
+    hot = tmp_path / "hot"
+
+    def someone_else_writes() -> None:
+        (hot / "J-1.pdf").write_bytes(b"%PDF-1.7 another job's")
+
+    with pytest.raises(NameTaken, match="already holds another file"):
+        transport(hot).put(src, "J-1.pdf", size=size, sha256=digest,
+                           control=CopyControl(threading.Event(), someone_else_writes))
+    assert os.listdir(hot) == ["J-1.pdf"]
+    assert (hot / "J-1.pdf").read_bytes() == b"%PDF-1.7 another job's"
+
+
+def test_a_delivered_file_has_one_link_and_no_temp_name(tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 the job's")
+    hot = tmp_path / "hot"
+    transport(hot).put(src, "J-1.pdf", size=size, sha256=digest)
+    assert os.listdir(hot) == ["J-1.pdf"]
+    assert (hot / "J-1.pdf").stat().st_nlink == 1

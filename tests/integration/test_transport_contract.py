@@ -1,8 +1,10 @@
 """What every kind of hot folder promises, run against each: a local folder and a real
-OpenSSH server on loopback. Kind-specific behaviour is tested beside each transport."""
+OpenSSH server on loopback (and, for the promises that need no file system, the
+in-memory transport). Kind-specific behaviour is tested beside each transport."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -14,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from outputd.config import LocalHotFolder, SftpHotFolder
-from outputd.errors import CopyAborted, PermanentDeliveryError
+from outputd.errors import CopyAborted, NameTaken, PermanentDeliveryError
 from outputd.transports.base import CopyControl, Transport
 from outputd.transports.local import LocalTransport
+from outputd.transports.memory import MemoryTransport
 from outputd.transports.sftp import SftpTransport
 from tests.sshd import Sshd
 
@@ -29,10 +32,33 @@ class Hot:
     folder: Path
     moved: Callable[[Path], Transport]  # the same hot folder, its path changed to another
 
+    def plant(self, name: str, data: bytes) -> None:
+        """Put a file there the way someone other than outputd does."""
+        if isinstance(self.transport, MemoryTransport):
+            self.transport.files[name] = data
+        else:
+            (self.folder / name).write_bytes(data)
 
-@pytest.fixture(params=["local", "sftp"])
-def hot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hot]:
-    if request.param == "local":
+    def take(self, name: str) -> None:
+        """Take a file away, the way the RIP does."""
+        if isinstance(self.transport, MemoryTransport):
+            del self.transport.files[name]
+        else:
+            (self.folder / name).unlink()
+
+    def files(self) -> dict[str, bytes]:
+        if isinstance(self.transport, MemoryTransport):
+            return dict(self.transport.files)
+        return {name: (self.folder / name).read_bytes() for name in os.listdir(self.folder)}
+
+
+@contextlib.contextmanager
+def made(kind: str, tmp_path: Path) -> Iterator[Hot]:
+    if kind == "memory":
+        memory = MemoryTransport("mem")
+        yield Hot(memory, tmp_path / "unused", lambda path: memory)
+        return
+    if kind == "local":
         folder = tmp_path / "hot"
         folder.mkdir()
 
@@ -59,6 +85,19 @@ def hot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hot]:
         server.stop()
 
 
+@pytest.fixture(params=["local", "sftp"])
+def hot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hot]:
+    with made(request.param, tmp_path) as made_hot:
+        yield made_hot
+
+
+@pytest.fixture(params=["local", "sftp", "memory"])
+def any_hot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hot]:
+    """Every transport, the in-memory one included."""
+    with made(request.param, tmp_path) as made_hot:
+        yield made_hot
+
+
 def source(tmp_path: Path, data: bytes) -> tuple[Path, int, str]:
     path = tmp_path / "src.pdf"
     path.write_bytes(data)
@@ -74,16 +113,39 @@ def test_put_delivers_the_same_bytes_and_leaves_no_temp_file(hot: Hot, tmp_path:
     assert os.listdir(hot.folder) == ["J-1.pdf"]
 
 
-def test_same_bytes_count_as_delivered_and_other_bytes_are_replaced(hot: Hot, tmp_path: Path):
+def test_same_bytes_count_as_delivered_and_are_not_written_again(hot: Hot, tmp_path: Path):
     src, size, digest = source(tmp_path, b"%PDF-1.7 same")
-    (hot.folder / "J-1.pdf").write_bytes(b"%PDF-1.7 same")
+    (hot.folder / "J-1.pdf").write_bytes(b"%PDF-1.7 same")  # landed before a stop
     os.utime(hot.folder / "J-1.pdf", (1, 1))
     hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
     assert (hot.folder / "J-1.pdf").stat().st_mtime == 1  # not written again
-    (hot.folder / "J-1.pdf").write_bytes(b"%PDF-1.7 older, other and longer")
-    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
-    assert (hot.folder / "J-1.pdf").read_bytes() == b"%PDF-1.7 same"
     assert os.listdir(hot.folder) == ["J-1.pdf"]
+
+
+def test_other_bytes_at_the_final_name_are_never_replaced(any_hot: Hot, tmp_path: Path):
+    src, size, digest = source(tmp_path, b"%PDF-1.7 this job's")
+    any_hot.plant("J-1.pdf", b"%PDF-1.7 another job's, same name")
+    with pytest.raises(NameTaken, match=f"hot folder {any_hot.transport.name}: .*J-1.pdf "
+                       "already holds another file; outputd never replaces"):
+        any_hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert any_hot.files() == {"J-1.pdf": b"%PDF-1.7 another job's, same name"}
+    any_hot.take("J-1.pdf")  # the RIP takes it: the retry delivers
+    any_hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert any_hot.files() == {"J-1.pdf": b"%PDF-1.7 this job's"}
+
+
+def test_a_file_put_at_the_final_name_during_the_copy_is_never_replaced(any_hot: Hot,
+                                                                       tmp_path: Path):
+    src, size, digest = source(tmp_path, os.urandom(3 << 20))
+
+    def someone_else_writes() -> None:
+        if "J-1.pdf" not in any_hot.files():
+            any_hot.plant("J-1.pdf", b"%PDF-1.7 another job's")
+
+    with pytest.raises(NameTaken, match="J-1.pdf already holds another file"):
+        any_hot.transport.put(src, "J-1.pdf", size=size, sha256=digest,
+                              control=CopyControl(threading.Event(), someone_else_writes))
+    assert any_hot.files() == {"J-1.pdf": b"%PDF-1.7 another job's"}  # and no temp file
 
 
 def test_a_stale_temp_file_is_replaced_not_appended_to(hot: Hot, tmp_path: Path):
@@ -130,13 +192,14 @@ def test_a_symlink_planted_at_the_temp_name_is_never_written_through(hot: Hot,
     assert os.listdir(hot.folder) == ["J-1.pdf"]
 
 
-def test_a_final_name_that_links_to_the_same_bytes_is_not_taken_as_delivered(
+def test_a_link_at_the_final_name_is_neither_taken_as_delivered_nor_replaced(
         hot: Hot, tmp_path: Path):
     src, size, digest = source(tmp_path, b"%PDF-1.7 same")
     (hot.folder / "J-1.pdf").symlink_to(src)
-    hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
-    assert not (hot.folder / "J-1.pdf").is_symlink()
-    assert (hot.folder / "J-1.pdf").read_bytes() == b"%PDF-1.7 same"
+    with pytest.raises(NameTaken, match="already holds another file"):
+        hot.transport.put(src, "J-1.pdf", size=size, sha256=digest)
+    assert (hot.folder / "J-1.pdf").is_symlink()
+    assert os.listdir(hot.folder) == ["J-1.pdf"]
 
 
 def test_an_output_whose_bytes_changed_since_it_was_made_is_refused(hot: Hot,

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from outputd import logs, safefs, states
 from outputd.config import LocalHotFolder, SftpHotFolder
-from outputd.errors import ConfigError, CopyAborted, DeliveryError, OutputFailed, StageError
+from outputd.errors import (
+    ConfigError,
+    CopyAborted,
+    DeliveryError,
+    NameTaken,
+    OutputFailed,
+    StageError,
+)
 from outputd.fileutil import sha256_file
 from outputd.model import Delivery, Job, Output, Result
 from outputd.pipeline import jobsheet, routing
@@ -153,9 +160,10 @@ def kept_file(delivery: Delivery, outputs: Mapping[str, Output], ticket: JobTick
 
 def attempt(
     delivery: Delivery, output: Output, transport: Transport, policy: RetryPolicy, now: float,
-    control: CopyControl | None = None,
+    control: CopyControl | None = None, *, job_id: str,
 ) -> Delivery:
-    """Try one delivery; return it as delivered or failed with the reason and next time."""
+    """Try one delivery of job `job_id`; return it as delivered or failed with the
+    reason and next time."""
     attempts = delivery.attempts + 1
     try:
         final = transport.put(
@@ -164,10 +172,11 @@ def attempt(
         )
     except CopyAborted:
         return delivery  # not an attempt: it runs again at the next start
-    except DeliveryError as exc:
+    except DeliveryError as exc:  # a NameTaken too: the RIP may take the other file away
         next_at = policy.next_attempt(attempts, exc, now)
+        error = exc.for_job(job_id) if isinstance(exc, NameTaken) else exc
         return replace(
-            delivery, state=states.DELIVERY_FAILED, attempts=attempts, error=str(exc),
+            delivery, state=states.DELIVERY_FAILED, attempts=attempts, error=str(error),
             next_attempt_at=next_at, permanent=next_at is None,
         )
     return replace(
@@ -337,7 +346,7 @@ def _attempt(ctx: StageContext, job: Job, d: Delivery, outputs: dict[str, Output
                        error=str(error), next_attempt_at=next_at, permanent=next_at is None)
     started = time.monotonic()
     done = attempt(d, output, ctx.transport(d.hotfolder), ctx.retry, time.time(),
-                   CopyControl(ctx.abort, ctx.tick))
+                   CopyControl(ctx.abort, ctx.tick), job_id=job.job_id)
     seconds = time.monotonic() - started
     if done is d:
         logs.event(log, logging.WARNING, "delivery.interrupted", **job.log_context(),

@@ -57,7 +57,9 @@ class Transport(ABC):
     ) -> str:
         """Deliver `source` under `final_name` atomically; return the final path.
 
-        A final file already holding the same bytes counts as delivered.
+        A final file already holding the same bytes counts as delivered (this delivery
+        landed before a stop kept it from being recorded). Anything else at the final
+        name (other bytes, a link, a folder) is never replaced: NameTaken.
         """
 
     # The methods below act on a file outputd recorded: `path` is the delivery's path as

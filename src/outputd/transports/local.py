@@ -14,13 +14,14 @@ from pathlib import Path
 
 from outputd import safefs
 from outputd.config import LocalHotFolder
-from outputd.errors import DeliveryError, PermanentDeliveryError
+from outputd.errors import DeliveryError, NameTaken, PermanentDeliveryError
 from outputd.fileutil import os_reason, sha256_fd
 from outputd.transports.base import CopyControl, Transport, is_part_name, part_name
 
 CHUNK = 8 << 20
 HASH_ALONGSIDE_BYTES = 32 << 20  # from this size on, the sha256 is taken during the copy
 _PERMANENT = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS}  # link(2) where there are none
 
 
 def copy_fd(src: int, dst: int, size: int, control: CopyControl | None,
@@ -54,7 +55,8 @@ def _reason(exc: OSError, what: str) -> DeliveryError:
 
 
 class LocalTransport(Transport):
-    """Writes `.<name>.part`, fsyncs it, checks its size, renames, fsyncs the folder."""
+    """Writes `.<name>.part`, fsyncs it, checks its size and sha256, gives it the final
+    name only where that name is free (never replacing a file there), fsyncs the folder."""
 
     def __init__(self, name: str, config: LocalHotFolder) -> None:
         super().__init__(name)
@@ -85,18 +87,22 @@ class LocalTransport(Transport):
         try:
             with safefs.folder(self.folder) as dir_fd:
                 if _holds(dir_fd, final_name, size, sha256):
-                    return str(final)
+                    return str(final)  # this delivery landed before a stop
+                if safefs.lstat_at(dir_fd, final_name) is not None:
+                    raise NameTaken(self.name, str(final))
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp, dir_fd=dir_fd)  # a stale temp of outputd's naming
                 fd = safefs.create_new(dir_fd, temp, 0o644)
                 try:
                     try:
                         _write(source, fd, size, sha256, control)
-                        os.replace(temp, final_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-                    except BaseException:
+                        placed = _place(dir_fd, temp, final_name)
+                    finally:
                         _discard(dir_fd, temp, os.fstat(fd))
-                        raise
-                    _check_renamed(dir_fd, final_name, os.fstat(fd))
+                    if placed:
+                        _check_renamed(dir_fd, final_name, os.fstat(fd))
+                    elif not _holds(dir_fd, final_name, size, sha256):
+                        raise NameTaken(self.name, str(final))  # came while it was written
                 finally:
                     os.close(fd)
                 os.fsync(dir_fd)
@@ -251,6 +257,23 @@ def _copy_hashing(src: int, dst: int, size: int, control: CopyControl | None) ->
     if failed:
         raise failed[0]
     return digest.hexdigest()
+
+
+def _place(dir_fd: int, temp: str, final_name: str) -> bool:
+    """Give the temp file its final name unless that name is taken (False then): a
+    hard link, which never replaces what is there, then the temp name goes. On a file
+    system without hard links, a look before a rename, as OpenSSH's server does."""
+    try:
+        os.link(temp, final_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if safefs.lstat_at(dir_fd, final_name) is not None:
+            return False
+        os.rename(temp, final_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    return True
 
 
 def _check_renamed(dir_fd: int, final_name: str, written: os.stat_result) -> None:

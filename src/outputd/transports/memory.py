@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from outputd.errors import DeliveryError, PermanentDeliveryError
+from outputd.errors import DeliveryError, NameTaken, PermanentDeliveryError
 from outputd.transports.base import CopyControl, Transport
 
 
@@ -31,6 +31,8 @@ class MemoryTransport(Transport):
             control.check()
         if _held(self.files.get(final_name), size, sha256):
             return self._path(final_name)  # already delivered
+        if final_name in self.files:
+            raise NameTaken(self.name, self._path(final_name))
         data = source.read_bytes()
         if len(data) != size or _sha(data) != sha256:
             raise PermanentDeliveryError(

@@ -4,8 +4,9 @@ Host keys are always checked against `known_hosts`. Writes are pipelined, in req
 the size the server announces (limits@openssh.com) or else `max_request_bytes`, over
 AES-GCM where offered. A file goes up as `.<name>.part`,
 is fsynced where the server offers `fsync@openssh.com`, its size checked, then renamed
-with `posix-rename@openssh.com` (a plain rename only when the server lacks it and the
-target does not exist). Connections are kept per hot folder and checked before use.
+with the protocol's own rename, which never replaces a file already there (OpenSSH's
+server links, then unlinks; `posix-rename@openssh.com` would replace it, so it is not
+used). Connections are kept per hot folder and checked before use.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import paramiko
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_VERSION, SFTPError
 
 from outputd.config import SftpHotFolder
-from outputd.errors import CopyAborted, DeliveryError, PermanentDeliveryError
+from outputd.errors import CopyAborted, DeliveryError, NameTaken, PermanentDeliveryError
 from outputd.transports.base import CopyControl, Transport, is_part_name, part_name
 
 CHUNK = 1 << 20
@@ -261,7 +262,9 @@ class SftpTransport(Transport):
 
         def upload(sftp: _Client) -> None:
             if _remote_holds(sftp, final, size, sha256):
-                return
+                return  # this delivery landed before a stop
+            if _exists(sftp, final):
+                raise NameTaken(self.name, final)
             _remove_quietly(sftp, temp)  # a stale temp of outputd's naming, or a link there
             digest = hashlib.sha256()
             # "x": created new (O_EXCL), so a symlink planted at the temp name is refused
@@ -287,17 +290,14 @@ class SftpTransport(Transport):
                 with contextlib.suppress(OSError):
                     sftp.remove(temp)
                 raise DeliveryError(f"wrote {written} bytes to {temp}, expected {size}")
-            if "posix-rename@openssh.com" in sftp.extensions:
-                sftp.posix_rename(temp, final)
-                return
             try:
-                sftp.stat(final)
-            except FileNotFoundError:
-                sftp.rename(temp, final)
-                return
-            raise PermanentDeliveryError(
-                f"{final} exists and the server cannot replace it atomically "
-                "(no posix-rename@openssh.com)")
+                sftp.rename(temp, final)  # refused if the final name is taken meanwhile
+            except OSError:
+                _remove_quietly(sftp, temp)
+                if not _exists(sftp, final):
+                    raise
+                if not _remote_holds(sftp, final, size, sha256):
+                    raise NameTaken(self.name, final) from None
 
         try:
             self._run(f"cannot write {final}", upload)
@@ -347,10 +347,7 @@ class SftpTransport(Transport):
         def probe(sftp: _Client) -> None:
             with sftp.open(temp, "wb") as fh:
                 fh.write(b"outputd probe\n")
-            if "posix-rename@openssh.com" in sftp.extensions:
-                sftp.posix_rename(temp, final)
-            else:
-                sftp.rename(temp, final)
+            sftp.rename(temp, final)
             sftp.remove(final)
 
         self._run(f"hot folder {self.folder} failed the probe", probe)
@@ -377,6 +374,15 @@ class SftpTransport(Transport):
 def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         sftp.remove(path)
+
+
+def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+    """Whether anything (a file, a link, a folder) has the name `path`."""
+    try:
+        sftp.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _remote_holds(sftp: paramiko.SFTPClient, path: str, size: int, sha256: str) -> bool:
