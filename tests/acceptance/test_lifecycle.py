@@ -113,6 +113,32 @@ def test_recreate_and_reopen_deliver_again(site: Site, daemon_factory):
         "InHotFolder"]
 
 
+def test_a_cancel_after_recreate_or_reopen_leaves_nothing_for_the_rip(site: Site,
+                                                                       daemon_factory):
+    daemon_factory()
+    drop(site, "J-1")
+    site.wait_status("J-1", "InHotFolder")
+    kept = site.state / "sources" / "J-1" / "files" / "J-1" / "art.pdf"
+    good = kept.read_bytes()
+    make_pdf(site.root / "small.pdf", width_mm=100, height_mm=100)
+    os.replace(site.root / "small.pdf", kept)  # a new upload that fails preflight
+    site.cli("recreate", "J-1")
+    site.wait_status("J-1", "ValidationFailed")
+    assert os.listdir(site.hot) == []  # taken back: its output is being made again
+    site.cli("event", "J-1", "cancelled")
+    site.wait_status("J-1", "CleanUp")
+    assert os.listdir(site.hot) == []
+    kept.write_bytes(good)
+    site.cli("reopen", "J-1")  # the cancel was a mistake: the job is live again
+    job = site.wait_status("J-1", "InHotFolder")
+    assert job["cancelled"] is False
+    assert [j["job_id"] for j in site.jobs()] == ["J-1"]  # listed again by default
+    site.cli("event", "J-1", "cancelled")  # recorded, not "already so"
+    job = site.wait_status("J-1", "CleanUp")
+    assert job["cancelled"] is True
+    assert os.listdir(site.hot) == []
+
+
 def test_reopen_is_refused_once_sources_are_gone(site: Site, daemon_factory):
     daemon_factory()
     drop(site, "J-1")

@@ -191,3 +191,22 @@ def test_reopen_takes_back_what_the_rip_has_not_taken_and_a_cancel_finds_the_res
     run(env)
     assert env.store.jobs.get("J-1").status == states.CLEAN_UP
     assert os.listdir(hot(env)) == []
+
+
+def test_a_reopened_cancelled_job_is_live_again_and_can_be_cancelled_again(env: Services):
+    accept(env)
+    run(env)
+    ask(env, "cancelled")
+    run(env)
+    assert env.store.jobs.get("J-1").cancelled
+    assert os.listdir(hot(env)) == []
+    ask(env, "reopen")
+    run(env)
+    job = env.store.jobs.get("J-1")
+    assert job.status == states.IN_HOT_FOLDER and not job.cancelled
+    assert os.listdir(hot(env)) == [FINAL]
+    ask(env, "cancelled")  # recorded, not "already so"
+    run(env)
+    job = env.store.jobs.get("J-1")
+    assert job.status == states.CLEAN_UP and job.cancelled
+    assert os.listdir(hot(env)) == []

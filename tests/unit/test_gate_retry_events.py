@@ -80,6 +80,12 @@ def test_release_returns_to_the_status_the_job_was_held_in():
     assert events.plan(job(states.BLOCKED), "release", history).status == states.FUTURE_ORDER
 
 
+def test_reopen_makes_a_cancelled_job_live_again():
+    cancelled = job(states.CLEAN_UP).evolve(cancelled=True)
+    assert events.plan(cancelled, "reopen").fields == {"cancelled": False}
+    assert not events.already_so(cancelled.evolve(cancelled=False), "cancelled")
+
+
 def test_history_words_for_events_without_a_message():
     from outputd.ops.rules import default_message
 

@@ -37,6 +37,7 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "approved": {"approval": "Approved"},
     "rejected": {"approval": "Rejected"},
     "cancelled": {"cancelled": True},
+    "reopen": {"cancelled": False},  # the job is live again: listed, and cancellable
 }
 # Facts about the order that a hold must not lose: recorded, and the job stays Blocked.
 _NOTED_WHILE_HELD = ("paid", "approved")
