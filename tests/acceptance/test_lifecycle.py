@@ -169,6 +169,22 @@ def test_hold_and_release(site: Site, daemon_factory):
     site.wait_status("J-1", "InHotFolder", timeout=5)
 
 
+def test_an_approval_given_while_held_takes_effect_on_release(site: Site, daemon_factory):
+    daemon_factory()
+    drop(site, "J-1", approval="AwaitingApproval")
+    site.wait_status("J-1", "UnapprovedOrder")
+    site.cli("event", "J-1", "hold")
+    site.wait_status("J-1", "Blocked")
+    site.cli("event", "J-1", "approved")  # recorded, but the hold stands
+    site.wait_for(lambda: statuses(site, "J-1")[-1] == "Approved", what="Approved noted")
+    assert site.show("J-1")["status"] == "Blocked"
+    site.cli("event", "J-1", "release")
+    job = site.wait_status("J-1", "InHotFolder")
+    assert [h["status"] for h in job["history"]][-7:] == [
+        "Blocked", "Approved", "Approved", "ValidationFinished", "OutputCreationStarted",
+        "OutputCreated", "InHotFolder"]  # noted while held, then released to Approved
+
+
 def test_pause_holds_deliveries_and_resume_sends_them(site: Site, daemon_factory):
     daemon_factory()
     site.cli("pause", "rip1")

@@ -210,3 +210,38 @@ def test_a_reopened_cancelled_job_is_live_again_and_can_be_cancelled_again(env: 
     job = env.store.jobs.get("J-1")
     assert job.status == states.CLEAN_UP and job.cancelled
     assert os.listdir(hot(env)) == []
+
+
+def test_an_approval_given_while_held_takes_effect_on_release(env: Services):
+    accept(env, approval="AwaitingApproval")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.UNAPPROVED_ORDER
+    ask(env, "hold")
+    run(env)
+    ask(env, "approved")  # noted; the hold stands
+    run(env)
+    job = env.store.jobs.get("J-1")
+    assert job.status == states.BLOCKED and job.approval == "Approved"
+    ask(env, "release")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+    statuses = [h.status for h in env.store.jobs.history("J-1")]
+    assert statuses[statuses.index(states.BLOCKED):][:3] == [
+        states.BLOCKED, states.APPROVED, states.APPROVED]  # the note, then the release
+
+
+def test_a_job_held_unapproved_is_released_unapproved_without_an_approval(env: Services):
+    accept(env, approval="AwaitingApproval", payment_status="Pending")
+    run(env)
+    ask(env, "hold")
+    ask(env, "paid")  # noted while held: payment is not approval
+    run(env)
+    ask(env, "release")
+    run(env)
+    job = env.store.jobs.get("J-1")
+    assert job.status == states.UNAPPROVED_ORDER and job.payment_status == "Paid"
+    again = record_event(env.store, env.layout, Caller.local("alice"), ["J-1"], "paid")
+    assert again.already == ["J-1"]
+    ask(env, "approved")
+    run(env)
+    assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
