@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from watchdog.events import FileSystemEvent
 
 from outputd import states
+from outputd.daemon.pickup import PickupWatcher
 from outputd.daemon.worker import Services
 from outputd.errors import DeliveryError
 from outputd.intake.accept import Intake
@@ -245,3 +248,46 @@ def test_a_job_held_unapproved_is_released_unapproved_without_an_approval(env: S
     ask(env, "approved")
     run(env)
     assert env.store.jobs.get("J-1").status == states.IN_HOT_FOLDER
+
+
+def test_a_file_taken_back_and_delivered_again_is_not_taken_by_the_rip(tmp_path: Path):
+    """With watch_pickup, the removal of the old file by a recreate is not the RIP taking
+    the new one, however late the watcher hears of it."""
+    folder = ('[hotfolders.rip1]\nkind = "local"\npath = "hot/rip1"\n'
+              'filename = "{order_id}_{job_id}_{sku}_q{quantity}.pdf"\nwatch_pickup = true\n')
+    env = helpers.services(write_config(tmp_path, hotfolders=folder))
+    took, hears = threading.Event(), threading.Event()
+
+    class Late(PickupWatcher):
+        """Hears of a removal only once `hears` is set (a busy machine)."""
+
+        def on_deleted(self, event: FileSystemEvent) -> None:
+            hears.wait(20)
+            super().on_deleted(event)
+
+    watcher = Late(env.store, env.config.hotfolders, took.set)
+    try:
+        accept(env)
+        make_pdf(env.layout.intake / "J-2" / "a.pdf", label="second")
+        ticket = env.layout.intake / "J-2.json"
+        ticket.write_text(json.dumps(job_ticket("J-2", ["J-2/a.pdf"], order_id="5002")))
+        assert Intake(env.store, env.layout, "n").handle(ticket).result == "accepted"
+        run(env)
+        watcher.start()
+        ask(env, "recreate")
+        run(env)
+        assert delivered(env) == 2
+        hears.set()
+        # The RIP takes J-2's file: heard after the recreate's removal of J-1's old one.
+        (hot(env) / "5002_J-2_FLYER-A5_q250.pdf").unlink()
+        deadline = time.monotonic() + 20
+        while not env.store.events.pending("J-2"):
+            assert time.monotonic() < deadline, "the watcher did not hear the RIP take J-2"
+            took.wait(0.1)
+        assert [e.event for e in env.store.events.pending("J-2")] == ["picked_up"]
+        assert env.store.events.pending("J-1") == []
+        assert os.listdir(hot(env)) == [FINAL]
+    finally:
+        hears.set()
+        watcher.stop()
+        env.store.close()
