@@ -54,7 +54,7 @@ DELIVERY_PENDING = "pending"
 DELIVERED = "delivered"
 DELIVERY_FAILED = "failed"
 DELIVERY_SKIPPED = "skipped"  # not needed any more: the order finished before it was made
-WITHDRAWN = "withdrawn"  # taken back from the hot folder: the job was cancelled
+WITHDRAWN = "withdrawn"  # taken back from the hot folder: cancelled, or output made again
 DELIVERY_DONE: frozenset[str] = frozenset({DELIVERED, DELIVERY_SKIPPED})
 DELIVERY_OPEN: frozenset[str] = frozenset({DELIVERY_PENDING, DELIVERY_FAILED})
 

@@ -92,14 +92,15 @@ def test_recreate_and_reopen_deliver_again(site: Site, daemon_factory):
     drop(site, "J-1")
     site.wait_status("J-1", "InHotFolder")
     final = site.hot / FINAL.format("J-1")
-    first_inode = final.stat().st_ino
     site.cli("recreate", "J-1")
     site.wait_for(lambda: statuses(site, "J-1").count("InHotFolder") == 2, timeout=5,
                   what="a second delivery")
     assert "RecreationRequested" in statuses(site, "J-1")
-    assert "OutputDelete" in statuses(site, "J-1")
+    removed = next(h for h in site.show("J-1")["history"] if h["status"] == "OutputDelete")
+    # the old file was taken back before the new one was made: never two, never printed
+    # while its output is made again
+    assert removed["message"] == f"old output removed; withdrawn from rip1:{final}"
     assert os.listdir(site.hot) == [FINAL.format("J-1")]
-    assert final.stat().st_ino == first_inode  # same bytes: left as it was, not doubled
 
     site.cli("event", "J-1", "shipped")
     site.wait_status("J-1", "CleanUp")
@@ -110,6 +111,32 @@ def test_recreate_and_reopen_deliver_again(site: Site, daemon_factory):
     assert [h["status"] for h in job["history"]][-5:] == [
         "Reopened", "ValidationFinished", "OutputCreationStarted", "OutputCreated",
         "InHotFolder"]
+
+
+def test_a_cancel_after_recreate_or_reopen_leaves_nothing_for_the_rip(site: Site,
+                                                                       daemon_factory):
+    daemon_factory()
+    drop(site, "J-1")
+    site.wait_status("J-1", "InHotFolder")
+    kept = site.state / "sources" / "J-1" / "files" / "J-1" / "art.pdf"
+    good = kept.read_bytes()
+    make_pdf(site.root / "small.pdf", width_mm=100, height_mm=100)
+    os.replace(site.root / "small.pdf", kept)  # a new upload that fails preflight
+    site.cli("recreate", "J-1")
+    site.wait_status("J-1", "ValidationFailed")
+    assert os.listdir(site.hot) == []  # taken back: its output is being made again
+    site.cli("event", "J-1", "cancelled")
+    site.wait_status("J-1", "CleanUp")
+    assert os.listdir(site.hot) == []
+    kept.write_bytes(good)
+    site.cli("reopen", "J-1")  # the cancel was a mistake: the job is live again
+    job = site.wait_status("J-1", "InHotFolder")
+    assert job["cancelled"] is False
+    assert [j["job_id"] for j in site.jobs()] == ["J-1"]  # listed again by default
+    site.cli("event", "J-1", "cancelled")  # recorded, not "already so"
+    job = site.wait_status("J-1", "CleanUp")
+    assert job["cancelled"] is True
+    assert os.listdir(site.hot) == []
 
 
 def test_reopen_is_refused_once_sources_are_gone(site: Site, daemon_factory):
@@ -140,6 +167,22 @@ def test_hold_and_release(site: Site, daemon_factory):
     assert not site.hot.exists()
     site.cli("event", "J-1", "release")
     site.wait_status("J-1", "InHotFolder", timeout=5)
+
+
+def test_an_approval_given_while_held_takes_effect_on_release(site: Site, daemon_factory):
+    daemon_factory()
+    drop(site, "J-1", approval="AwaitingApproval")
+    site.wait_status("J-1", "UnapprovedOrder")
+    site.cli("event", "J-1", "hold")
+    site.wait_status("J-1", "Blocked")
+    site.cli("event", "J-1", "approved")  # recorded, but the hold stands
+    site.wait_for(lambda: statuses(site, "J-1")[-1] == "Approved", what="Approved noted")
+    assert site.show("J-1")["status"] == "Blocked"
+    site.cli("event", "J-1", "release")
+    job = site.wait_status("J-1", "InHotFolder")
+    assert [h["status"] for h in job["history"]][-7:] == [
+        "Blocked", "Approved", "Approved", "ValidationFinished", "OutputCreationStarted",
+        "OutputCreated", "InHotFolder"]  # noted while held, then released to Approved
 
 
 def test_pause_holds_deliveries_and_resume_sends_them(site: Site, daemon_factory):

@@ -74,9 +74,6 @@ def test_the_second_job_to_one_name_fails_and_the_first_file_stays(env: Services
     assert env.store.deliveries.of("J-2")[0].attempts == 2
 
 
-@pytest.mark.xfail(strict=True, reason="recreate drops the job's deliveries without "
-                   "withdrawing its files the RIP has not taken, so new bytes meet the old "
-                   "file under the same name and wait for the RIP to take it")
 def test_a_recreated_job_with_new_bytes_takes_its_own_old_file_back(env: Services):
     first = accept(env, "J-1")
     helpers.run_jobs(env)

@@ -80,6 +80,29 @@ def test_release_returns_to_the_status_the_job_was_held_in():
     assert events.plan(job(states.BLOCKED), "release", history).status == states.FUTURE_ORDER
 
 
+def test_release_lets_an_approval_noted_while_held_take_effect():
+    history = [HistoryEntry(NOW, states.UNAPPROVED_ORDER, "", "x"),
+               HistoryEntry(NOW, states.BLOCKED, "", "x"),
+               HistoryEntry(NOW, states.APPROVED, "", "x")]  # noted while held
+    held = job(states.BLOCKED)
+    assert events.plan(held, "approved").note  # recorded; the hold stands
+    approved = held.evolve(approval="Approved")
+    assert events.already_so(approved, "approved")
+    assert events.plan(approved, "release", history).status == states.APPROVED
+    waiting = held.evolve(approval="AwaitingApproval")
+    assert events.plan(waiting, "release", history).status == states.UNAPPROVED_ORDER
+    # held at the gate: released to it, and the gate reads payment and approval again
+    at_gate = [HistoryEntry(NOW, states.ORDERED, "", "x"),
+               HistoryEntry(NOW, states.BLOCKED, "", "x")]
+    assert events.plan(approved, "release", at_gate).status == states.ORDERED
+
+
+def test_reopen_makes_a_cancelled_job_live_again():
+    cancelled = job(states.CLEAN_UP).evolve(cancelled=True)
+    assert events.plan(cancelled, "reopen").fields == {"cancelled": False}
+    assert not events.already_so(cancelled.evolve(cancelled=False), "cancelled")
+
+
 def test_history_words_for_events_without_a_message():
     from outputd.ops.rules import default_message
 

@@ -77,6 +77,8 @@ class PickupWatcher(FileSystemEventHandler):
             self._gone(os.fsdecode(event.src_path))
 
     def _gone(self, path: str) -> None:
+        if os.path.exists(path):
+            return  # delivered again since (a recreate took the old file back): not taken
         for job_id in self.store.deliveries.delivered_at(path):
             self._taken(job_id, path)
 

@@ -242,10 +242,8 @@ class Worker:
         if plan.note:
             return Result(plan.status, message, by, fields=plan.fields, note=True,
                           renotify=event.event == "renotify", event_id=event.id)
-        deliveries = None
-        if event.event in ("recreate", "reopen"):
-            deliveries = []
-        elif event.event == "retry":  # what was delivered stays so; the rest goes again
+        deliveries = None  # recreate and reopen keep them: the old files are taken back first
+        if event.event == "retry":  # what was delivered stays so; the rest goes again
             deliveries = [
                 d if d.state == states.DELIVERED
                 else replace(d, state=states.DELIVERY_PENDING, attempts=0,

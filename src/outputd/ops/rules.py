@@ -37,6 +37,7 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "approved": {"approval": "Approved"},
     "rejected": {"approval": "Rejected"},
     "cancelled": {"cancelled": True},
+    "reopen": {"cancelled": False},  # the job is live again: listed, and cancellable
 }
 # Facts about the order that a hold must not lose: recorded, and the job stays Blocked.
 _NOTED_WHILE_HELD = ("paid", "approved")
@@ -74,7 +75,7 @@ def plan(job: Job, event: str, history: list[HistoryEntry] | None = None) -> Pla
     if event == "release":
         if job.status != states.BLOCKED:
             raise RequestRefused(f"job {job.job_id} is {job.status}, not Blocked")
-        return Plan(held_status(history or []))
+        return Plan(released_status(job, history or []))
     target = _RECORDS.get(event)
     if target is None:
         raise RequestRefused(f"unknown event {event!r}")
@@ -137,6 +138,23 @@ def default_message(event: str) -> str:
     if event in _ASKED:
         return f"{event} requested"
     return f"marked {event.replace('_', ' ')}"
+
+
+# A status that waits for a fact about the order, and the event that records it: a job
+# held there while the fact was recorded is released to the fact's status instead, so
+# that it takes effect (asking again would be "already so").
+_WAITS_FOR: dict[str, str] = {states.UNAPPROVED_ORDER: "approved"}
+
+
+def released_status(job: Job, history: list[HistoryEntry]) -> str:
+    """Where `release` takes a Blocked job: back to the status it was held in, or, where
+    that status waits for a fact recorded meanwhile (an approval), to the fact's status.
+    Statuses of the gate need no such rule: the gate reads payment and approval again."""
+    held = held_status(history)
+    waits_for = _WAITS_FOR.get(held)
+    if waits_for is not None and _FACTS[waits_for](job):
+        return _RECORDS[waits_for]
+    return held
 
 
 def held_status(history: list[HistoryEntry]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -30,21 +31,15 @@ def stage(ctx: StageContext, job: Job) -> Result:
     open_ = [d for d in deliveries if d.state in states.DELIVERY_OPEN]
     landed = [] if job.cancelled else [d for d in open_ if _landed(ctx, job, d, outputs)]
     dropped = [d for d in open_ if d not in landed]
-    for d in dropped:
-        planned = PurePosixPath(d.path)
-        with contextlib.suppress(DeliveryError, ConfigError, KeyError):
-            ctx.transport(d.hotfolder).remove(str(planned.with_name(part_name(planned.name))))
+    drop_temps(ctx, dropped)
     withdrawn: list[Delivery] = []
     message = "working folder cleared"
     if dropped:
         message += "; not delivered to " + ", ".join(sorted({d.hotfolder for d in dropped}))
     if job.cancelled:
-        found = deliver.withdraw(deliveries, outputs, job.ticket, ctx.transport)
+        found = withdraw(ctx, job, deliveries, outputs)
         withdrawn = found.withdrawn
         message += found.summary()
-        for d in withdrawn:
-            logs.event(log, logging.INFO, "delivery.withdrawn", **job.log_context(),
-                       hotfolder=d.hotfolder, path=d.path)
     ctx.layout.clear_work(job.job_id)
     changed = {id(d): replace(d, state=states.DELIVERY_SKIPPED,
                               error=f"{job.status} before delivery") for d in dropped}
@@ -53,6 +48,26 @@ def stage(ctx: StageContext, job: Job) -> Result:
                     for d in withdrawn})
     return Result(states.CLEAN_UP, message,
                   deliveries=[changed.get(id(d), d) for d in deliveries])
+
+
+def drop_temps(ctx: StageContext, deliveries: Sequence[Delivery]) -> None:
+    """Remove the temp file a cut-short copy of each delivery may have left in its hot
+    folder (none is no error, nor is a hot folder that cannot be reached)."""
+    for d in deliveries:
+        planned = PurePosixPath(d.path)
+        with contextlib.suppress(DeliveryError, ConfigError, KeyError):
+            ctx.transport(d.hotfolder).remove(str(planned.with_name(part_name(planned.name))))
+
+
+def withdraw(ctx: StageContext, job: Job, deliveries: Sequence[Delivery],
+             outputs: Sequence[Output]) -> deliver.Withdrawal:
+    """Take back the job's delivered files the RIP has not taken (deliver.withdraw),
+    logging each one taken back."""
+    found = deliver.withdraw(deliveries, outputs, job.ticket, ctx.transport)
+    for d in found.withdrawn:
+        logs.event(log, logging.INFO, "delivery.withdrawn", **job.log_context(),
+                   hotfolder=d.hotfolder, path=d.path)
+    return found
 
 
 def _landed(ctx: StageContext, job: Job, d: Delivery, outputs: list[Output]) -> bool:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from outputd.config import Config
 from outputd.errors import StageError
 from outputd.layout import Layout
 from outputd.model import BY_DAEMON, Delivery, HistoryEntry, Job, Output, Result
-from outputd.pipeline import assemble, cleanup, deliver, gate, report, routing
+from outputd.pipeline import assemble, cleanup, deliver, gate, remake, report, routing
 from outputd.retry import RetryPolicy
 from outputd.transports.base import Transport
 
@@ -171,21 +171,27 @@ def _clean_static(ctx: StageContext, job: Job) -> list[Output] | None:
                                         pages, known)]
 
 
-def delete_output(ctx: StageContext, job: Job) -> Result:
-    """Remove the old output of a job whose output is to be made again."""
-    ctx.layout.clear_work(job.job_id)
-    return Result(states.OUTPUT_DELETE, "old output removed", due_at=time.time(), outputs=[],
-                  deliveries=[])
+def resume(ctx: StageContext, job: Job) -> Result:
+    """A reopened job: what its earlier output left in hot folders, where the RIP has not
+    taken it, is taken back (the history says so), then the gate and preflight."""
+    if not ctx.reads.deliveries(job.job_id):
+        return check(ctx, job)
+    taken = remake.take_back(ctx, job)
+    if taken.waiting is not None:
+        return taken.waiting
+    result = check(ctx, job)
+    return replace(result, message=result.message + taken.said, deliveries=[])
 
 
 # The stage for each status of states.WORKED; a job in any other status rests until an
 # event moves it (and is never due meanwhile).
 STAGES: dict[str, Stage] = {
     **dict.fromkeys(states.GATE, check),
+    states.REOPENED: resume,
     states.VALIDATION_FINISHED: start_output,
     states.OUTPUT_CREATION_STARTED: make_output,
     **dict.fromkeys(states.DELIVERING, deliver.stage),
-    states.RECREATION_REQUESTED: delete_output,
+    states.RECREATION_REQUESTED: remake.delete_output,
     **dict.fromkeys(states.FINISHING, cleanup.stage),
 }
 if STAGES.keys() != states.WORKED:  # the store's "never due" rule reads states.WORKED

@@ -36,10 +36,11 @@ PAGE_SIZE = 50
 PREVIEW_PAGES = 12  # pages previewed on a job's page
 _WARNINGS = {
     "cancelled": "The job stops where it is and its file is taken back from the hot folder "
-                 "if the RIP has not picked it up. This cannot be undone.",
-    "recreate": "The output is made again and delivered to the RIP again: a reprint.",
+                 "if the RIP has not picked it up. Only a reopen brings the job back.",
+    "recreate": "The output is made again and delivered to the RIP again: a reprint. The "
+                "old file is taken back first if the RIP has not picked it up.",
     "reopen": "The cleaned-up job is made again from its kept sources and delivered to "
-              "the RIP again: a reprint.",
+              "the RIP again: a reprint. A cancelled job is live again.",
     "override": "The job goes on to output and the RIP although its preflight failed. The "
                 "failed checks stay in its report, with your name and reason in its "
                 "history.",
