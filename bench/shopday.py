@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import signal
 import statistics
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from outputd import states  # noqa: E402
 from tests.helpers import drop_ticket, job_ticket, make_pdf  # noqa: E402
 
 STATIONS = tuple(states.STATIONS)
+LEASE_S = 10.0  # the shop's store.lease_s: a killed node's jobs are free after it
 RESTART_QUIET_S = 15.0  # after a restart, the queue may lag this long
 OVERDUE_S = 10.0  # a due job unclaimed this long while a worker is free is a stall
 
@@ -128,6 +130,8 @@ class Day:
                 except RuntimeError as exc:
                     self.violation(str(exc))
             shop.sshd.stop()
+            shop.rip.stop()
+            shop.mis.close()
         self._check_logs()
         return self.figures
 
@@ -143,6 +147,9 @@ class Day:
             (0.45 * self.arrive_s, "sftp server is back", lambda: shop.sshd.start() and None),
             (0.5 * self.arrive_s, "restart", self._restart),
             (0.6 * self.arrive_s, "reload", shop.reload),
+            (0.4 * self.arrive_s, "the MIS goes away", lambda: setattr(shop.mis, "down", True)),
+            (0.55 * self.arrive_s, "the MIS is back", lambda: setattr(shop.mis, "down", False)),
+            (0.75 * self.arrive_s, "kill -9 and start again", self._crash),
         ], key=lambda move: move[0])
         running: dict[str, tuple[Iterator[Wait | Sleep], Wait | Sleep, float]] = {}
         pending = sorted(self.plans, key=lambda p: p.at)
@@ -210,6 +217,16 @@ class Day:
         self.shop.stop(node)
         self.shop.start(node)
         self.quiet_until = time.monotonic() + RESTART_QUIET_S
+
+    def _crash(self) -> None:
+        """Kill the last node outright (SIGKILL), as a power cut would, and start it
+        again once the leases it held have run out."""
+        node = self.shop.nodes[-1]
+        self.quiet_until = time.monotonic() + 3600
+        self.cpu.sample()
+        self.shop.stop(node, signal.SIGKILL)
+        self.shop.start(node)
+        self.quiet_until = time.monotonic() + RESTART_QUIET_S + LEASE_S
 
     def _watch_queue(self) -> None:
         """While the day runs: no job in a resting status is due, and no due job waits
@@ -282,6 +299,7 @@ class Day:
             self.violation(f"ticket set aside: {reason.read_text()[:300]}")
         self._check_hot_folders()
         self._check_claims()
+        self._check_mis()
         for what, count in sorted(self.shop.requests.items()):
             if what.split()[-1].startswith("5"):
                 self.violation(f"{count} answers {what}")
@@ -299,6 +317,8 @@ class Day:
             "SELECT job_id FROM jobs WHERE cancelled = 1")}
         for name, folder in self.shop.hot.items():
             present = {p.name for p in folder.iterdir()}
+            if name == "rip2":  # the RIP took these: the store says InProduction
+                present |= self.shop.rip.taken
             for extra in sorted(present - delivered.get(name, set())):
                 self.violation(f"hot folder {name} holds {extra}, which the store does "
                                "not record as delivered there")
@@ -325,6 +345,37 @@ class Day:
                 cancelled_at[job_id] = False
             elif status == states.IN_HOT_FOLDER and cancelled_at.get(job_id):
                 self.violation(f"{job_id} reached a hot folder after it was cancelled")
+
+    def _check_mis(self) -> None:
+        """The MIS heard each job's status changes in order, signed, and last of all
+        the job's status now (once the outbox has drained)."""
+        mis = self.shop.mis
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pending = self.observer.rows("SELECT COUNT(*) FROM outbox WHERE state = ?",
+                                         ("pending",))[0][0]
+            if int(pending) == 0:
+                break
+            time.sleep(0.5)
+        else:
+            self.violation("the outbox still held notifications 120 s after the day")
+        for body in mis.bad[:3]:
+            self.violation(f"the MIS got a notification whose signature is wrong: {body}")
+        history: dict[str, list[str]] = {}
+        for job_id, status in self.observer.rows(
+                "SELECT job_id, status FROM history ORDER BY id"):
+            if status not in states.NOTES:
+                history.setdefault(job_id, []).append(status)
+        now = dict(self.observer.rows("SELECT job_id, status FROM jobs"))
+        for job_id, statuses in sorted(history.items()):
+            heard = mis.statuses(job_id)
+            walk = iter(statuses)
+            if not all(status in walk for status in heard):  # in order: a subsequence
+                self.violation(f"{job_id}: the MIS heard {heard}, out of the order of its "
+                               f"history {statuses}")
+            elif not heard or heard[-1] != now[job_id]:
+                self.violation(f"{job_id} is {now[job_id]} but the MIS last heard "
+                               f"{heard[-1:] or 'nothing'}")
 
     def _check_claims(self) -> None:
         """Claims per job: at most one a status change, delivery attempt, applied event

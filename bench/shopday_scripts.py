@@ -307,7 +307,7 @@ def proof_paused(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     shop.submit(plan)
     yield wait(states.AWAITING_PROOF)
     _accepted(shop.event(plan.job_id, "verified", "approver", "proof checked"), "verified")
-    yield wait(states.IN_HOT_FOLDER)
+    yield wait(states.IN_PRODUCTION)
     yield from _ship(shop, plan)
 
 
@@ -385,9 +385,10 @@ def cancel_delivered(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
 
 @script("paused", lambda p: setattr(p, "storefront", "print24"))
 def paused(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
-    """Sent while its hot folder (rip2) is paused: it waits, and goes on resume."""
+    """Sent while its hot folder (rip2) is paused: it waits, and goes on resume; the
+    RIP takes the file (InProduction)."""
     shop.submit(plan)
-    yield wait(states.IN_HOT_FOLDER)
+    yield wait(states.IN_PRODUCTION)
     yield from _ship(shop, plan)
 
 

@@ -53,6 +53,9 @@ class Shop:
         for folder in (self.intake, *self.hot.values()):
             folder.mkdir(parents=True, exist_ok=True)
         self.sshd = Sshd(root / "sshd").start()
+        (root / "webhook.secret").write_bytes(b"the shop's MIS secret")
+        self.mis = Mis(b"the shop's MIS secret")
+        self.rip = Rip(self.hot["rip2"])  # rip2's pickup is watched
         self.hot["press"] = self.sshd.dest
         self.pg_url = pg_url
         names = ("node-a", "node-b") if pg_url else ("node-a",)
@@ -83,7 +86,10 @@ class Shop:
             "[retry]\nmax_attempts = 1000\ninitial_s = 0.5\nmax_s = 3\n\n"
             f'[metrics]\nlisten = ""\n\n[web]\nlisten = "127.0.0.1:{node.port}"\n\n'
             "[limits]\nmin_free_mb = 10\nawaiting_data_timeout_s = 600\n\n"
-            + self._local("rip1", "_r" if self.reloaded else "") + self._local("rip2") + rip3
+            f'[[notify.webhooks]]\nurl = "http://127.0.0.1:{self.mis.port}/outputd"\n'
+            f'secret_file = "{self.root / "webhook.secret"}"\ntimeout_s = 5\n\n'
+            + self._local("rip1", "_r" if self.reloaded else "")
+            + self._local("rip2", watch="watch_pickup = true\n") + rip3
             + self._local("rip4").replace("{job_id}_", "")
             + self.sshd.hotfolder_toml("press", "").replace(
                 'filename = "{order_id}_{job_id}.pdf"',
@@ -98,9 +104,10 @@ class Shop:
             + '[[routes]]\nmatch = {}\nto = ["rip1"]\n'
         )
 
-    def _local(self, name: str, suffix: str = "") -> str:
+    def _local(self, name: str, suffix: str = "", watch: str = "") -> str:
         return (f'[hotfolders.{name}]\nkind = "local"\npath = "{self.hot[name]}"\n'
-                f'filename = "{{order_id}}_{{job_id}}_{{sku}}_q{{quantity}}{suffix}.pdf"\n\n')
+                f'filename = "{{order_id}}_{{job_id}}_{{sku}}_q{{quantity}}{suffix}.pdf"\n'
+                f"{watch}\n")
 
     # -- the command line and the nodes ----------------------------------------
 
@@ -346,3 +353,90 @@ class CpuMeter:
 
     def seconds(self, kind: str) -> float:
         return sum(ticks for k, ticks in self.seen.values() if k == kind) / CLK
+
+
+# -- the shop's other machines: the MIS that hears webhooks, a RIP that takes files ---
+
+
+class Mis:
+    """The shop's MIS: hears outputd's webhooks, checks each signature, and keeps what
+    it heard per job in arrival order; `down` makes it answer 503 (the MIS is away)."""
+
+    def __init__(self, secret: bytes) -> None:
+        import hashlib
+        import hmac
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.heard: dict[str, list[tuple[str, str]]] = {}  # job → [(event id, status)]
+        self.bad: list[str] = []
+        self.down = False
+        self.lock = threading.Lock()
+        mis = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if mis.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(want, self.headers.get("X-Outputd-Signature", "")):
+                    mis.bad.append(body[:200].decode(errors="replace"))
+                else:
+                    note = json.loads(body)
+                    with mis.lock:
+                        mis.heard.setdefault(note["job_id"], []).append(
+                            (str(note["event_id"]), note["status"]))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name="mis", daemon=True).start()
+
+    def statuses(self, job_id: str) -> list[str]:
+        """What the MIS heard of a job, each notification once, in the order it came."""
+        seen: set[str] = set()
+        found = []
+        with self.lock:
+            for event_id, status in self.heard.get(job_id, []):
+                if event_id not in seen:
+                    seen.add(event_id)
+                    found.append(status)
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class Rip:
+    """A RIP that watches one hot folder and takes each finished file a moment after it
+    lands (never a temp file); what it took is kept by name."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.taken: set[str] = set()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="rip", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        first_seen: dict[str, float] = {}
+        while not self.stopping.wait(0.2):
+            for entry in os.scandir(self.folder):
+                if entry.name.startswith(".") or not entry.name.endswith(".pdf"):
+                    continue
+                seen = first_seen.setdefault(entry.name, time.monotonic())
+                if time.monotonic() - seen > 1.0:
+                    os.unlink(entry.path)
+                    self.taken.add(entry.name)
+                    first_seen.pop(entry.name)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
