@@ -323,6 +323,35 @@ def test_outputd_run_keeps_outputd_web_running_and_stops_it(site: Site):
             f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]
 
 
+def test_a_daemon_killed_outright_takes_its_web_child_with_it(site: Site):
+    """kill -9 of `outputd run` (no systemd to stop its cgroup): its `outputd web` stops
+    too, so the port is free for the next daemon's, which serves it."""
+    port = free_port()
+    with site.config.open("a") as fh:
+        fh.write(f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    first = DaemonProcess(site)
+    try:
+        site.wait_for(lambda: _web_children(first.proc.pid), timeout=30,
+                      what="the daemon's web child")
+        [child] = _web_children(first.proc.pid)
+    finally:
+        first.kill()
+
+    def gone() -> bool:
+        stat = Path(f"/proc/{child}/stat")
+        return not stat.exists() or b" Z " in stat.read_bytes()
+
+    site.wait_for(gone, timeout=30, what="the web child of a killed daemon to stop")
+    assert "web.parent_gone" in site.log.read_text()
+    second = DaemonProcess(site)
+    try:
+        site.wait_for(lambda: site.log.read_text().count("web.listening") == 2, timeout=30,
+                      what="the new daemon's board to listen")
+        assert "address already in use" not in site.log.read_text()
+    finally:
+        assert second.stop() == 0
+
+
 def test_a_source_that_guesses_tokens_is_held_off(site: Site, web: Web):
     good = token(site, "shop", "submitter", "acme")
     guess = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")

@@ -35,7 +35,7 @@ def cmd_web(ctx: Context, args: argparse.Namespace) -> int:
     """`outputd web`: the HTTP API on `[web] listen`, in the foreground."""
     from outputd.web.server import serve
 
-    return serve(ctx.config)
+    return serve(ctx.config, with_parent=args.with_parent)
 
 
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:

@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon in the foreground")
-    add("web", cmd_web, "serve the HTTP API on [web] listen, in the foreground")
+    add("web", cmd_web, "serve the HTTP API on [web] listen, in the foreground").add_argument(
+        "--with-parent", action="store_true", help=argparse.SUPPRESS)  # outputd run's child
     add("submit", cmd_submit, "accept a ticket as the intake folder would").add_argument("ticket")
     p = add("jobs", cmd_jobs, "list and search jobs", reads_only=True)
     p.add_argument("--status")

@@ -21,7 +21,7 @@ class WebChild:
     """One `outputd web` process, kept running."""
 
     def __init__(self, config_path: str | None) -> None:
-        self.command = [sys.executable, "-m", "outputd", "web"]
+        self.command = [sys.executable, "-m", "outputd", "web", "--with-parent"]
         if config_path:
             self.command += ["--config", config_path]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -30,8 +30,10 @@ class WebChild:
         self.next_start = 0.0
 
     def start(self) -> None:
-        """Start the child (its output goes where the daemon's does)."""
-        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+        """Start the child (its output goes where the daemon's does). Its standard input
+        is a pipe this process never writes: when this process ends, however it ends,
+        the child reads the end of it and stops."""
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE)
         self.started_at = time.monotonic()
         logs.event(log, logging.INFO, "web.started", pid=self.proc.pid)
 
@@ -48,12 +50,18 @@ class WebChild:
                        restart_in_s=self.delay)
         if now >= self.next_start:
             self.next_start = 0.0
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
             self.start()
 
     def stop(self) -> None:
         """Stop the child: SIGTERM, then SIGKILL after STOP_WAIT_S."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        if proc.poll() is not None:
             return
         proc.terminate()
         try:

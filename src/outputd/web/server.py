@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
 from typing import Any
 
 import h11
@@ -19,8 +21,11 @@ log = logging.getLogger(__name__)
 _CUT = "ASGI callable returned without completing response."
 
 
-def serve(config: Config) -> int:
-    """Serve `/api/v1` on `[web] listen` until SIGTERM or SIGINT; returns the exit status."""
+def serve(config: Config, with_parent: bool = False) -> int:
+    """Serve `/api/v1` on `[web] listen` until SIGTERM or SIGINT; returns the exit status.
+    `with_parent`: started by `outputd run`, which holds the other end of our standard
+    input; stop when it closes (the daemon is gone, even by SIGKILL), so that no board
+    outlives its daemon and keeps the port from the next one's."""
     import uvicorn
 
     from outputd.web.app import create_app
@@ -48,11 +53,24 @@ def serve(config: Config) -> int:
             http=_deadline_protocol(config.web.client_timeout_s),
         ))
         logs.event(log, logging.INFO, "web.listening", listen=config.web.listen)
+        if with_parent:
+            threading.Thread(target=_stop_with_parent, args=(server,), name="parent",
+                             daemon=True).start()
         server.run()
     finally:
         store.close()
     logs.event(log, logging.INFO, "web.stopped")
     return 0
+
+
+def _stop_with_parent(server: Any) -> None:
+    """Wait for the end of standard input (the parent's end of the pipe closed), then
+    stop serving."""
+    while sys.stdin.buffer.read(4096):
+        pass
+    logs.event(log, logging.WARNING, "web.parent_gone",
+               then="stopping: the daemon that started this board is gone")
+    server.should_exit = True
 
 
 def _deadline_protocol(timeout_s: float) -> type[H11Protocol]:
