@@ -26,6 +26,7 @@ import random
 import re
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +40,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.shopday_scripts import SCRIPTS, Plan, Sleep, Wait  # noqa: E402
-from bench.shopday_shop import CLK, WORKERS, CpuMeter, Observer, Shop  # noqa: E402
+from bench.shopday_shop import (  # noqa: E402
+    CLK,
+    WORKERS,
+    CpuMeter,
+    Observer,
+    Shop,
+    proc_table,
+)
 from outputd import states  # noqa: E402
 from tests.helpers import drop_ticket, job_ticket, make_pdf  # noqa: E402
 
@@ -61,6 +69,8 @@ class Figures:
     day_s: float = 0.0
     jobs_per_hour: float = 0.0
     daemon_cpu_ms_per_job: float = 0.0
+    bare_cpu_ms_per_job: float = 0.0
+    daemon_vs_bare: float = 0.0
     web_cpu_ms_per_job: float = 0.0
     web_cpu_ms_per_request: float = 0.0
     claims_per_job: float = 0.0
@@ -133,7 +143,22 @@ class Day:
             shop.rip.stop()
             shop.mis.close()
         self._check_logs()
+        self._check_no_process_left()
         return self.figures
+
+    def _check_no_process_left(self) -> None:
+        """Once every node has stopped (one of them killed outright during the day), no
+        process of the shop's outputd is left running: no board outlives its daemon."""
+        mark = str(self.shop.root)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            left = [(pid, cmd) for pid, (_, _, cmd) in proc_table().items()
+                    if "outputd" in cmd and mark in cmd]
+            if not left:
+                return
+            time.sleep(0.5)
+        for pid, cmd in left:
+            self.violation(f"process {pid} still runs after the shop stopped: {cmd[:200]}")
 
     def _drive(self, started: float) -> None:
         """Advance every job's script, and the day's own moves, until all have ended."""
@@ -397,11 +422,27 @@ class Day:
         self.figures.claims_per_job = round(sum(counts) / max(len(counts), 1), 2)
         self.figures.claims_max = max(counts, default=0)
 
+    def _bare_work_ms(self) -> float:
+        """The baseline, in the same run: CPU ms a job's bare work takes (open each of
+        the day's source PDFs with pikepdf, copy it to a temp name, fsync, rename, fsync
+        the folder), in a process of its own."""
+        sources = sorted(str(p) for p in (self.shop.root / "sources").rglob("*.pdf"))
+        if not sources:
+            return 0.0
+        out = self.shop.root / "bare"
+        out.mkdir(exist_ok=True)
+        done = subprocess.run([sys.executable, "-c", _BARE_WORK, str(out), *sources],
+                              capture_output=True, text=True, timeout=600, check=True)
+        return float(done.stdout) * len(sources) / max(len(self.plans), 1)
+
     def _settle_figures(self) -> None:
         f = self.figures
         f.jobs = len(self.plans)
         f.jobs_per_hour = round(f.jobs / f.day_s * 3600) if f.day_s else 0
         f.daemon_cpu_ms_per_job = round(self.cpu.seconds("daemon") * 1000 / f.jobs, 1)
+        f.bare_cpu_ms_per_job = round(self._bare_work_ms(), 2)
+        f.daemon_vs_bare = round(f.daemon_cpu_ms_per_job / max(f.bare_cpu_ms_per_job, 0.01),
+                                 1)
         f.web_cpu_ms_per_job = round(self.cpu.seconds("web") * 1000 / f.jobs, 1)
         f.requests = sum(self.shop.requests.values())
         f.web_cpu_ms_per_request = round(self.cpu.seconds("web") * 1000 / max(f.requests, 1),
@@ -490,12 +531,35 @@ class Day:
     def _check_logs(self) -> None:
         for node in self.shop.nodes:
             text = self.shop.log(node)
-            for marker in ("job.idle_claim", "job.crashed", "Traceback"):
+            for marker in ("job.idle_claim", "job.crashed", "Traceback", "web.exited"):
                 count = text.count(marker)
                 if count:
                     line = next(ln for ln in text.splitlines() if marker in ln)
                     self.violation(f"{node.name}'s log has {count} × {marker}: {line[:300]}")
 
+
+# The bare work of delivering a job's files, for the CPU baseline: CPU ms per file.
+_BARE_WORK = """
+import os, resource, sys
+import pikepdf
+out, files = sys.argv[1], sys.argv[2:]
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start = cpu()
+folder = os.open(out, os.O_RDONLY)
+for n, path in enumerate(files):
+    with pikepdf.open(path) as pdf:
+        len(pdf.pages)
+    temp, final = os.path.join(out, f".{n}.part"), os.path.join(out, f"{n}.pdf")
+    with open(path, "rb") as src, open(temp, "wb") as dst:
+        dst.write(src.read())
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.rename(temp, final)
+    os.fsync(folder)
+print((cpu() - start) * 1000 / len(files))
+"""
 
 _FLOWING = frozenset({"floor", "collect", "multipart", "megaedit", "station_rest",
                       "cancel_delivered"})

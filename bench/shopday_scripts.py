@@ -343,19 +343,26 @@ def reopen(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     yield from _ship(shop, plan)
 
 
-@script("hold_release", lambda p: p.ticket.update(payment_status="Pending"))
-def hold_release(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
-    """Held while unpaid; paid while held (noted); released, and produced."""
+def _held_while(shop: Shop, plan: Plan, waiting: str, fact: str, who: str
+                ) -> Iterator[Wait | Sleep]:
+    """Held while `waiting`; `fact` recorded while held (a note); released: what was
+    recorded takes effect, and the job is produced and shipped."""
     shop.submit(plan)
-    yield wait(states.ORDERED)
+    yield wait(waiting)
     _accepted(shop.event(plan.job_id, "hold", "operator", "customer called"), "hold")
     yield wait(states.BLOCKED)
-    _accepted(shop.event(plan.job_id, "paid", plan.storefront), "paid")
+    _accepted(shop.event(plan.job_id, fact, who), fact)
     yield Sleep(1)
     _accepted(shop.event(plan.job_id, "release", "operator", "customer confirmed"),
               "release")
     yield wait(states.IN_HOT_FOLDER)
     yield from _ship(shop, plan)
+
+
+@script("hold_release", lambda p: p.ticket.update(payment_status="Pending"))
+def hold_release(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
+    """Held while unpaid, paid while held."""
+    return _held_while(shop, plan, states.ORDERED, "paid", plan.storefront)
 
 
 @script("hold_unapproved", lambda p: p.ticket.update(approval="AwaitingApproval"))
@@ -457,13 +464,5 @@ def reopen_cancelled(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
 
 @script("hold_approved", lambda p: p.ticket.update(approval="AwaitingApproval"))
 def hold_approved(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
-    """Held while waiting for approval; approved while held; released: produced."""
-    shop.submit(plan)
-    yield wait(states.UNAPPROVED_ORDER)
-    _accepted(shop.event(plan.job_id, "hold", "operator", "checking stock"), "hold")
-    yield wait(states.BLOCKED)
-    _accepted(shop.event(plan.job_id, "approved", "approver"), "approved")
-    yield Sleep(1)
-    _accepted(shop.event(plan.job_id, "release", "operator", "stock is in"), "release")
-    yield wait(states.IN_HOT_FOLDER)
-    yield from _ship(shop, plan)
+    """Held while waiting for approval, approved while held."""
+    return _held_while(shop, plan, states.UNAPPROVED_ORDER, "approved", "approver")

@@ -317,7 +317,7 @@ class Observer:
 # -- CPU of the nodes' processes, from /proc ----------------------------------------
 
 
-def _proc_table() -> dict[int, tuple[int, int, str]]:
+def proc_table() -> dict[int, tuple[int, int, str]]:
     """pid → (parent pid, CPU ticks used, command line) of every process."""
     table = {}
     for entry in os.listdir("/proc"):
@@ -341,7 +341,7 @@ class CpuMeter:
         self.seen: dict[int, tuple[str, int]] = {}  # pid → (kind, ticks at last look)
 
     def sample(self) -> None:
-        table = _proc_table()
+        table = proc_table()
         roots = {n.proc.pid for n in self.shop.nodes if n.proc is not None}
         for pid, (_, ticks, cmd) in table.items():
             top = pid
