@@ -96,6 +96,8 @@ class Day:
     def __init__(self, root: Path, *, jobs: int = 120, arrive_s: float = 60.0,
                  pg_url: str | None = None, resting: int = 0, idle_s: float = 20.0,
                  seed: int = 26, wait_s: float = 120.0) -> None:
+        """`wait_s`: how long a job may take to reach what its script waits for, beyond
+        the day's longest outage (the SFTP server's, a fifth of `arrive_s`)."""
         random.seed(seed)
         self.shop = Shop(root, pg_url)
         self.observer = Observer(self.shop)
@@ -106,7 +108,7 @@ class Day:
         self.arrive_s = arrive_s
         self.resting = resting
         self.idle_s = idle_s
-        self.wait_s = wait_s
+        self.wait_s = wait_s + 0.25 * arrive_s
         self.quiet_until = 0.0  # invariants that need a running queue are off till then
         self.stop_polling = threading.Event()
 
