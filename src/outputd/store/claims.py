@@ -35,6 +35,12 @@ class Claims:
                 + self.db.row_lock("j"),
                 (now,),
             ).fetchone()
+            if row is not None and cur.execute(
+                    "SELECT 1 FROM events WHERE job_id = ? AND applied_at IS NULL LIMIT 1",
+                    (row[0],)).fetchone() is None:
+                # PostgreSQL: another node applied the event and released the job while
+                # this statement ran; the lock re-checked the job's row, not its events.
+                row = None
             if row is None:
                 row = cur.execute(
                     f"SELECT j.job_id FROM jobs j WHERE j.due_at <= ? AND {free}"
