@@ -59,13 +59,15 @@ class WebChild:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.stdin is not None:
-            proc.stdin.close()
-        if proc.poll() is not None:
-            return
-        proc.terminate()
         try:
-            proc.wait(timeout=STOP_WAIT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if proc.poll() is not None:
+                return
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        finally:
+            if proc.stdin is not None:
+                proc.stdin.close()
