@@ -152,10 +152,11 @@ class Day:
         """Once every node has stopped (one of them killed outright during the day), no
         process of the shop's outputd is left running: no board outlives its daemon."""
         mark = str(self.shop.root)
+        ours = set(self.cpu.seen)  # every process seen under a node: PDF processes too
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             left = [(pid, cmd) for pid, (_, _, cmd) in proc_table().items()
-                    if "outputd" in cmd and mark in cmd]
+                    if (pid in ours and "python" in cmd) or ("outputd" in cmd and mark in cmd)]
             if not left:
                 return
             time.sleep(0.5)
@@ -396,6 +397,20 @@ class Day:
                 self.violation(f"{job_id} is {now[job_id]} but the MIS last heard "
                                f"{heard[-1:] or 'nothing'}")
 
+    def _settled(self) -> None:
+        """Wait until nothing is claimed, due or waiting to be applied (a violation after
+        120 s: the shop never went quiet)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            busy = self.observer.rows(
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE claimed_by IS NOT NULL"
+                " OR due_at IS NOT NULL),"
+                " (SELECT COUNT(*) FROM events WHERE applied_at IS NULL)")[0]
+            if not any(int(n) for n in busy):
+                return
+            time.sleep(0.5)
+        self.violation("the shop never went quiet: jobs still claimed, due or with events")
+
     def _outbox_drained(self) -> None:
         """Wait until every notification owed has been sent (a violation after 300 s)."""
         deadline = time.monotonic() + 300
@@ -475,7 +490,7 @@ class Day:
             self._add_resting(self.resting)
         f.idle_jobs = int(self.observer.rows("SELECT COUNT(*) FROM jobs")[0][0])
         self._outbox_drained()  # the MIS hears of the resting jobs before the shop is quiet
-        time.sleep(3)  # the last status lines settle
+        self._settled()
         rows_before = self.observer.claim_log_rows()
         self.cpu.sample()
         before = sum(t for k, t in self.cpu.seen.values() if k == "daemon")

@@ -260,6 +260,13 @@ class Shop:
                              {"event": event, "message": message or f"{event} by {who}"})
         return status
 
+    def history(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's history, as the API gives it."""
+        status, answer = self.api("GET", f"/jobs/{job_id}", "viewer")
+        if status != 200:
+            raise RuntimeError(f"{job_id}: GET /api/v1/jobs/{job_id} answered {status}")
+        return list(answer["history"])
+
     def scan(self, job_id: str, station: str, by_cli: bool) -> None:
         if by_cli:
             self.cli("scan", job_id, "--station", station)

@@ -13,7 +13,7 @@ import pytest
 from outputd import states
 from outputd.daemon.worker import Services, Worker
 from outputd.intake.accept import Intake
-from outputd.model import BY_DAEMON
+from outputd.model import BY_DAEMON, JobFilter
 from outputd.pipeline.stages import STAGES
 from outputd.store import open_store
 from outputd.tickets import JobTicket, parse_ticket
@@ -138,13 +138,17 @@ def test_a_claim_that_did_nothing_leaves_no_claim_log_row_and_is_counted(
 
 
 def test_the_claim_log_does_not_grow_while_jobs_rest(env: Services):
-    """Many jobs resting everywhere a job rests, and workers looking for work: no row."""
+    """Jobs resting everywhere a job rests, each with a due time as an old store left
+    them: each is claimed once, for nothing, leaves no row, and is never claimed again."""
     for number, status in enumerate(sorted(states.RESTING)):
         place(env, f"J-{number}", status)
-    before = _claim_log_rows(env)
-    for _ in range(200):
+    with env.store.engine.transaction() as cur:
+        cur.execute("UPDATE jobs SET due_at = ?", (time.time(),))
+    helpers.run_jobs(env)
+    assert _claim_log_rows(env) == 0
+    assert all(job.due_at is None for job in env.store.jobs.matching(JobFilter()))
+    for _ in range(50):
         assert env.store.claims.take("n", 30) is None
-    assert _claim_log_rows(env) == before == 0
 
 
 def test_a_store_written_before_the_rule_is_mended_at_open(tmp_path: Path):

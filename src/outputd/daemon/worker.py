@@ -153,8 +153,8 @@ class Worker:
 
     def work(self, job: Job, owner: str) -> None:
         """Process a job claimed by `owner`, then release it. A crash puts the job off
-        for a while; a claim that found nothing to do is a bug, said loudly and mended
-        (the store empties the due time of a job no stage works)."""
+        for a while; a claim that found nothing to do is a bug, said loudly (its release
+        leaves no claim-log row, and empties a due time its status may not have)."""
         s = self.s
         worked = True
         try:
@@ -166,7 +166,6 @@ class Worker:
         finally:
             s.store.claims.release(job.job_id, owner, worked)
         if not worked:
-            s.store.jobs.update(job.job_id, due_at=job.due_at)
             if s.metrics is not None:
                 s.metrics.idle_claims.inc()
             logs.event(log, logging.ERROR, "job.idle_claim", **job.log_context(),

@@ -60,8 +60,13 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             result = ("error", exc)
         try:
             conn.send(result)
+        except (BrokenPipeError, EOFError, ConnectionResetError):
+            return  # the worker is gone (the daemon stopped, or was killed): so are we
         except Exception as exc:  # an unpicklable result or exception
-            conn.send(("error", StageError(f"{type(exc).__name__}: {exc}")))
+            try:
+                conn.send(("error", StageError(f"{type(exc).__name__}: {exc}")))
+            except OSError:
+                return
 
 
 class PdfProcess:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from outputd import states
 from outputd.model import Job
-from outputd.store.engine import Cursor, Engine
+from outputd.store.engine import Cursor, Engine, marks
 from outputd.store.jobs import Jobs
 
 # Higher priority first; among equal priorities the order due first (DESIGN §15), then
@@ -81,9 +82,12 @@ class Claims:
             if worked:
                 _log_release(cur, owner, job_id)
                 self.db.notify(cur)
-            else:
-                cur.execute("DELETE FROM claim_log WHERE owner = ? AND job_id = ?"
-                            " AND released_at IS NULL", (owner, job_id))
+                return
+            cur.execute("DELETE FROM claim_log WHERE owner = ? AND job_id = ?"
+                        " AND released_at IS NULL", (owner, job_id))
+            resting = sorted(states.RESTING)  # a due time the store's rule forbids: mended
+            cur.execute("UPDATE jobs SET due_at = NULL WHERE job_id = ? AND status IN"
+                        f" ({marks(len(resting))})", (job_id, *resting))
 
     def owners(self) -> list[str]:
         with self.db.reader() as cur:

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from outputd import states
-
 
 def _order_due(cur: Any) -> None:
     """Fill jobs.order_due_at from the tickets that carry a `due_at`."""
@@ -29,7 +27,12 @@ def _rest_resting_jobs(cur: Any) -> None:
     """Empty the due time of every job in a resting status: stores written before the
     rule (store.jobs._due) kept one after a station scan or a release, and the workers
     claimed such jobs for nothing, over and over."""
-    resting = sorted(states.RESTING)
+    resting = (  # as states.RESTING was when this step was written
+        "AwaitingParts", "AwaitingProof", "Blocked", "CleanUp", "CopyToHotFolderSkipped",
+        "InArtworking", "InFinishing", "InHotFolder", "InPacking", "InProduction",
+        "InReprographics", "OutputCreationFailed", "Printed", "ReadyForCollection",
+        "Rejected", "UnapprovedOrder", "ValidationFailed",
+    )
     cur.execute("UPDATE jobs SET due_at = NULL WHERE due_at IS NOT NULL AND status IN"
                 f" ({', '.join('?' * len(resting))})", resting)
 

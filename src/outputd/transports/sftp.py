@@ -345,6 +345,7 @@ class SftpTransport(Transport):
         temp, final = str(self.folder / part_name(name)), str(self.folder / f".{name}")
 
         def probe(sftp: _Client) -> None:
+            _remove_quietly(sftp, final)  # a probe's own file, left by a dropped connection
             with sftp.open(temp, "wb") as fh:
                 fh.write(b"outputd probe\n")
             sftp.rename(temp, final)
