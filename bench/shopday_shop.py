@@ -156,6 +156,14 @@ class Shop:
                 node.proc.wait()
                 raise RuntimeError(f"{node.name} did not stop within 60 s of SIGTERM") from None
         node.proc = None
+        # Its board goes with it, even after SIGKILL: until it has, a new node's board
+        # cannot have the port (and the old one would answer for it).
+        deadline = time.monotonic() + 30
+        while any("outputd web" in cmd and str(node.config) in cmd
+                  for _, _, cmd in proc_table().values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{node.name}'s board still runs 30 s after it stopped")
+            time.sleep(0.1)
 
     def log(self, node: Node) -> str:
         path = node.config.parent / "daemon.log"
