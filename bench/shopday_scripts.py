@@ -107,6 +107,12 @@ def _ship(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     yield wait(states.CLEAN_UP)
 
 
+def _cancel(shop: Shop, plan: Plan, why: str) -> Iterator[Wait | Sleep]:
+    """The storefront cancels the job, and it is cleaned up."""
+    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, why), "cancelled")
+    yield wait(states.CLEAN_UP)
+
+
 def _accepted(status: int, what: str) -> None:
     if status != 202:
         raise RuntimeError(f"{what} answered {status}")
@@ -280,9 +286,7 @@ def override(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
 def failed_cancel(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     shop.submit(plan)
     yield wait(states.VALIDATION_FAILED)
-    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "customer cancelled"),
-              "cancelled")
-    yield wait(states.CLEAN_UP)
+    yield from _cancel(shop, plan, "customer cancelled")
 
 
 @script("proof", lambda p: setattr(p, "storefront", "proofs"))
@@ -322,9 +326,7 @@ def cancel_after_reload(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     yield wait(states.IN_HOT_FOLDER)
     while not shop.reloaded:
         yield Sleep(0.5)
-    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "order cancelled"),
-              "cancelled")
-    yield wait(states.CLEAN_UP)
+    yield from _cancel(shop, plan, "order cancelled")
 
 
 @script("recreate")
@@ -388,9 +390,7 @@ def cancel_delivered(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     """Cancelled once in the hot folder: its file is taken back."""
     shop.submit(plan)
     yield wait(states.IN_HOT_FOLDER)
-    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "order cancelled"),
-              "cancelled")
-    yield wait(states.CLEAN_UP)
+    yield from _cancel(shop, plan, "order cancelled")
 
 
 @script("paused", lambda p: setattr(p, "storefront", "print24"))
@@ -447,9 +447,7 @@ def recreate_cancel(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     shop.submit(plan)
     yield wait(states.IN_HOT_FOLDER)
     shop.cli("recreate", plan.job_id)
-    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "order cancelled"),
-              "cancelled")
-    yield wait(states.CLEAN_UP)
+    yield from _cancel(shop, plan, "order cancelled")
 
 
 @script("reopen_cancelled")
@@ -457,9 +455,7 @@ def reopen_cancelled(shop: Shop, plan: Plan) -> Iterator[Wait | Sleep]:
     """Cancelled once delivered, then reopened: live again, produced, and shipped."""
     shop.submit(plan)
     yield wait(states.IN_HOT_FOLDER)
-    _accepted(shop.event(plan.job_id, "cancelled", plan.storefront, "cancelled by mistake"),
-              "cancelled")
-    yield wait(states.CLEAN_UP)
+    yield from _cancel(shop, plan, "cancelled by mistake")
     shop.cli("reopen", plan.job_id)
     yield wait(states.IN_HOT_FOLDER, delivered=2)
     yield from _ship(shop, plan)
